@@ -1,0 +1,203 @@
+"""Run etcd, kube-apiserver and kube-controller-manager on free loopback ports in a fresh state dir."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import ssl
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from localcluster import processes
+from localcluster.build import Binaries
+from localcluster.pki import write_cluster_pki
+
+# The controllers our operator depends on: ownerReference GC, namespace deletion, and
+# default ServiceAccounts in new namespaces. Pods never run (no scheduler, no kubelet).
+CONTROLLERS = "garbage-collector-controller,namespace-controller,serviceaccount-controller"
+START_ATTEMPTS = 3  # a port taken between picking it and binding it: pick another
+
+
+class ClusterError(RuntimeError):
+    """The control plane could not start; the message says which component and shows its log tail."""
+
+
+class LocalCluster:
+    """One throwaway control plane. Use as a context manager, or start()/stop()."""
+
+    def __init__(self, state_dir: Path, binaries: Binaries, *, detached: bool = False):
+        self.state_dir = Path(state_dir).resolve()
+        self.binaries = binaries
+        self.detached = detached
+        self.kubeconfig = self.state_dir / "kubeconfig"
+        self.server = ""
+        self._pids: dict[str, int] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, before_controllers: Callable[["LocalCluster"], None] | None = None) -> "LocalCluster":
+        """Start everything. `before_controllers` runs once the API is ready (e.g. to install CRDs,
+        which the garbage collector otherwise discovers only on its 30 s resync)."""
+        clean_stale_state(self.state_dir)
+        (self.state_dir / "logs").mkdir(parents=True)
+        self.pki = write_cluster_pki(self.state_dir / "pki")
+        try:
+            etcd_url = self._retry_on_port_clash("etcd", self._start_etcd)
+            self.server = self._retry_on_port_clash("kube-apiserver", lambda: self._start_apiserver(etcd_url))
+            self._write_kubeconfig()
+            if before_controllers:
+                before_controllers(self)
+            self._retry_on_port_clash("kube-controller-manager", self._start_controller_manager)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every process we started, in reverse order, by PID; then remove the state."""
+        stop_recorded(self.state_dir)
+        self._pids.clear()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> "LocalCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- components --------------------------------------------------------------------------------
+
+    def _start_etcd(self) -> str:
+        client_port, peer_port = processes.free_port(), processes.free_port()
+        url = f"http://127.0.0.1:{client_port}"
+        self._spawn("etcd", [
+            str(self.binaries.etcd), f"--data-dir={self.state_dir / 'etcd'}", "--name=localcluster",
+            f"--listen-client-urls={url}", f"--advertise-client-urls={url}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--initial-cluster=localcluster=http://127.0.0.1:{peer_port}",
+            "--unsafe-no-fsync=true", "--log-level=warn",
+        ])
+        self._wait_ready("etcd", f"{url}/health", lambda body: b'"health":"true"' in body)
+        return url
+
+    def _start_apiserver(self, etcd_url: str) -> str:
+        port = processes.free_port()
+        server = f"https://127.0.0.1:{port}"
+        pki = self.pki
+        self._spawn("kube-apiserver", [
+            str(self.binaries.kube_apiserver), f"--etcd-servers={etcd_url}",
+            f"--cert-dir={self.state_dir / 'apiserver'}",
+            f"--tls-cert-file={pki['apiserver.crt']}", f"--tls-private-key-file={pki['apiserver.key']}",
+            f"--client-ca-file={pki['ca.crt']}",
+            "--bind-address=127.0.0.1", f"--secure-port={port}",
+            # No default route here: a loopback advertise address needs the `none` reconciler.
+            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            f"--service-account-issuer={server}/", f"--service-account-key-file={pki['sa.pub']}",
+            f"--service-account-signing-key-file={pki['sa.key']}",
+            "--authorization-mode=RBAC", "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+        ])
+        self._wait_ready("kube-apiserver", f"{server}/readyz", lambda body: body.strip() == b"ok",
+                         context=self._admin_tls())
+        return server
+
+    def _start_controller_manager(self) -> None:
+        port = processes.free_port()
+        self._spawn("kube-controller-manager", [
+            str(self.binaries.kube_controller_manager), f"--kubeconfig={self.kubeconfig}",
+            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={port}",
+            f"--cert-dir={self.state_dir / 'controller-manager'}", f"--controllers={CONTROLLERS}",
+        ])
+        insecure = ssl.create_default_context()
+        insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # its self-signed serving cert
+        self._wait_ready("kube-controller-manager", f"https://127.0.0.1:{port}/healthz",
+                         lambda body: body.strip() == b"ok", context=insecure)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, args: list[str]) -> None:
+        process = processes.spawn(args, self.state_dir / "logs" / f"{name}.log", detached=self.detached)
+        self._pids[name] = process.pid
+        (self.state_dir / "pids.json").write_text(json.dumps(self._pids))
+
+    def _retry_on_port_clash(self, name: str, start: Callable[[], str | None]):
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return start()
+            except ClusterError:
+                clash = "address already in use" in self._log_tail(name)
+                if not clash or attempt == START_ATTEMPTS:
+                    raise
+                processes.stop(self._pids.pop(name))
+
+    def _wait_ready(self, name: str, url: str, ok: Callable[[bytes], bool], *,
+                    context: ssl.SSLContext | None = None, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not processes.is_running(self._pids[name]):
+                raise ClusterError(f"{name} exited during start-up:\n{self._log_tail(name)}")
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=context) as response:
+                    if ok(response.read()):
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise ClusterError(f"{name} not ready after {timeout:.0f} s:\n{self._log_tail(name)}")
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        log = self.state_dir / "logs" / f"{name}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _admin_tls(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.pki["ca.crt"]))
+        context.load_cert_chain(str(self.pki["admin.crt"]), str(self.pki["admin.key"]))
+        return context
+
+    def _write_kubeconfig(self) -> None:
+        config = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "localcluster",
+            "clusters": [{"name": "localcluster", "cluster": {
+                "server": self.server, "certificate-authority": str(self.pki["ca.crt"])}}],
+            "users": [{"name": "admin", "user": {
+                "client-certificate": str(self.pki["admin.crt"]), "client-key": str(self.pki["admin.key"])}}],
+            "contexts": [{"name": "localcluster", "context": {"cluster": "localcluster", "user": "admin"}}],
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+        self.kubeconfig.chmod(0o600)
+
+
+def recorded_pids(state_dir: Path) -> dict[str, int]:
+    try:
+        return json.loads((state_dir / "pids.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def stop_recorded(state_dir: Path) -> None:
+    """Stop the processes a state dir records, newest first, skipping PIDs that are no longer ours."""
+    for name, pid in reversed(list(recorded_pids(state_dir).items())):
+        if processes.belongs_to(pid, str(state_dir)):
+            processes.stop(pid)
+
+
+def clean_stale_state(state_dir: Path) -> None:
+    """A state dir left by a killed run is never reused: stop what it still runs and wipe it."""
+    if state_dir.exists():
+        stop_recorded(state_dir)
+        shutil.rmtree(state_dir)
+
+
+def is_healthy(state_dir: Path) -> bool:
+    """Whether a detached cluster in `state_dir` is fully alive (all processes, and a kubeconfig)."""
+    pids = recorded_pids(state_dir)
+    return (len(pids) == 3 and (state_dir / "kubeconfig").exists()
+            and all(processes.belongs_to(pid, str(state_dir)) and processes.is_running(pid) for pid in pids.values()))
