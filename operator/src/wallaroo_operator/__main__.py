@@ -1,0 +1,48 @@
+"""wallaroo-operator CLI.
+
+  run   run the operator (kopf) against the current KUBECONFIG or in-cluster config
+  crds  write the CRD manifests generated from the models into a folder (default: crds/)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def write_crds(directory: Path) -> list[Path]:
+    from wallaroo_operator.models.crd import all_crds
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, crd in all_crds().items():
+        path = directory / file_name
+        path.write_text("# Generated from the pydantic models by `make crds`; do not edit.\n"
+                        + yaml.safe_dump(crd, sort_keys=False, width=120))
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="wallaroo-operator", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    crds = commands.add_parser("crds", help="generate the CRD manifests")
+    crds.add_argument("directory", nargs="?", type=Path, default=Path("crds"))
+    run = commands.add_parser("run", help="run the operator")
+    run.add_argument("kopf_args", nargs=argparse.REMAINDER, help="extra `kopf run` options")
+    args = parser.parse_args(argv)
+    if args.command == "crds":
+        for path in write_crds(args.directory):
+            print(path)
+    else:
+        from wallaroo_operator.entrypoint import run_operator
+
+        sys.exit(run_operator(args.kopf_args))
+
+
+if __name__ == "__main__":
+    main()
