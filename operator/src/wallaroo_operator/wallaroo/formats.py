@@ -1,0 +1,179 @@
+"""Request bodies and response parsing for the two inference formats.
+
+* ``legacy``: ``{"<input>": [[row], ...]}`` answered by a list of InferenceResults whose
+  ``outputs[i]`` hold ``{"<Type>": {"dim": [N, w...], "data": [...]}}`` for all N rows.
+* ``pandas-records``: ``[{"<input>": [row]}, ...]`` answered by one record per row whose
+  outputs are under ``out`` (nested) or ``out.<name>`` keys (flattened).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import UnexpectedResponse
+
+RequestFormat = Literal["legacy", "pandas-records"]
+REQUEST_FORMATS: tuple[RequestFormat, ...] = ("legacy", "pandas-records")
+
+# One row's outputs: output name -> its values for that row.
+RowOutputs = dict[str, list[float]]
+
+# As the SDK: every top-level column but metadata, nested keys flattened with ".".
+PANDAS_RECORDS_PARAMS: tuple[tuple[str, str], ...] = (
+    ("dataset[]", "*"),
+    ("dataset.exclude[]", "metadata"),
+    ("dataset.separator", "."),
+)
+_CONTENT_TYPES: dict[RequestFormat, str] = {
+    "legacy": "application/json",
+    "pandas-records": "application/json; format=pandas-records",
+}
+# Legacy output types whose values are numbers (reference §4a); others cannot be summarised.
+NUMERIC_TYPES = frozenset(
+    ["Float", "Double", "Half", "Bool", "Compact"]
+    + [f"{sign}{bits}" for sign in ("Int", "Uint") for bits in (8, 16, 32, 64)]
+)
+
+
+@dataclass(frozen=True)
+class EncodedRequest:
+    body: bytes
+    headers: dict[str, str]
+    params: tuple[tuple[str, str], ...]
+
+
+def encode_batch(rows: Sequence[Any], input_name: str, fmt: RequestFormat) -> EncodedRequest:
+    if fmt == "legacy":
+        payload: Any = {input_name: list(rows)}
+        params: tuple[tuple[str, str], ...] = ()
+    elif fmt == "pandas-records":
+        payload = [{input_name: row} for row in rows]
+        params = PANDAS_RECORDS_PARAMS
+    else:
+        raise ValueError(f"unknown request format {fmt!r}; use one of {REQUEST_FORMATS}")
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    return EncodedRequest(body, {"Content-Type": _CONTENT_TYPES[fmt]}, params)
+
+
+def parse_outputs(body: Any, fmt: RequestFormat, expected_rows: int) -> list[RowOutputs]:
+    """Per-row outputs of one batch, in the batch's row order."""
+    if fmt == "legacy":
+        return parse_legacy(body, expected_rows)
+    return parse_pandas_records(body, expected_rows)
+
+
+# ---- legacy -------------------------------------------------------------------------------
+
+
+def parse_legacy(results: Any, expected_rows: int) -> list[RowOutputs]:
+    """Rows of a legacy InferenceResult list.
+
+    Usually one element covers the whole batch (``dim [N, w]``); older engines may
+    answer with one element per row, so elements are concatenated. If the elements
+    do not add up to the batch but the last one alone does, it is the pipeline's
+    final step and is used.
+    """
+    if not isinstance(results, list) or not results:
+        raise UnexpectedResponse("legacy inference response is not a non-empty list")
+    per_element = [_legacy_element_rows(element) for element in results]
+    rows = [row for element_rows in per_element for row in element_rows]
+    if len(rows) != expected_rows and len(per_element[-1]) == expected_rows:
+        rows = per_element[-1]
+    if len(rows) != expected_rows:
+        raise UnexpectedResponse(
+            f"inference answered {len(rows)} rows for a batch of {expected_rows}"
+        )
+    return rows
+
+
+def _legacy_element_rows(element: Any) -> list[RowOutputs]:
+    outputs = element.get("outputs") if isinstance(element, dict) else None
+    if not isinstance(outputs, list) or not outputs:
+        raise UnexpectedResponse("legacy inference result without outputs")
+    columns = [_legacy_output_rows(i, output) for i, output in enumerate(outputs)]
+    row_counts = {len(column) for column in columns}
+    if len(row_counts) != 1:
+        raise UnexpectedResponse(f"legacy outputs disagree on the row count: {sorted(row_counts)}")
+    return [
+        {f"output_{i}": column[row] for i, column in enumerate(columns)}
+        for row in range(row_counts.pop())
+    ]
+
+
+def _legacy_output_rows(index: int, output: Any) -> list[list[float]]:
+    """Split one ``{"<Type>": {"dim": [N, ...], "data": [...]}}`` into N row slices."""
+    if not isinstance(output, dict) or len(output) != 1:
+        raise UnexpectedResponse(f"output_{index} is not a single typed tensor")
+    (type_name, tensor), = output.items()
+    if type_name not in NUMERIC_TYPES:
+        raise UnexpectedResponse(
+            f"output_{index} has type {type_name!r}; only numeric outputs are supported"
+        )
+    dim, data = tensor.get("dim"), tensor.get("data")
+    if not (isinstance(dim, list) and dim and isinstance(data, list)):
+        raise UnexpectedResponse(f"output_{index} lacks dim or data")
+    rows, width = dim[0], math.prod(dim[1:])
+    if rows * width != len(data):
+        raise UnexpectedResponse(
+            f"output_{index} has {len(data)} values, but dim {dim} needs {rows * width}"
+        )
+    values = _as_floats(data, f"output_{index}")
+    return [values[r * width : (r + 1) * width] for r in range(rows)]
+
+
+# ---- pandas-records -----------------------------------------------------------------------
+
+
+def parse_pandas_records(records: Any, expected_rows: int) -> list[RowOutputs]:
+    if not isinstance(records, list):
+        raise UnexpectedResponse("pandas-records inference response is not a list")
+    if len(records) != expected_rows:
+        raise UnexpectedResponse(
+            f"inference answered {len(records)} records for a batch of {expected_rows}"
+        )
+    return [_record_outputs(record) for record in records]
+
+
+def _record_outputs(record: Any) -> RowOutputs:
+    if not isinstance(record, dict):
+        raise UnexpectedResponse("pandas-records response holds a non-object record")
+    flat = dict(_flatten(record))
+    outputs = {
+        key.removeprefix("out."): _as_floats(_flatten_values(value), key)
+        for key, value in flat.items()
+        if key.startswith("out.")
+    }
+    if not outputs:
+        raise UnexpectedResponse(f"record without outputs (keys: {sorted(record)[:10]})")
+    return outputs
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """Nested keys joined with "." so nested and flattened responses look the same."""
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+def _flatten_values(value: Any) -> list[Any]:
+    """A scalar or (nested) list of values as one flat list (row-major)."""
+    if not isinstance(value, list):
+        return [value]
+    return [item for element in value for item in _flatten_values(element)]
+
+
+# ---- shared ---------------------------------------------------------------------------------
+
+
+def _as_floats(values: Iterable[Any], what: str) -> list[float]:
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise UnexpectedResponse(f"{what} holds non-numeric values") from None

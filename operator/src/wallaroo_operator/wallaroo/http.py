@@ -1,0 +1,167 @@
+"""HTTP plumbing shared by the token, API and inference calls.
+
+Pure parts (error-body parsing, exception mapping) are separate from the one
+function that actually sends, so they can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .errors import (
+    InvalidConnection,
+    TLSVerificationFailed,
+    Unreachable,
+    WallarooError,
+    quote_external,
+)
+
+# requests' `verify`: True/False, or the path of a CA bundle file.
+Verify = bool | str
+# requests' `timeout`: one number, or (connect, read) seconds.
+Timeout = float | tuple[float, float]
+
+# Defaults from the SDK (reference §6).
+TOKEN_TIMEOUT: Timeout = (5.0, 5.0)
+API_TIMEOUT: Timeout = (5.0, 60.0)
+INFERENCE_TIMEOUT: Timeout = (5.0, 15.0)
+
+
+def new_session(pool_size: int = 10) -> requests.Session:
+    """A session whose connection pool fits ``pool_size`` concurrent requests.
+
+    requests' default pool keeps 10 connections per host; more parallel requests
+    would open and discard extra connections on every call.
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 1))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+@dataclass(frozen=True)
+class ErrorBody:
+    """What an error body says, whichever of Wallaroo's shapes it came in."""
+
+    message: str
+    code: int | None = None  # numeric code inside the body, if any
+    source: str | None = None  # "engine", "platform", "load-balancer", ...
+    kind: str | None = None  # Keycloak's `error` or the engine's `error_type`
+
+
+def parse_error_body(text: str) -> ErrorBody:
+    """Parse every error shape in reference §5 (plain text included)."""
+    stripped = text.strip()
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        return ErrorBody(message=stripped)
+    if isinstance(data, list):
+        return _parse_error_list(data)
+    if isinstance(data, dict):
+        return _parse_error_object(data)
+    return ErrorBody(message=stripped)
+
+
+def _parse_error_list(items: list[Any]) -> ErrorBody:
+    """Engines up to 2023.2: ``[{"error": ..., "error_type": ...}, ...]``."""
+    errors = [i for i in items if isinstance(i, dict)]
+    messages = [str(i.get("error", "")) for i in errors if i.get("error")]
+    kinds = [str(i["error_type"]) for i in errors if i.get("error_type")]
+    return ErrorBody(
+        message="; ".join(messages) or json.dumps(items)[:200],
+        kind=kinds[0] if kinds else None,
+    )
+
+
+def _parse_error_object(data: dict[str, Any]) -> ErrorBody:
+    if "error_description" in data or _is_keycloak_error(data):
+        return ErrorBody(
+            message=str(data.get("error_description") or data.get("error")),
+            kind=str(data.get("error")),
+        )
+    message = data.get("msg") or data.get("error") or data.get("message")
+    code = data.get("code") if isinstance(data.get("code"), int) else None
+    if code is None and isinstance(data.get("status"), int):  # the load balancer's shape
+        code = data["status"]
+    source = data.get("source")
+    return ErrorBody(
+        message=str(message) if message is not None else json.dumps(data)[:200],
+        code=code,
+        source=str(source) if source is not None else None,
+    )
+
+
+def _is_keycloak_error(data: dict[str, Any]) -> bool:
+    # Keycloak: {"error": "invalid_grant", ...}; its codes are snake_case words.
+    error = data.get("error")
+    return set(data) <= {"error", "error_description", "error_uri"} and (
+        isinstance(error, str) and error.replace("_", "").isalpha() and error.islower()
+    )
+
+
+def describe_response(response: requests.Response, secrets: Iterable[str | None] = ()) -> str:
+    """``HTTP 503 from load-balancer: <message>``, sanitized and truncated."""
+    body = parse_error_body(response.text)
+    source = f" from {body.source}" if body.source else ""
+    message = quote_external(body.message, secrets) if body.message else "(empty body)"
+    return f"HTTP {response.status_code}{source}: {message}"
+
+
+def error_from_exception(
+    exc: requests.RequestException, what: str, secrets: Iterable[str | None] = ()
+) -> WallarooError:
+    """Map a requests exception raised while doing ``what`` to a client error."""
+    detail = quote_external(str(exc), secrets)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TLSVerificationFailed(
+            f"{what}: TLS verification failed ({detail}); "
+            "provide the server's CA bundle or fix its certificate"
+        )
+    if isinstance(exc, requests.Timeout):
+        return Unreachable(f"{what}: timed out ({detail})")
+    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return Unreachable(f"{what}: connection failed ({detail})")
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        return InvalidConnection(f"{what}: invalid URL ({detail})")
+    return Unreachable(f"{what}: request failed ({detail})")
+
+
+def post(
+    session: requests.Session,
+    url: str,
+    *,
+    what: str,
+    secrets: Iterable[str | None] = (),
+    **kwargs: Any,
+) -> requests.Response:
+    """POST, turning transport failures into client errors (never leaking secrets)."""
+    return send(session, "POST", url, what=what, secrets=secrets, **kwargs)
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    secrets: Iterable[str | None] = (),
+    **kwargs: Any,
+) -> requests.Response:
+    try:
+        return session.request(method, url, **kwargs)
+    except requests.RequestException as exc:
+        raise error_from_exception(exc, what, secrets) from None
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc or url
