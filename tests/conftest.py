@@ -30,8 +30,11 @@ def kube() -> Kube:
     with tempfile.TemporaryDirectory(prefix="localcluster-") as state_root:
         cluster = LocalCluster(Path(state_root) / "cluster", build_binaries())
         # CRDs go in before the controller-manager starts, so its garbage collector watches them at once.
-        with cluster.start(before_controllers=lambda c: install_crds(client_for(c.kubeconfig), CRD_DIR)):
+        cluster.start(before_controllers=lambda c: install_crds(client_for(c.kubeconfig), CRD_DIR))
+        try:
             yield Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
+        finally:
+            cluster.stop()
 
 
 @pytest.fixture

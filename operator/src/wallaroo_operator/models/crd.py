@@ -57,14 +57,13 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             out[key] = _structural(value, defs)
         elif key == "description":
             out[key] = " ".join(value.split())  # docstrings wrap; `kubectl explain` re-wraps anyway
-        elif key == "default" and isinstance(value, dict) and not value:
-            continue  # `{}` defaults add noise and are the same as absent for an object
         else:
             out[key] = value
     if out.get("type") == "object" and "properties" in out and "additionalProperties" in out:
         del out["additionalProperties"]  # structural schemas forbid both
-    if "default" in out and out.get("type") == "object":
-        del out["default"]  # nested defaults apply field by field
+    if isinstance(out.get("default"), dict):
+        # An object defaults to {}: the server then fills in each field's own default.
+        out["default"] = {}
     return out
 
 

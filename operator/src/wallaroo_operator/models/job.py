@@ -71,8 +71,10 @@ class InferenceJobSpec(KubeModel):
     workspace: str = Field(min_length=1, max_length=255, description="Workspace name (matched exactly).")
     pipeline: str = Field(min_length=1, max_length=255, description="Pipeline name in that workspace.")
     input: InputSpec = Field(description="Where the input rows are.")
-    inference: InferenceSpec = Field(default_factory=InferenceSpec, description="How requests are sent.")
-    results: ResultsSpec = Field(default_factory=ResultsSpec, description="Where and how results are kept.")
+    inference: InferenceSpec = Field(default_factory=InferenceSpec, json_schema_extra={"default": {}},
+                                     description="How requests are sent.")
+    results: ResultsSpec = Field(default_factory=ResultsSpec, json_schema_extra={"default": {}},
+                                 description="Where and how results are kept.")
     backoff_limit: int = Field(default=3, ge=0, le=100,
                                description="Retries of a run that failed with a transient error.")
     active_deadline_seconds: int | None = Field(default=None, ge=1,

@@ -1,0 +1,65 @@
+"""Turn a WallarooConnection object and its Secret into a ready-to-use Wallaroo session."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from wallaroo_operator.kube import references
+from wallaroo_operator.models.connection import WallarooConnectionSpec
+from wallaroo_operator.wallaroo import (Credentials, TokenProvider, Verify, WallarooApi, connection_urls,
+                                        token_cache, token_url_for)
+
+_CA_DIR = Path(tempfile.gettempdir()) / "wallaroo-operator-ca"
+
+
+@dataclass(frozen=True)
+class ResolvedConnection:
+    api_url: str
+    token_url: str
+    credentials: Credentials
+    verify: Verify
+    timeout: float
+
+    @property
+    def tokens(self) -> TokenProvider:
+        """Shared by every job using the same endpoint and credentials."""
+        return token_cache.provider_for(self.token_url, self.credentials, self.verify,
+                                        timeout=(5.0, self.timeout))
+
+    def api(self) -> WallarooApi:
+        return WallarooApi(self.api_url, self.tokens, verify=self.verify, timeout=(5.0, self.timeout))
+
+
+def endpoint_urls(spec: WallarooConnectionSpec) -> tuple[str, str]:
+    """(api_url, token_url) from either the tutorial's prefix/suffix or explicit URLs."""
+    if spec.url_prefix and spec.url_suffix:
+        return connection_urls(spec.url_prefix, spec.url_suffix)
+    api_url = spec.api_url.rstrip("/")
+    return api_url, spec.token_url or token_url_for(api_url)
+
+
+def _ca_file(pem: str) -> str:
+    """requests wants a file path; one file per distinct bundle, written once."""
+    _CA_DIR.mkdir(mode=0o700, exist_ok=True)
+    path = _CA_DIR / f"{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
+    if not path.exists():
+        path.write_text(pem)
+    return str(path)
+
+
+def resolve_connection(namespace: str, connection: dict) -> ResolvedConnection:
+    """Raises MissingReference while the Secret (or a key, or the CA bundle) is not there yet."""
+    spec = WallarooConnectionSpec.model_validate(connection.get("spec") or {})
+    api_url, token_url = endpoint_urls(spec)
+    values = references.read_credentials(namespace, spec.credentials_secret_ref, spec.grant)
+    credentials = Credentials(client_id=spec.client_id, client_secret=values["client_secret"], grant=spec.grant,
+                              username=values.get("username"), password=values.get("password"))
+    verify: Verify = True
+    if spec.insecure_skip_tls_verify:
+        verify = False
+    elif spec.ca_bundle:
+        verify = _ca_file(references.read_ca_bundle(namespace, spec.ca_bundle))
+    return ResolvedConnection(api_url, token_url, credentials, verify, spec.request_timeout_seconds)

@@ -1,0 +1,408 @@
+"""The life of one InferenceJob: decide which runs to start, run them, and record what happened.
+
+One JobController lives inside the job's kopf daemon. It sleeps until something can change its
+decision (a watch event, a run ending, the next schedule slot) and never polls: a scheduled job
+costs one sleeping asyncio task between its slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import kopf
+import pydantic
+
+from wallaroo_operator import constants as c
+from wallaroo_operator.controller.errors import Disposition, RunError, classify
+from wallaroo_operator.controller.run import RunContext, RunSuccess, execute_run
+from wallaroo_operator.kube import results_store
+from wallaroo_operator.kube.conditions import now_rfc3339, set_condition
+from wallaroo_operator.kube.status import patch_status
+from wallaroo_operator.models.job import InferenceJobSpec, RunRecord
+from wallaroo_operator.schedule import (InvalidSchedule, ScheduleSpec, plan_schedule, prune_history,
+                                        run_id_for_generation, run_id_for_manual, validate_schedule)
+from wallaroo_operator.schedule.slots import from_rfc3339
+
+# How long to wait before looking again for a missing Secret/ConfigMap/connection, and before
+# retrying a run that failed with a transient error: doubling from the base, up to the cap.
+WAIT_BASE_SECONDS = float(os.environ.get("WALLAROO_OPERATOR_RETRY_BASE_SECONDS", "5"))
+WAIT_CAP_SECONDS = float(os.environ.get("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "120"))
+
+
+def backoff_delay(attempt: int) -> float:
+    return min(WAIT_CAP_SECONDS, WAIT_BASE_SECONDS * 2 ** max(0, attempt - 1))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class ActiveRun:
+    record: dict  # camelCase RunRecord fields
+    context: RunContext
+    task: asyncio.Task | None = None
+    cancel_reason: str | None = None
+    waits: int = 0  # looks for a missing Secret/ConfigMap/connection so far
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class JobController:
+    def __init__(self, body: kopf.Body, logger: logging.Logger | logging.LoggerAdapter, executor: Executor,
+                 clock: Callable[[], datetime] = utcnow):
+        self.body = body  # kopf keeps a daemon's body up to date with every watch event
+        self.logger = logger
+        self.executor = executor
+        self.clock = clock
+        self.status: dict[str, Any] = dict(body.get("status") or {})
+        self.runs: dict[str, ActiveRun] = {}
+        self.latest_run_id: str | None = (self.status.get("lastRun") or {}).get("id")
+        self.wake = asyncio.Event()
+        self._status_lock = asyncio.Lock()
+        self._last_wait_reason: str | None = None
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def serve(self, stopped: kopf.DaemonStopped) -> None:
+        stop_waiter = asyncio.ensure_future(stopped.wait())
+        try:
+            await self._recover_interrupted_runs()
+            while not stopped:
+                sleep_seconds = await self.reconcile()
+                wake_waiter = asyncio.ensure_future(self.wake.wait())
+                await asyncio.wait({stop_waiter, wake_waiter}, timeout=sleep_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                wake_waiter.cancel()
+                self.wake.clear()
+        finally:
+            stop_waiter.cancel()
+            await self._stop_runs()
+
+    async def reconcile(self) -> float | None:
+        """Start what is due; return how long to sleep before the next look (None: until woken)."""
+        generation = self.body.metadata.get("generation")
+        try:
+            spec = InferenceJobSpec.model_validate(dict(self.body.spec))
+            if spec.schedule:
+                validate_schedule(spec.schedule, spec.time_zone)
+        except (pydantic.ValidationError, InvalidSchedule) as error:
+            await self._record_invalid_spec(classify(error), generation)
+            return None
+
+        for old_id in [run_id for run_id, run in self.runs.items()
+                       if run.record["trigger"] == "Spec" and spec.schedule is None
+                       and run_id != run_id_for_generation(generation)]:
+            self._cancel(old_id, "SpecChanged")
+        changes: dict[str, Any] = {}
+        if not spec.schedule and self.status.get("observedGeneration") != generation:
+            self._start("Spec", run_id_for_generation(generation))
+        run_now = (self.body.metadata.get("annotations") or {}).get(c.RUN_NOW_ANNOTATION)
+        if run_now and run_now.strip() and run_now != self.status.get("handledRunNow"):
+            self._start("Manual", run_id_for_manual(run_now))
+            changes["handledRunNow"] = run_now
+        sleep_seconds = self._reconcile_schedule(spec, changes) if spec.schedule else None
+        if not spec.schedule:
+            changes.update(nextScheduleTime=None)
+        changes["observedGeneration"] = generation
+        await self.write_status(changes)
+        return sleep_seconds
+
+    # -- schedules ---------------------------------------------------------------------------------
+
+    def _reconcile_schedule(self, spec: InferenceJobSpec, changes: dict[str, Any]) -> float | None:
+        now = self.clock()
+        scheduled_active = [run_id for run_id, run in self.runs.items() if run.record["trigger"] == "Schedule"]
+        decision = plan_schedule(
+            ScheduleSpec(schedule=spec.schedule, time_zone=spec.time_zone, suspend=spec.suspend,
+                         concurrency_policy=spec.concurrency_policy,
+                         starting_deadline_seconds=spec.starting_deadline_seconds),
+            now=now, created_at=from_rfc3339(self.body.metadata["creationTimestamp"]),
+            last_schedule_time=_parse_time(self.status.get("lastScheduleTime")),
+            active_run_ids=scheduled_active,
+            last_skipped_time=_parse_time(self.status.get("lastSkippedTime")))
+        for event in decision.events:
+            kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
+        for run_id in decision.cancel_run_ids:
+            self._cancel(run_id, "Replaced")
+        if decision.start_slot is not None:
+            self._start("Schedule", decision.start_run_id, scheduled_time=decision.start_slot)
+        if decision.last_schedule_time is not None:
+            changes["lastScheduleTime"] = _format_time(decision.last_schedule_time)
+        if decision.skipped_through is not None:
+            changes["lastSkippedTime"] = _format_time(decision.skipped_through)
+        changes["nextScheduleTime"] = _format_time(decision.next_slot) if decision.next_slot else None
+        return decision.sleep_seconds
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def _start(self, trigger: str, run_id: str, *, scheduled_time: datetime | None = None, attempt: int = 1,
+               restarted: bool = False) -> None:
+        if run_id in self.runs:
+            return  # the id is the lock: a slot, a generation or a run-now value runs once
+        record = {"id": run_id, "trigger": trigger, "state": "Pending", "attempt": attempt,
+                  "startTime": now_rfc3339(self.clock())}
+        if scheduled_time:
+            record["scheduledTime"] = _format_time(scheduled_time)
+        if restarted:
+            record["restarted"] = True
+        run = ActiveRun(record, RunContext(job=_snapshot(self.body), run_id=run_id))
+        self.runs[run_id] = run
+        self.latest_run_id = run_id
+        run.task = asyncio.create_task(self._drive(run), name=f"run {run_id}")
+
+    def _cancel(self, run_id: str, reason: str) -> None:
+        run = self.runs.get(run_id)
+        if run and not run.cancel_reason:
+            run.cancel_reason = reason
+            run.context.cancel.set()
+            run.wake.set()
+
+    async def _recover_interrupted_runs(self) -> None:
+        """Runs the status shows as active were interrupted by an operator stop: start them again."""
+        for record in self.status.get("active") or []:
+            kopf.warn(self.body, reason="RunRestarted",
+                      message=f"the operator stopped during run {record['id']}; starting it again from the "
+                              "first row")
+            scheduled = _parse_time(record.get("scheduledTime"))
+            self._start(record["trigger"], record["id"], scheduled_time=scheduled,
+                        attempt=int(record.get("attempt", 1)) + 1, restarted=True)
+
+    async def _stop_runs(self) -> None:
+        """The daemon is stopping (operator exit or job deletion): stop the runs, keep their status
+        as active so that a restarted operator picks them up."""
+        for run in self.runs.values():
+            run.cancel_reason = run.cancel_reason or "OperatorStopping"
+            run.context.cancel.set()
+            run.wake.set()
+        tasks = [run.task for run in self.runs.values() if run.task]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drive(self, run: ActiveRun) -> None:
+        """One run from start to finish, with waits for missing objects and retries of transient errors."""
+        spec = InferenceJobSpec.model_validate(run.context.job["spec"])
+        failures = 0
+        try:
+            await self._update_active(run)
+            kopf.info(self.body, reason="RunStarted", message=self._describe_start(run))
+            while True:
+                if run.cancel_reason:
+                    return await self._finish_cancelled(run)
+                run.record["state"] = "Running"
+                try:
+                    success = await self._execute_with_deadline(run, spec.active_deadline_seconds)
+                except Exception as exc:  # noqa: BLE001 - every failure becomes a condition
+                    if run.cancel_reason:
+                        return await self._finish_cancelled(run)
+                    error = classify(exc)
+                    if error.reason == "InternalError":
+                        self.logger.exception("run %s failed unexpectedly", run.record["id"])
+                    if error.disposition is Disposition.WAIT:
+                        await self._wait_for_reference(run, error)
+                        continue
+                    failures += 1
+                    if error.disposition is Disposition.RETRY and failures <= spec.backoff_limit:
+                        await self._retry_later(run, error, failures)
+                        continue
+                    return await self._finish_failed(run, error)
+                return await self._finish_succeeded(run, success)
+        finally:
+            self.runs.pop(run.record["id"], None)
+            self.wake.set()  # a finished run can unblock a Forbid-held slot
+
+    async def _execute_with_deadline(self, run: ActiveRun, deadline_seconds: int | None) -> RunSuccess:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.executor, execute_run, run.context)
+        if deadline_seconds is None:
+            return await future
+        started = from_rfc3339(run.record["startTime"])
+        remaining = max(0.0, deadline_seconds - (self.clock() - started).total_seconds())
+        done, _ = await asyncio.wait({future}, timeout=remaining)
+        if not done:
+            self._cancel(run.record["id"], "DeadlineExceeded")
+            await asyncio.wait({future})  # the worker stops at the next batch boundary
+        return future.result()
+
+    async def _sleep(self, run: ActiveRun, seconds: float) -> None:
+        """Sleep, but wake at once when the run is cancelled."""
+        run.wake.clear()
+        try:
+            await asyncio.wait_for(run.wake.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _wait_for_reference(self, run: ActiveRun, error: RunError) -> None:
+        run.record.update(state="Pending", reason=error.reason, error=error.message)
+        if self._last_wait_reason != error.reason:
+            kopf.warn(self.body, reason=error.reason, message=f"{error.message}; waiting for it to appear")
+            self._last_wait_reason = error.reason
+        await self._update_active(run, ready=(False, error.reason, f"{error.message}; waiting for it to appear"))
+        run.waits += 1
+        await self._sleep(run, backoff_delay(run.waits))
+
+    async def _retry_later(self, run: ActiveRun, error: RunError, failures: int) -> None:
+        delay = backoff_delay(failures)
+        run.record.update(state="Pending", reason=error.reason, error=error.message)
+        kopf.warn(self.body, reason="RunRetrying",
+                  message=f"run {run.record['id']} failed ({error.reason}: {error.message}); retry {failures} "
+                          f"in {delay:.0f} s")
+        await self._update_active(run)
+        await self._sleep(run, delay)
+
+    # -- recording outcomes ------------------------------------------------------------------------
+
+    def _describe_start(self, run: ActiveRun) -> str:
+        spec = run.context.job["spec"]
+        restarted = " again after an operator restart" if run.record.get("restarted") else ""
+        return (f"run {run.record['id']} ({run.record['trigger'].lower()}) started{restarted}: pipeline "
+                f"{spec['pipeline']!r} in workspace {spec['workspace']!r}")
+
+    async def _finish_succeeded(self, run: ActiveRun, success: RunSuccess) -> None:
+        record = {**run.record, **success.record, "state": "Succeeded",
+                  "completionTime": now_rfc3339(self.clock())}
+        for key in ("reason", "error"):
+            record.pop(key, None)
+        resolved = {"workspaceId": success.workspace_id, "inferenceUrl": success.inference_url}
+        if any(self.status.get(k) != v for k, v in resolved.items()):
+            kopf.info(self.body, reason="Resolved", message=f"workspace {run.context.job['spec']['workspace']!r} "
+                      f"is id {success.workspace_id}; inference URL {success.inference_url}")
+        self._last_wait_reason = None
+        await self._finish(run, record, {**resolved, "lastSuccessfulTime": record["completionTime"]})
+        kopf.info(self.body, reason="RunSucceeded",
+                  message=f"run {record['id']}: {record['rows']} rows in {record['batches']} batches, "
+                          f"{record['retries']} retries; results in {', '.join(record['resultConfigMaps'])}")
+
+    async def _finish_failed(self, run: ActiveRun, error: RunError) -> None:
+        record = {**run.record, "state": "Failed", "completionTime": now_rfc3339(self.clock()),
+                  "reason": error.reason, "error": error.message}
+        await self._finish(run, record, {})
+        kopf.warn(self.body, reason="RunFailed", message=f"run {record['id']}: {error.reason}: {error.message}")
+
+    async def _finish_cancelled(self, run: ActiveRun) -> None:
+        if run.cancel_reason == "OperatorStopping":
+            return  # stays active in status: the next operator restarts it
+        reason = run.cancel_reason
+        rows_done = run.context.progress.get("rowsDone", 0)
+        record = {**run.record, "state": "Cancelled", "completionTime": now_rfc3339(self.clock()),
+                  "reason": reason, "partial": True,
+                  "error": f"cancelled ({reason}) after {rows_done} rows; no results were stored for this run"}
+        await self._finish(run, record, {})
+        kopf.warn(self.body, reason="RunCancelled", message=f"run {record['id']}: {record['error']}")
+
+    async def _finish(self, run: ActiveRun, record: dict, changes: dict) -> None:
+        history = [record] + [h for h in self.status.get("history") or [] if h.get("id") != record["id"]]
+        kept, dropped = prune_history([RunRecord.model_validate(h) for h in history],
+                                      successful_limit=self._spec_limit("successfulRunsHistoryLimit", 3),
+                                      failed_limit=self._spec_limit("failedRunsHistoryLimit", 1))
+        for old in dropped:
+            await asyncio.get_running_loop().run_in_executor(
+                self.executor, results_store.delete_run_results, self.body.metadata["namespace"],
+                self.body.metadata["name"], old.id)
+        kept_ids = {k.id for k in kept}
+        changes["history"] = [_without_outputs(h) for h in history if h["id"] in kept_ids]
+        if record["id"] == self.latest_run_id:
+            changes["lastRun"] = record  # with the inline outputs, when small
+        self.runs.pop(record["id"], None)
+        await self.write_status(changes, finished=_without_outputs(record))
+
+    def _spec_limit(self, key: str, default: int) -> int:
+        return int((self.body.spec or {}).get(key, default))
+
+    async def _update_active(self, run: ActiveRun, ready: tuple[bool, str, str] | None = None) -> None:
+        changes = {"lastRun": dict(run.record)} if run.record["id"] == self.latest_run_id else {}
+        await self.write_status(changes, ready=ready)
+
+    async def _record_invalid_spec(self, error: RunError, generation: int | None) -> None:
+        if self.status.get("observedGeneration") != generation:
+            kopf.warn(self.body, reason=error.reason, message=error.message)
+        await self.write_status({"observedGeneration": generation}, ready=(False, error.reason, error.message))
+
+    # -- status ------------------------------------------------------------------------------------
+
+    async def write_status(self, changes: dict, *, ready: tuple[bool, str, str] | None = None,
+                           finished: dict | None = None) -> None:
+        """Merge `changes` into the status, recompute phase and conditions, and patch if anything changed."""
+        async with self._status_lock:
+            status = {**self.status, **changes}
+            status["active"] = [dict(run.record) for run in self.runs.values()] or None
+            status.update(derive_phase_and_conditions(status, dict(self.body.spec or {}),
+                                                      self.body.metadata.get("generation"), ready, finished,
+                                                      self.clock()))
+            patch = {k: v for k, v in status.items() if self.status.get(k) != v}  # None deletes a key
+            if not patch:
+                return
+            await asyncio.get_running_loop().run_in_executor(
+                self.executor, patch_status, c.JOB_PLURAL, self.body.metadata["namespace"],
+                self.body.metadata["name"], patch)
+            self.status = {k: v for k, v in status.items() if v is not None}
+
+
+def derive_phase_and_conditions(status: dict, spec: dict, generation: int | None,
+                                ready: tuple[bool | str, str, str] | None, finished: dict | None,
+                                now: datetime) -> dict:
+    """Phase and the Ready / Running / Succeeded conditions, from the status that is about to be written."""
+    conditions = status.get("conditions")
+    active = status.get("active") or []
+    finished_run = finished or next(iter(status.get("history") or []), None)
+
+    running = [r for r in active if r.get("state") == "Running"]
+    conditions = set_condition(conditions, "Running", bool(active),
+                               "RunInProgress" if active else "NoActiveRun",
+                               f"run {', '.join(r['id'] for r in active)} in progress" if active else "",
+                               generation, now)
+    if finished:
+        ok = finished["state"] == "Succeeded"
+        conditions = set_condition(conditions, "Succeeded", ok, "RunSucceeded" if ok else finished["reason"],
+                                   f"run {finished['id']}: " + (f"{finished.get('rows', 0)} rows" if ok
+                                                                 else finished.get("error", "")),
+                                   generation, now)
+    if ready is None:
+        ready = _ready_from(finished_run, spec, bool(active))
+    if ready is not None:
+        conditions = set_condition(conditions, "Ready", *ready, generation, now)
+
+    if running:
+        phase = "Running"
+    elif active:
+        phase = "Pending"
+    elif ready is not None and not ready[0] and ready[1] in ("InvalidSpec", "InvalidSchedule"):
+        phase = "Failed"
+    elif spec.get("schedule"):
+        phase = "Suspended" if spec.get("suspend") else "Scheduled"
+    elif finished_run:
+        phase = "Succeeded" if finished_run["state"] == "Succeeded" else "Failed"
+    else:
+        phase = "Pending"
+    return {"conditions": conditions, "phase": phase}
+
+
+def _ready_from(finished_run: dict | None, spec: dict, active: bool) -> tuple[bool | str, str, str] | None:
+    if finished_run is None:
+        if spec.get("schedule"):
+            return True, "Scheduled", "waiting for the next slot"
+        return ("Unknown", "RunInProgress", "the first run is in progress") if active else None
+    if finished_run["state"] == "Succeeded":
+        return True, "RunSucceeded", f"last run {finished_run['id']} succeeded"
+    return False, finished_run.get("reason") or "RunFailed", finished_run.get("error", "")
+
+
+def _without_outputs(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "outputs"}
+
+
+def _snapshot(body: kopf.Body) -> dict:
+    return {"metadata": dict(body.metadata), "spec": dict(body.spec)}
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return from_rfc3339(value) if value else None
+
+
+def _format_time(moment: datetime) -> str:
+    return now_rfc3339(moment)

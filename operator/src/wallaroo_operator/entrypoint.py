@@ -1,0 +1,26 @@
+"""`wallaroo-operator run`: kopf with the flags a production operator always wants."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
+
+
+def kopf_arguments(extra: list[str]) -> list[str]:
+    """Standalone (no peering); all namespaces unless -n/--namespace is given; a liveness endpoint
+    unless --liveness is given. Anything else (--log-format=json, --verbose) passes through."""
+    args = ["run", "--module", "wallaroo_operator.handlers", "--standalone"]
+    if not any(a in ("-n", "--namespace", "-A", "--all-namespaces") or a.startswith("--namespace=")
+               for a in extra):
+        args.append("--all-namespaces")
+    if not any(a.startswith("--liveness") for a in extra):
+        args.append(f"--liveness={os.environ.get('WALLAROO_OPERATOR_LIVENESS', DEFAULT_LIVENESS)}")
+    return args + extra
+
+
+def run_operator(extra: list[str]) -> int:
+    """Hand over to kopf's own CLI, in this process."""
+    os.execvp(sys.executable, [sys.executable, "-m", "kopf", *kopf_arguments(extra)])
+    return 1  # not reached

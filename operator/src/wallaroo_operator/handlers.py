@@ -1,0 +1,92 @@
+"""The kopf handlers: thin wiring from Kubernetes events to the controller modules.
+
+Run with `kopf run -m wallaroo_operator.handlers` (see entrypoint.py for the flags we always use).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import kopf
+
+from wallaroo_operator import constants as c
+from wallaroo_operator.controller.connection_check import check_connection
+from wallaroo_operator.controller.job import JobController
+from wallaroo_operator.kube.client import kopf_connection_info
+
+# Runs execute in worker threads (the Wallaroo client is synchronous); this bounds how many jobs
+# run at the same time, each with its own spec.inference.parallelism.
+MAX_CONCURRENT_RUNS = int(os.environ.get("WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS", "16"))
+
+# Live controllers by object uid, so a watch event can wake the right one.
+_controllers: dict[str, JobController] = {}
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.peering.standalone = True  # one replica (Recreate); peering is not leader election
+    settings.persistence.finalizer = c.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.ANNOTATION_PREFIX, key="last-handled-configuration")
+    # Finite watches: a silently stalled connection is re-established instead of hanging forever.
+    settings.watching.server_timeout = int(os.environ.get("WALLAROO_OPERATOR_WATCH_SERVER_TIMEOUT", "300"))
+    settings.watching.client_timeout = settings.watching.server_timeout + 30
+    settings.watching.connect_timeout = 30
+    settings.posting.level = logging.INFO
+    settings.execution.max_workers = 8  # kopf's own pool, for the synchronous handlers below
+    memo.run_executor = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RUNS, thread_name_prefix="run")
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    return kopf_connection_info()
+
+
+@kopf.on.cleanup()
+def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    executor = getattr(memo, "run_executor", None)
+    if executor:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+@kopf.on.probe(id="runs")
+def active_runs(**_: Any) -> int:
+    """Shown on the liveness endpoint: how many runs are in progress."""
+    return sum(len(controller.runs) for controller in _controllers.values())
+
+
+# -- InferenceJob ------------------------------------------------------------------------------------
+
+@kopf.daemon(c.GROUP, c.VERSION, c.JOB_PLURAL, cancellation_timeout=60.0)
+async def inference_job(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, memo: kopf.Memo,
+                        logger: kopf.Logger, **_: Any) -> None:
+    """One long-lived task per job: runs it once per spec change, on its schedule, and on run-now."""
+    controller = JobController(body, logger, memo.run_executor)
+    _controllers[uid] = controller
+    try:
+        await controller.serve(stopped)
+    finally:
+        _controllers.pop(uid, None)
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.JOB_PLURAL)
+async def wake_job(uid: str, **_: Any) -> None:
+    """Any change (spec, annotations) may change what the job's controller should do now.
+    Async, so the asyncio.Event is set from the event loop's own thread."""
+    controller = _controllers.get(uid)
+    if controller:
+        controller.wake.set()
+
+
+# -- WallarooConnection ------------------------------------------------------------------------------
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.CONNECTION_PLURAL)
+@kopf.on.create(c.GROUP, c.VERSION, c.CONNECTION_PLURAL)
+@kopf.on.update(c.GROUP, c.VERSION, c.CONNECTION_PLURAL, field="spec")
+def connection(body: kopf.Body, retry: int, **_: Any) -> None:
+    """Check that the connection can authenticate, and say so in its Ready condition."""
+    check_connection(body, retry)

@@ -1,0 +1,1 @@
+"""Kubernetes I/O: reading Secrets, ConfigMaps and connections; writing results and status."""

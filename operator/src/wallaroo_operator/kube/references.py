@@ -1,0 +1,102 @@
+"""Reading what a job refers to: its connection, the credentials Secret, CA bundles, input ConfigMaps.
+
+Values read from Secrets are returned to the caller and never logged or put into messages.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import kubernetes
+
+from wallaroo_operator import constants as c
+from wallaroo_operator.data.inputs import InputPart, natural_key
+from wallaroo_operator.kube.client import core, custom, is_not_found
+from wallaroo_operator.models.connection import CABundle, CredentialsSecretRef
+from wallaroo_operator.models.job import InputSpec
+from wallaroo_operator.models.refs import KeyReference
+
+
+class MissingReference(LookupError):
+    """Something the object refers to does not exist (yet). The operator waits and retries."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+
+def read_connection(namespace: str, name: str) -> dict:
+    try:
+        return custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, name)
+    except kubernetes.client.ApiException as error:
+        if is_not_found(error):
+            raise MissingReference("ConnectionNotFound",
+                                   f"WallarooConnection {namespace}/{name} not found") from None
+        raise
+
+
+def _secret_data(namespace: str, name: str) -> dict[str, str]:
+    try:
+        return core().read_namespaced_secret(name, namespace).data or {}
+    except kubernetes.client.ApiException as error:
+        if is_not_found(error):
+            raise MissingReference("SecretNotFound", f"Secret {namespace}/{name} not found") from None
+        raise
+
+
+def _secret_value(data: dict[str, str], namespace: str, name: str, key: str) -> str:
+    if key not in data:
+        raise MissingReference("SecretKeyNotFound", f"Secret {namespace}/{name} has no key {key!r}")
+    return base64.b64decode(data[key]).decode().strip()
+
+
+def read_credentials(namespace: str, ref: CredentialsSecretRef, grant: str) -> dict[str, str]:
+    """The client secret, and for the password grant the username and password."""
+    data = _secret_data(namespace, ref.name)
+    values = {"client_secret": _secret_value(data, namespace, ref.name, ref.client_secret_key)}
+    if grant == "password":
+        values["username"] = _secret_value(data, namespace, ref.name, ref.username_key)
+        values["password"] = _secret_value(data, namespace, ref.name, ref.password_key)
+    return values
+
+
+def _config_map(namespace: str, name: str) -> kubernetes.client.V1ConfigMap:
+    try:
+        return core().read_namespaced_config_map(name, namespace)
+    except kubernetes.client.ApiException as error:
+        if is_not_found(error):
+            raise MissingReference("ConfigMapNotFound", f"ConfigMap {namespace}/{name} not found") from None
+        raise
+
+
+def read_ca_bundle(namespace: str, bundle: CABundle) -> str:
+    ref: KeyReference = bundle.secret_ref or bundle.config_map_ref
+    if bundle.secret_ref:
+        return _secret_value(_secret_data(namespace, ref.name), namespace, ref.name, ref.key)
+    config_map = _config_map(namespace, ref.name)
+    if ref.key not in (config_map.data or {}):
+        raise MissingReference("ConfigMapKeyNotFound", f"ConfigMap {namespace}/{ref.name} has no key {ref.key!r}")
+    return config_map.data[ref.key]
+
+
+def _part(config_map: kubernetes.client.V1ConfigMap, key: str) -> InputPart:
+    source = f"{config_map.metadata.name}/{key}"
+    if key in (config_map.binary_data or {}):
+        return InputPart(source, binary_b64=config_map.binary_data[key])
+    if key in (config_map.data or {}):
+        return InputPart(source, text=config_map.data[key])
+    raise MissingReference("ConfigMapKeyNotFound",
+                           f"ConfigMap {config_map.metadata.namespace}/{config_map.metadata.name} has no key "
+                           f"{key!r} in data or binaryData")
+
+
+def read_input_parts(namespace: str, spec: InputSpec) -> list[InputPart]:
+    """The input ConfigMaps' payloads in their defined order: as listed, or by name for a selector."""
+    if spec.config_maps:
+        return [_part(_config_map(namespace, ref.name), ref.key or spec.key) for ref in spec.config_maps]
+    selector = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.match_labels.items()))
+    items = core().list_namespaced_config_map(namespace, label_selector=selector).items
+    if not items:
+        raise MissingReference("ConfigMapNotFound", f"no ConfigMap in {namespace} matches the labels {selector}")
+    return [_part(item, spec.key) for item in sorted(items, key=lambda cm: natural_key(cm.metadata.name))]

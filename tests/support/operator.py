@@ -1,0 +1,126 @@
+"""Running the real operator (kopf) against the cluster under test, and building its objects."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import random
+from typing import Any, Iterator
+
+import kopf.testing
+from kubernetes.client import ApiException
+
+from tests.support.kube import Kube
+from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
+from wallaroo_operator.data.inputs import gzip_json
+
+
+@contextlib.contextmanager
+def running_operator(namespace: str, *extra: str) -> Iterator[kopf.testing.KopfRunner]:
+    """The operator, watching one namespace, in a background thread; fails the test if it crashed."""
+    args = ["run", "--module", "wallaroo_operator.handlers", "--standalone", "--namespace", namespace,
+            "--verbose", *extra]
+    with kopf.testing.KopfRunner(args, timeout=90) as runner:
+        yield runner
+    assert runner.exception is None, runner.exception
+    assert runner.exit_code == 0, runner.output[-3000:]
+    assert "Traceback" not in runner.output, runner.output[-5000:]
+
+
+def aloha_rows(count: int, seed: int = 7) -> list[list[int]]:
+    """Rows shaped like the tutorial's data: 50 integers each."""
+    rng = random.Random(seed)
+    return [[rng.randrange(0, 20000) for _ in range(50)] for _ in range(count)]
+
+
+def ccfraud_rows(count: int, seed: int = 11) -> list[list[float]]:
+    rng = random.Random(seed)
+    return [[round(rng.uniform(-3, 3), 6) for _ in range(29)] for _ in range(count)]
+
+
+def create_credentials(kube: Kube, namespace: str, sim, name: str = "wallaroo-credentials", **override: str) -> None:
+    values = {"clientSecret": sim.secret, "username": sim.username, "password": sim.password, **override}
+    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": name}, "stringData": values})
+
+
+def create_connection(kube: Kube, namespace: str, sim, name: str = "wallaroo", secret: str = "wallaroo-credentials",
+                      **spec: Any) -> dict:
+    body = {"apiVersion": c.API_VERSION, "kind": c.CONNECTION_KIND, "metadata": {"name": name},
+            "spec": {"apiUrl": sim.api_url, "tokenUrl": sim.token_url, "clientId": sim.client,
+                     "credentialsSecretRef": {"name": secret}, **spec}}
+    return kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, body)
+
+
+def create_input(kube: Kube, namespace: str, name: str, document: Any, *, compress: bool = False,
+                 key: str = "data.json", labels: dict | None = None) -> None:
+    metadata = {"name": name, "labels": labels or {}}
+    if compress:
+        body = {"metadata": metadata, "binaryData": {key: base64.b64encode(gzip_json(document)).decode()}}
+    else:
+        body = {"metadata": metadata, "data": {key: json.dumps(document, separators=(",", ":"))}}
+    kube.core.create_namespaced_config_map(namespace, body)
+
+
+def job_manifest(name: str, *, workspace: str = "urldemoworkspace", pipeline: str = "urldemopipeline",
+                 inputs: list[str] | None = None, **spec: Any) -> dict:
+    base = {"connectionRef": {"name": "wallaroo"}, "workspace": workspace, "pipeline": pipeline,
+            "input": {"configMaps": [{"name": n} for n in (inputs or ["input"])]}}
+    return {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "metadata": {"name": name}, "spec": {**base, **spec}}
+
+
+def create_job(kube: Kube, namespace: str, name: str, **kwargs: Any) -> dict:
+    return kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL,
+                                                       job_manifest(name, **kwargs))
+
+
+def get_job(kube: Kube, namespace: str, name: str) -> dict:
+    return kube.custom.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, name)
+
+
+def condition(obj: dict, type_: str) -> dict:
+    return next((x for x in (obj.get("status") or {}).get("conditions") or [] if x["type"] == type_), {})
+
+
+def wait_for_job(kube: Kube, namespace: str, name: str, predicate, *, timeout: float = 90, what: str = "") -> dict:
+    def probe():
+        job = get_job(kube, namespace, name)
+        return job if predicate(job) else None
+    return wait_for(probe, timeout=timeout, what=what or f"job {name}")
+
+
+def phase_is(*phases: str):
+    return lambda job: (job.get("status") or {}).get("phase") in phases
+
+
+def ready_reason(reason: str):
+    return lambda job: condition(job, "Ready").get("reason") == reason
+
+
+def read_results(kube: Kube, namespace: str, job: dict) -> list[dict]:
+    """Every row of the last run's results, in order, from its ConfigMaps."""
+    rows = []
+    for name in job["status"]["lastRun"]["resultConfigMaps"]:
+        rows.extend(json.loads(kube.core.read_namespaced_config_map(name, namespace).data["results.json"]))
+    return rows
+
+
+def events_for(kube: Kube, namespace: str, name: str) -> list:
+    return [e for e in kube.core.list_namespaced_event(namespace).items if e.involved_object.name == name]
+
+
+def is_gone(read) -> bool:
+    try:
+        read()
+        return False
+    except ApiException as error:
+        return error.status == 404
+
+
+def create_split_input(kube: Kube, namespace: str, rows: list, *, label: str, rows_per_part: int = 5_000) -> dict:
+    """Input too large for one ConfigMap, gzipped into parts; returns the job's input selector."""
+    for index, start in enumerate(range(0, len(rows), rows_per_part)):
+        create_input(kube, namespace, f"{label}-{index}", {"text_input": rows[start:start + rows_per_part]},
+                     compress=True, labels={"dataset": label})
+    return {"selector": {"matchLabels": {"dataset": label}}}
