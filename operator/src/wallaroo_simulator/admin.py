@@ -1,0 +1,209 @@
+"""The simulator's own admin API under /_sim (a prefix Wallaroo never uses), and a client for tests.
+
+It changes the world at run time: faults, deployments, token lifetimes, counters. It has no
+authentication (the simulator is a loopback test tool) and never reveals passwords or client secrets.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import requests
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .config import FaultSpec, TokenLifetimes
+from .endpoints import STATE, Handler
+from .errors import ErrorAnswer, json_response
+from .state import SimulatorState
+from .world import PipelineState
+
+ADMIN_PREFIX = "/_sim"
+
+
+class _RedeployRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    starting_seconds: float = Field(0.0, ge=0)
+
+
+class _LifetimesRequest(TokenLifetimes):
+    client_id: str | None = None
+
+
+def add_admin_routes(app: web.Application) -> None:
+    routes = [
+        web.get("/health", _health), web.get("/world", _world),
+        web.get("/counters", _counters), web.post("/counters/reset", _reset_counters),
+        web.get("/faults", _faults), web.put("/faults/{target}", _set_faults),
+        web.delete("/faults/{target}", _clear_faults), web.delete("/faults", _clear_faults),
+        web.post("/pipelines/{name}/undeploy", _undeploy), web.post("/pipelines/{name}/redeploy", _redeploy),
+        web.put("/tokens", _set_token_lifetimes),
+    ]
+    for route in routes:
+        app.router.add_route(route.method, ADMIN_PREFIX + route.path, _answering(route.handler))
+
+
+def _admin_error(status: int, message: str) -> ErrorAnswer:
+    return ErrorAnswer(json_response({"error": message}, status))
+
+
+def _answering(handler: Handler) -> Handler:
+    """Admin calls are not counted: tests reset and read the counters through them."""
+
+    @functools.wraps(handler)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ErrorAnswer as error:
+            return error.response
+
+    return answer
+
+
+async def _parse(request: web.Request, model: type[BaseModel]) -> Any:
+    try:
+        raw = await request.read()
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as error:
+        raise _admin_error(400, str(error)) from None
+
+
+def _pipeline(state: SimulatorState, name: str) -> PipelineState:
+    try:
+        return state.world.pipelines[name]
+    except KeyError:
+        raise _admin_error(404, f"no pipeline named {name!r}") from None
+
+
+def pipeline_summary(state: SimulatorState, pipeline: PipelineState) -> dict[str, Any]:
+    return {"name": pipeline.name, "workspace_id": pipeline.workspace_id, "deployed": pipeline.deployed,
+            "starting": pipeline.is_starting(), "deployment_id": pipeline.deployment_id,
+            "deployment_name": pipeline.deployment_name, "url_form": pipeline.config.url_form,
+            "url": state.external_url(pipeline), "input": pipeline.config.input.model_dump(),
+            "outputs": [o.model_dump() for o in pipeline.config.outputs]}
+
+
+async def _health(request: web.Request) -> web.Response:
+    return json_response({"ok": True})
+
+
+async def _world(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    world = state.world
+    return json_response({
+        "base_url": state.base_url, "keycloak_url": state.keycloak_url, "public_url": state.public_url,
+        "users": [u.username for u in world.users.values()],
+        "clients": [{"client_id": c.client_id, "public": c.is_public} for c in world.clients.values()],
+        "workspaces": [{"id": w.id, "name": w.config.name, "pipelines": [p.name for p in w.pipelines]}
+                       for w in world.workspaces],
+        "pipelines": {name: pipeline_summary(state, p) for name, p in world.pipelines.items()},
+        "tokens": state.issuer.realm_lifetimes.model_dump(),
+    })
+
+
+async def _counters(request: web.Request) -> web.Response:
+    return json_response(request.app[STATE].counters.snapshot())
+
+
+async def _reset_counters(request: web.Request) -> web.Response:
+    request.app[STATE].counters.reset()
+    return json_response({"ok": True})
+
+
+async def _faults(request: web.Request) -> web.Response:
+    return json_response({target: f.describe() for target, f in request.app[STATE].faults.items()})
+
+
+async def _set_faults(request: web.Request) -> web.Response:
+    spec = await _parse(request, FaultSpec)
+    target = request.match_info["target"]
+    try:
+        request.app[STATE].set_faults(target, spec)
+    except KeyError:
+        raise _admin_error(404, f"no fault target named {target!r}") from None
+    return json_response(request.app[STATE].faults[target].describe())
+
+
+async def _clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE].clear_faults(request.match_info.get("target"))
+    return json_response({"ok": True})
+
+
+async def _undeploy(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    pipeline = _pipeline(state, request.match_info["name"])
+    return json_response(pipeline_summary(state, state.world.undeploy(pipeline.name)))
+
+
+async def _redeploy(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    pipeline = _pipeline(state, request.match_info["name"])
+    options = await _parse(request, _RedeployRequest)
+    return json_response(pipeline_summary(state, state.world.redeploy(pipeline.name, options.starting_seconds)))
+
+
+async def _set_token_lifetimes(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    options = await _parse(request, _LifetimesRequest)
+    if options.client_id is not None and options.client_id not in state.world.clients:
+        raise _admin_error(404, f"no client named {options.client_id!r}")
+    lifetimes = TokenLifetimes(access_seconds=options.access_seconds, refresh_seconds=options.refresh_seconds)
+    state.issuer.set_lifetimes(lifetimes, options.client_id)
+    return json_response({"ok": True})
+
+
+class AdminClient:
+    """Drives a running simulator's admin API over HTTP, from the same process or another one."""
+
+    def __init__(self, base_url: str, verify: bool | str = True, timeout: float = 10.0) -> None:
+        self.url = base_url.rstrip("/") + ADMIN_PREFIX
+        self._session = requests.Session()
+        self._session.verify = verify
+        self._timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self._session.request(method, self.url + path, json=body, timeout=self._timeout)
+        if response.status_code >= 400:
+            raise RuntimeError(f"simulator admin {method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    def health(self) -> bool:
+        return bool(self._call("GET", "/health").get("ok"))
+
+    def world(self) -> dict[str, Any]:
+        return self._call("GET", "/world")
+
+    def external_url(self, pipeline: str) -> str:
+        return self.world()["pipelines"][pipeline]["url"]
+
+    def set_faults(self, target: str, **spec: Any) -> dict[str, Any]:
+        """Replace the faults of ``target``: a pipeline name, MLOPS_TARGET or KEYCLOAK_TARGET (FaultSpec fields)."""
+        return self._call("PUT", f"/faults/{target}", spec)
+
+    def clear_faults(self, target: str | None = None) -> None:
+        self._call("DELETE", "/faults" if target is None else f"/faults/{target}")
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "/faults")
+
+    def undeploy(self, pipeline: str) -> dict[str, Any]:
+        return self._call("POST", f"/pipelines/{pipeline}/undeploy")
+
+    def redeploy(self, pipeline: str, starting_seconds: float = 0.0) -> dict[str, Any]:
+        """Deploy under a new deployment id (so a new URL); "Starting" (503s) for ``starting_seconds``."""
+        return self._call("POST", f"/pipelines/{pipeline}/redeploy", {"starting_seconds": starting_seconds})
+
+    def set_token_lifetimes(self, access_seconds: int, refresh_seconds: int, client_id: str | None = None) -> None:
+        """Lifetimes of tokens issued from now on, for every client or for one."""
+        self._call("PUT", "/tokens", {"access_seconds": access_seconds, "refresh_seconds": refresh_seconds,
+                                      "client_id": client_id})
+
+    def counters(self) -> dict[str, Any]:
+        return self._call("GET", "/counters")
+
+    def reset_counters(self) -> None:
+        self._call("POST", "/counters/reset")
+
+    def close(self) -> None:
+        self._session.close()

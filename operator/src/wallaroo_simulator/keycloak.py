@@ -1,0 +1,236 @@
+"""Keycloak's OpenID Connect endpoints for realm ``master``: tokens (RS256 JWTs), JWKS and discovery.
+
+Error bodies follow Keycloak (reference section 2). Access tokens are stateless JWTs, as in Keycloak:
+they stay valid until ``exp`` even if lifetimes change afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote
+
+import jwt
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .config import ClientConfig, SimulatorConfig, TokenLifetimes, UserConfig
+from .counters import ANONYMOUS
+from .endpoints import CLIENT_ID, STATE
+from .errors import InvalidToken, json_response, keycloak_error
+from .faults import add_latency, inject_failure
+
+REALM_PATH = "/auth/realms/master"
+TOKEN_PATH = REALM_PATH + "/protocol/openid-connect/token"
+CERTS_PATH = REALM_PATH + "/protocol/openid-connect/certs"
+DISCOVERY_PATH = REALM_PATH + "/.well-known/openid-configuration"
+SCOPE = "profile email"
+_SERVICE_ACCOUNT_NAMESPACE = uuid.UUID("0b8f3c1e-2a4d-4f6b-8e9a-7c5d3b1a0f21")
+_REALM_ROLES = ["create-realm", "default-roles-master", "offline_access", "admin", "uma_authorization"]
+_VERIFIED_CACHE_LIMIT = 10_000
+
+
+class TokenIssuer:
+    """Signs access tokens (RS256, like Keycloak) and refresh tokens (HS512), and verifies them."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self._private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._public_key = self._private_key.public_key()
+        self._refresh_key = secrets.token_bytes(64)
+        self.key_id = secrets.token_urlsafe(32)
+        self.realm_lifetimes = config.tokens
+        self._client_lifetimes = {c.client_id: c.tokens for c in config.clients if c.tokens}
+        # Verifying RS256 costs more than a small inference; tokens are re-sent on every request.
+        self._verified: dict[str, dict[str, Any]] = {}
+
+    def lifetimes(self, client_id: str) -> TokenLifetimes:
+        return self._client_lifetimes.get(client_id, self.realm_lifetimes)
+
+    def set_lifetimes(self, lifetimes: TokenLifetimes, client_id: str | None = None) -> None:
+        """New lifetimes for tokens issued from now on: the realm's, or one client's override."""
+        if client_id is None:
+            self.realm_lifetimes = lifetimes
+            self._client_lifetimes.clear()
+        else:
+            self._client_lifetimes[client_id] = lifetimes
+
+    def issue(self, client: ClientConfig, user: UserConfig | None, issuer: str, session: str | None,
+              client_address: str) -> dict[str, Any]:
+        """A token response; ``user`` None means a service account (client_credentials, no refresh token)."""
+        lifetimes = self.lifetimes(client.client_id)
+        now = int(time.time())
+        session = session or str(uuid.uuid4())
+        claims = _access_claims(client, user, issuer, session, client_address)
+        claims.update(exp=now + lifetimes.access_seconds, iat=now, jti=str(uuid.uuid4()))
+        access = jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.key_id})
+        response: dict[str, Any] = {"access_token": access, "expires_in": lifetimes.access_seconds,
+                                    "refresh_expires_in": 0, "token_type": "Bearer", "not-before-policy": 0}
+        if user is not None:
+            refresh_claims = {"exp": now + lifetimes.refresh_seconds, "iat": now, "jti": str(uuid.uuid4()),
+                              "iss": issuer, "aud": issuer, "sub": user.id, "typ": "Refresh",
+                              "azp": client.client_id, "session_state": session, "scope": SCOPE, "sid": session}
+            response.update(refresh_expires_in=lifetimes.refresh_seconds, session_state=session,
+                            refresh_token=jwt.encode(refresh_claims, self._refresh_key, algorithm="HS512"))
+        response["scope"] = SCOPE
+        return response
+
+    def verify_access(self, token: str) -> dict[str, Any]:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode_access(token)
+            if len(self._verified) >= _VERIFIED_CACHE_LIMIT:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims["exp"] <= time.time():  # PyJWT's rule too
+            raise InvalidToken("Jwt is expired")
+        return claims
+
+    def _decode_access(self, token: str) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(token, self._public_key, algorithms=["RS256"],
+                                options={"verify_aud": False, "verify_exp": False, "require": ["exp", "iat"]})
+        except jwt.InvalidTokenError:
+            raise InvalidToken("Jwt verification fails") from None
+        if claims.get("typ") != "Bearer":
+            raise InvalidToken("Jwt verification fails")
+        return claims
+
+    def verify_refresh(self, token: str, client: ClientConfig) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(token, self._refresh_key, algorithms=["HS512"], options={"verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            raise keycloak_error(400, "invalid_grant", "Token is not active") from None
+        except jwt.InvalidTokenError:
+            raise keycloak_error(400, "invalid_grant", "Invalid refresh token") from None
+        if claims.get("azp") != client.client_id:
+            raise keycloak_error(400, "invalid_grant",
+                                 "Invalid refresh token. Token client and authorized client don't match")
+        return claims
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self._public_key, as_dict=True)
+        return {"keys": [{**jwk, "kid": self.key_id, "use": "sig", "alg": "RS256"}]}
+
+
+def _access_claims(client: ClientConfig, user: UserConfig | None, issuer: str, session: str,
+                   client_address: str) -> dict[str, Any]:
+    """The claims Wallaroo's Keycloak puts into access tokens (reference section 2)."""
+    if user is None:
+        subject = str(uuid.uuid5(_SERVICE_ACCOUNT_NAMESPACE, client.client_id))
+        identity: dict[str, Any] = {"clientId": client.client_id, "clientHost": client_address,
+                                    "clientAddress": client_address, "email_verified": False,
+                                    "preferred_username": f"service-account-{client.client_id}"}
+    else:
+        subject = str(user.id)
+        identity = {"sid": session, "email_verified": True, "preferred_username": user.username, "email": user.email}
+    hasura = {"x-hasura-user-id": subject, "x-hasura-default-role": "user",
+              "x-hasura-allowed-roles": ["user"], "x-hasura-user-groups": "{}"}
+    return {"iss": issuer, "aud": ["master-realm", "account"], "sub": subject, "typ": "Bearer",
+            "azp": client.client_id, "session_state": session, "acr": "1", "allowed-origins": ["*"],
+            "realm_access": {"roles": _REALM_ROLES}, "scope": SCOPE, **identity,
+            "https://hasura.io/jwt/claims": hasura}
+
+
+async def token(request: web.Request) -> web.Response:
+    """POST .../openid-connect/token: grants password, refresh_token and client_credentials."""
+    state = request.app[STATE]
+    form = await request.post()  # empty for a body that is not a form, as Keycloak sees it
+    client_id, secret = _presented_client(request, form)
+    request[CLIENT_ID] = client_id or ANONYMOUS  # counted as claimed, even when refused below
+    faults = state.faults_for_keycloak()
+    await inject_failure(faults, "keycloak")
+    client = _authenticate_client(state.world.clients, client_id, secret)
+    grant_type = _field(form, "grant_type")
+    state.counters.record_grant(client.client_id, grant_type or "(missing)")
+    user, session = _grant(request, client, grant_type, form)
+    await add_latency(faults)
+    response = state.issuer.issue(client, user, _issuer(request), session, request.remote or "")
+    return json_response(response, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _grant(request: web.Request, client: ClientConfig, grant_type: str,
+           form: Any) -> tuple[UserConfig | None, str | None]:
+    """The user (None for a service account) and the session a grant yields, or Keycloak's refusal."""
+    state = request.app[STATE]
+    if grant_type == "password":
+        return _password_user(state.world.users, form), None
+    if grant_type == "refresh_token":
+        claims = state.issuer.verify_refresh(_field(form, "refresh_token"), client)
+        user = next((u for u in state.world.users.values() if u.id == claims["sub"]), None)
+        if user is None:
+            raise keycloak_error(400, "invalid_grant", "User not found")
+        return user, claims.get("sid")
+    if grant_type == "client_credentials":
+        if client.is_public:
+            raise keycloak_error(401, "unauthorized_client", "Public client not allowed to retrieve service account")
+        if not client.service_account:
+            raise keycloak_error(400, "unauthorized_client", "Client not enabled to retrieve service account")
+        return None, None
+    if not grant_type:
+        raise keycloak_error(400, "invalid_request", "Missing form parameter: grant_type")
+    raise keycloak_error(400, "unsupported_grant_type", "Unsupported grant_type")
+
+
+def _password_user(users: dict[str, UserConfig], form: Any) -> UserConfig:
+    user = users.get(_field(form, "username"))
+    password = _field(form, "password")
+    if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
+        raise keycloak_error(401, "invalid_grant", "Invalid user credentials")
+    return user
+
+
+def _field(form: Any, name: str) -> str:
+    """A form field's text; absent fields and file uploads read as empty."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _presented_client(request: web.Request, form: Any) -> tuple[str | None, str | None]:
+    """The client id and secret a request presents: HTTP Basic first (RFC 6749 2.3.1, URL-encoded),
+    then the client_id/client_secret form fields."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return _field(form, "client_id") or None, _field(form, "client_secret") or None
+    try:
+        client_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except ValueError:
+        return None, None
+    return unquote(client_id), unquote(secret)
+
+
+def _authenticate_client(clients: dict[str, ClientConfig], client_id: str | None, secret: str | None) -> ClientConfig:
+    client = clients.get(client_id) if client_id else None
+    if client is None:
+        raise keycloak_error(401, "invalid_client", "Invalid client or Invalid client credentials")
+    if client.is_public:
+        return client
+    if not secret:
+        raise keycloak_error(401, "unauthorized_client", "Client secret not provided in request")
+    if not hmac.compare_digest(str(client.secret).encode(), secret.encode()):
+        raise keycloak_error(401, "unauthorized_client", "Invalid client secret")
+    return client
+
+
+def _issuer(request: web.Request) -> str:
+    """Keycloak names itself after the host it was asked on (no fixed frontend URL configured)."""
+    return f"{request.scheme}://{request.host}{REALM_PATH}"
+
+
+async def certs(request: web.Request) -> web.Response:
+    return json_response(request.app[STATE].issuer.jwks())
+
+
+async def discovery(request: web.Request) -> web.Response:
+    issuer = _issuer(request)
+    return json_response({
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/protocol/openid-connect/token",
+        "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+    })
