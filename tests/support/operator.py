@@ -75,6 +75,19 @@ def create_job(kube: Kube, namespace: str, name: str, **kwargs: Any) -> dict:
                                                        job_manifest(name, **kwargs))
 
 
+def annotate_run_now(kube: Kube, namespace: str, name: str, value: str) -> None:
+    kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, name,
+                                               {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: value}}})
+
+
+def patch_job_spec(kube: Kube, namespace: str, name: str, spec: dict) -> None:
+    kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, name, {"spec": spec})
+
+
+def result_config_maps(kube: Kube, namespace: str, job_name: str) -> list:
+    return kube.core.list_namespaced_config_map(namespace, label_selector=f"{c.JOB_LABEL}={job_name}").items
+
+
 def get_job(kube: Kube, namespace: str, name: str) -> dict:
     return kube.custom.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, name)
 

@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from wallaroo_operator import constants as c
+from wallaroo_operator.controller.clock import clock_from_environment
 from wallaroo_operator.controller.connection_check import check_connection
 from wallaroo_operator.controller.job import JobController
 from wallaroo_operator.kube.client import kopf_connection_info
@@ -39,6 +40,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.INFO
     settings.execution.max_workers = 8  # kopf's own pool, for the synchronous handlers below
     memo.run_executor = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RUNS, thread_name_prefix="run")
+    memo.clock = clock_from_environment()
 
 
 @kopf.on.login()
@@ -65,7 +67,7 @@ def active_runs(**_: Any) -> int:
 async def inference_job(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, memo: kopf.Memo,
                         logger: kopf.Logger, **_: Any) -> None:
     """One long-lived task per job: runs it once per spec change, on its schedule, and on run-now."""
-    controller = JobController(body, logger, memo.run_executor)
+    controller = JobController(body, logger, memo.run_executor, memo.clock)
     _controllers[uid] = controller
     try:
         await controller.serve(stopped)

@@ -12,13 +12,14 @@ import logging
 import os
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any
 
 import kopf
 import pydantic
 
 from wallaroo_operator import constants as c
+from wallaroo_operator.controller.clock import OperatorClock
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.controller.run import RunContext, RunSuccess, execute_run
 from wallaroo_operator.kube import results_store
@@ -39,10 +40,6 @@ def backoff_delay(attempt: int) -> float:
     return min(WAIT_CAP_SECONDS, WAIT_BASE_SECONDS * 2 ** max(0, attempt - 1))
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 @dataclass
 class ActiveRun:
     record: dict  # camelCase RunRecord fields
@@ -55,17 +52,18 @@ class ActiveRun:
 
 class JobController:
     def __init__(self, body: kopf.Body, logger: logging.Logger | logging.LoggerAdapter, executor: Executor,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: OperatorClock | None = None):
         self.body = body  # kopf keeps a daemon's body up to date with every watch event
         self.logger = logger
         self.executor = executor
-        self.clock = clock
+        self.clock = clock or OperatorClock()
         self.status: dict[str, Any] = dict(body.get("status") or {})
         self.runs: dict[str, ActiveRun] = {}
         self.latest_run_id: str | None = (self.status.get("lastRun") or {}).get("id")
         self.wake = asyncio.Event()
         self._status_lock = asyncio.Lock()
         self._last_wait_reason: str | None = None
+        self._posted_schedule_events: set[tuple[str, str]] = set()
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -116,7 +114,7 @@ class JobController:
     # -- schedules ---------------------------------------------------------------------------------
 
     def _reconcile_schedule(self, spec: InferenceJobSpec, changes: dict[str, Any]) -> float | None:
-        now = self.clock()
+        now = self.clock.now()
         scheduled_active = [run_id for run_id, run in self.runs.items() if run.record["trigger"] == "Schedule"]
         decision = plan_schedule(
             ScheduleSpec(schedule=spec.schedule, time_zone=spec.time_zone, suspend=spec.suspend,
@@ -127,7 +125,7 @@ class JobController:
             active_run_ids=scheduled_active,
             last_skipped_time=_parse_time(self.status.get("lastSkippedTime")))
         for event in decision.events:
-            kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
+            self._post_once(event.type, event.reason, event.message)
         for run_id in decision.cancel_run_ids:
             self._cancel(run_id, "Replaced")
         if decision.start_slot is not None:
@@ -137,7 +135,16 @@ class JobController:
         if decision.skipped_through is not None:
             changes["lastSkippedTime"] = _format_time(decision.skipped_through)
         changes["nextScheduleTime"] = _format_time(decision.next_slot) if decision.next_slot else None
-        return decision.sleep_seconds
+        return None if decision.sleep_seconds is None else self.clock.real_seconds(decision.sleep_seconds)
+
+    def _post_once(self, type_: str, reason: str, message: str) -> None:
+        """Reconcile runs on every watch event; a held-back slot must not post an event each time."""
+        if (reason, message) in self._posted_schedule_events:
+            return
+        if len(self._posted_schedule_events) > 1000:
+            self._posted_schedule_events.clear()
+        self._posted_schedule_events.add((reason, message))
+        kopf.event(self.body, type=type_, reason=reason, message=message)
 
     # -- runs --------------------------------------------------------------------------------------
 
@@ -146,7 +153,7 @@ class JobController:
         if run_id in self.runs:
             return  # the id is the lock: a slot, a generation or a run-now value runs once
         record = {"id": run_id, "trigger": trigger, "state": "Pending", "attempt": attempt,
-                  "startTime": now_rfc3339(self.clock())}
+                  "startTime": now_rfc3339(self.clock.now())}
         if scheduled_time:
             record["scheduledTime"] = _format_time(scheduled_time)
         if restarted:
@@ -222,7 +229,8 @@ class JobController:
         if deadline_seconds is None:
             return await future
         started = from_rfc3339(run.record["startTime"])
-        remaining = max(0.0, deadline_seconds - (self.clock() - started).total_seconds())
+        remaining = self.clock.real_seconds(
+            max(0.0, deadline_seconds - (self.clock.now() - started).total_seconds()))
         done, _ = await asyncio.wait({future}, timeout=remaining)
         if not done:
             self._cancel(run.record["id"], "DeadlineExceeded")
@@ -265,7 +273,7 @@ class JobController:
 
     async def _finish_succeeded(self, run: ActiveRun, success: RunSuccess) -> None:
         record = {**run.record, **success.record, "state": "Succeeded",
-                  "completionTime": now_rfc3339(self.clock())}
+                  "completionTime": now_rfc3339(self.clock.now())}
         for key in ("reason", "error"):
             record.pop(key, None)
         resolved = {"workspaceId": success.workspace_id, "inferenceUrl": success.inference_url}
@@ -279,7 +287,7 @@ class JobController:
                           f"{record['retries']} retries; results in {', '.join(record['resultConfigMaps'])}")
 
     async def _finish_failed(self, run: ActiveRun, error: RunError) -> None:
-        record = {**run.record, "state": "Failed", "completionTime": now_rfc3339(self.clock()),
+        record = {**run.record, "state": "Failed", "completionTime": now_rfc3339(self.clock.now()),
                   "reason": error.reason, "error": error.message}
         await self._finish(run, record, {})
         kopf.warn(self.body, reason="RunFailed", message=f"run {record['id']}: {error.reason}: {error.message}")
@@ -289,7 +297,7 @@ class JobController:
             return  # stays active in status: the next operator restarts it
         reason = run.cancel_reason
         rows_done = run.context.progress.get("rowsDone", 0)
-        record = {**run.record, "state": "Cancelled", "completionTime": now_rfc3339(self.clock()),
+        record = {**run.record, "state": "Cancelled", "completionTime": now_rfc3339(self.clock.now()),
                   "reason": reason, "partial": True,
                   "error": f"cancelled ({reason}) after {rows_done} rows; no results were stored for this run"}
         await self._finish(run, record, {})
@@ -333,7 +341,7 @@ class JobController:
             status["active"] = [dict(run.record) for run in self.runs.values()] or None
             status.update(derive_phase_and_conditions(status, dict(self.body.spec or {}),
                                                       self.body.metadata.get("generation"), ready, finished,
-                                                      self.clock()))
+                                                      self.clock.now()))
             patch = {k: v for k, v in status.items() if self.status.get(k) != v}  # None deletes a key
             if not patch:
                 return
