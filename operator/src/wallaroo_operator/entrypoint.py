@@ -12,8 +12,7 @@ def kopf_arguments(extra: list[str]) -> list[str]:
     """Standalone (no peering); all namespaces unless -n/--namespace is given; a liveness endpoint
     unless --liveness is given. Anything else (--log-format=json, --verbose) passes through."""
     args = ["run", "--module", "wallaroo_operator.handlers", "--standalone"]
-    if not any(a in ("-n", "--namespace", "-A", "--all-namespaces") or a.startswith("--namespace=")
-               for a in extra):
+    if not any(a in ("-A", "--all-namespaces") or a.startswith(("-n", "--namespace")) for a in extra):
         args.append("--all-namespaces")
     if not any(a.startswith("--liveness") for a in extra):
         args.append(f"--liveness={os.environ.get('WALLAROO_OPERATOR_LIVENESS', DEFAULT_LIVENESS)}")

@@ -12,6 +12,7 @@ import base64
 import binascii
 import gzip
 import json
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -66,14 +67,20 @@ def payload_bytes(part: InputPart) -> bytes:
 
 
 def _gunzip(raw: bytes, source: str) -> bytes:
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(raw, MAX_DECOMPRESSED_BYTES)
-    except zlib.error as error:
-        raise InputError("InvalidInput", f"{source}: corrupt gzip data ({error})") from error
-    if decompressor.unconsumed_tail:
-        raise InputError("InputTooLarge", f"{source}: decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
-    return data
+    """Every gzip member (`cat a.gz b.gz` is valid gzip), each checked to its end, within the size cap."""
+    output, remaining = bytearray(), raw
+    while remaining:
+        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            output += decompressor.decompress(remaining, MAX_DECOMPRESSED_BYTES + 1 - len(output))
+        except zlib.error as error:
+            raise InputError("InvalidInput", f"{source}: corrupt gzip data ({error})") from error
+        if len(output) > MAX_DECOMPRESSED_BYTES:
+            raise InputError("InputTooLarge", f"{source}: decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes")
+        if not decompressor.eof:
+            raise InputError("InvalidInput", f"{source}: truncated gzip data")
+        remaining = decompressor.unused_data
+    return bytes(output)
 
 
 def decode_part(part: InputPart) -> tuple[str, list[list]]:
@@ -126,8 +133,9 @@ def validate_rows(name: str, rows: list, source: str) -> None:
         elif len(row) != width:
             raise InputError("InvalidInput",
                              f"{source}: row {index} of {name!r} has {len(row)} values; row 0 has {width}")
-        if not all(isinstance(value, Real) and not isinstance(value, bool) for value in row):
-            raise InputError("InvalidInput", f"{source}: row {index} of {name!r} holds a null or non-number")
+        if not all(isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) for value in row):
+            raise InputError("InvalidInput",
+                             f"{source}: row {index} of {name!r} holds a null, NaN, Infinity or non-number")
 
 
 def decode_input(parts: list[InputPart]) -> InputData:

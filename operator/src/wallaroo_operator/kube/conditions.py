@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 
 def now_rfc3339(now: datetime | None = None) -> str:
-    return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def set_condition(conditions: list[dict] | None, type_: str, status: bool | str, reason: str, message: str,
