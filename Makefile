@@ -7,9 +7,10 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 SIM_ARGS ?=
+OPERATOR_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds test test-fast \
+.PHONY: help install controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds test \
         run demo bench image clean
 
 help: ## list the targets
@@ -41,6 +42,21 @@ sim-up: $(STAMP) ## start the Wallaroo simulator in the background (options: SIM
 
 sim-down: $(STAMP) ## stop the Wallaroo simulator
 	@$(PY) -m wallaroo_simulator down
+
+crds: $(STAMP) ## regenerate crds/ from the pydantic models
+	@$(PY) -m wallaroo_operator crds crds
+
+run: $(STAMP) ## run the operator in the foreground against the current KUBECONFIG (OPERATOR_ARGS="-n ns")
+	@$(PY) -m wallaroo_operator run $(OPERATOR_ARGS)
+
+demo: controlplane ## the main job: control plane + simulator + operator + a sample InferenceJob, then clean up
+	@$(PY) hack/demo.py
+
+bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.md)
+	@$(PY) benchmarks/simulator_capacity.py
+
+image: ## build the operator image (needs a Docker engine)
+	docker build -t wallaroo-inference-operator:0.1.0 .
 
 test: controlplane ## run every test (starts its own control plane and simulator)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \

@@ -75,7 +75,16 @@ async def inference_job(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, 
         _controllers.pop(uid, None)
 
 
-@kopf.on.event(c.GROUP, c.VERSION, c.JOB_PLURAL)
+def _needs_attention(body: kopf.Body, **_: Any) -> bool:
+    """A new spec generation or a new run-now value; our own status writes do not count (and so
+    do not log a line each)."""
+    status = body.get("status") or {}
+    run_now = (body.metadata.get("annotations") or {}).get(c.RUN_NOW_ANNOTATION)
+    return (body.metadata.get("generation") != status.get("observedGeneration")
+            or bool(run_now) and run_now != status.get("handledRunNow"))
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.JOB_PLURAL, when=_needs_attention)
 async def wake_job(uid: str, **_: Any) -> None:
     """Any change (spec, annotations) may change what the job's controller should do now.
     Async, so the asyncio.Event is set from the event loop's own thread."""

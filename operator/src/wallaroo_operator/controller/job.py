@@ -37,7 +37,7 @@ WAIT_CAP_SECONDS = float(os.environ.get("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "
 
 
 def backoff_delay(attempt: int) -> float:
-    return min(WAIT_CAP_SECONDS, WAIT_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    return min(WAIT_CAP_SECONDS, WAIT_BASE_SECONDS * 2 ** min(max(0, attempt - 1), 32))
 
 
 @dataclass

@@ -1,0 +1,133 @@
+"""`make demo`: the main job, end to end, on a fresh machine.
+
+Starts the local control plane and the Wallaroo simulator, installs the CRDs, runs the operator
+(as its own process, the way `make run` does), applies the examples (Secret, WallarooConnection,
+input ConfigMap, InferenceJob) with kubectl, waits for the job to succeed, prints
+`kubectl get inferencejobs` and a sample of the results, and cleans everything up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from localcluster import LocalCluster, build_binaries
+from wallaroo_operator import constants as c
+from wallaroo_simulator import run_simulator
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+NAMESPACE = "wallaroo-demo"
+RUN_ONCE_EXAMPLES = ("00-secret.yaml", "01-connection.yaml", "02-input-configmap.yaml", "03-inferencejob.yaml")
+
+
+def say(text: str) -> None:
+    print(f"\n==> {text}", flush=True)
+
+
+def kubectl(kubectl_path: Path, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([str(kubectl_path), f"--kubeconfig={kubeconfig}", *args], input=stdin, text=True,
+                            capture_output=True)
+    if result.returncode != 0:
+        sys.exit(f"kubectl {' '.join(args)} failed:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def example_documents(sim) -> list[dict]:
+    """The run-once examples, pointed at this simulator instead of the placeholder URLs."""
+    documents = []
+    for name in RUN_ONCE_EXAMPLES:
+        for doc in yaml.safe_load_all((EXAMPLES / name).read_text()):
+            if doc and doc["kind"] == c.CONNECTION_KIND:
+                doc["spec"].update(apiUrl=sim.api_url, tokenUrl=sim.token_url)
+            if doc:
+                documents.append(doc)
+    return documents
+
+
+def wait_for_job(kubectl_run, name: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = json.loads(kubectl_run("get", c.JOB_PLURAL, name, "-n", NAMESPACE, "-o", "json"))
+        phase = (job.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            return job
+        time.sleep(0.5)
+    sys.exit(f"the job did not finish within {timeout:.0f} s")
+
+
+def main() -> None:
+    say("building (or reusing) the control-plane binaries")
+    binaries = build_binaries()
+    with tempfile.TemporaryDirectory(prefix="wallaroo-demo-") as workdir:
+        cluster = LocalCluster(Path(workdir) / "cluster", binaries)
+        say(f"starting etcd, kube-apiserver and kube-controller-manager (Kubernetes {binaries.kubernetes_version})")
+        cluster.start()
+        operator = None
+        try:
+            def k(*args: str, stdin: str | None = None) -> str:
+                return kubectl(binaries.kubectl, cluster.kubeconfig, *args, stdin=stdin)
+
+            say("installing the CRDs")
+            print(k("apply", "--server-side", "-f", str(REPO / "crds")), end="")
+            k("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+            with run_simulator() as sim:
+                say(f"Wallaroo simulator serving {sim.api_url}")
+                log_path = Path(workdir) / "operator.log"
+                say(f"starting the operator (log: {log_path})")
+                env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+                with log_path.open("w") as log:
+                    operator = subprocess.Popen(
+                        [sys.executable, "-m", "wallaroo_operator", "run", "--namespace", NAMESPACE,
+                         "--liveness=http://127.0.0.1:0/healthz"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                say(f"applying the examples into namespace {NAMESPACE}")
+                k("create", "namespace", NAMESPACE)
+                documents = example_documents(sim)
+                print(k("apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(documents)), end="")
+                job_name = next(d["metadata"]["name"] for d in documents if d["kind"] == c.JOB_KIND)
+
+                say("waiting for the job to finish")
+                job = wait_for_job(k, job_name)
+                say("kubectl get inferencejobs,wallarooconnections")
+                print(k("get", "inferencejobs,wallarooconnections", "-n", NAMESPACE), end="")
+                show_status(job)
+                if job["status"]["phase"] != "Succeeded":
+                    print(log_path.read_text()[-4000:])
+                    sys.exit("the demo job failed")
+                show_results(k, job)
+        finally:
+            if operator:
+                operator.terminate()
+                operator.wait(timeout=60)
+            say("stopping the control plane")
+            cluster.stop()
+    say("done: nothing is left running")
+
+
+def show_status(job: dict) -> None:
+    status = job["status"]
+    say("status (conditions and the last run)")
+    for condition in status.get("conditions", []):
+        print(f"  {condition['type']:<10} {condition['status']:<6} {condition['reason']}: {condition['message']}")
+    last = {k: v for k, v in status["lastRun"].items() if k not in ("outputs", "summary")}
+    print("  lastRun: " + json.dumps(last))
+    print("  summary: " + json.dumps(status["lastRun"].get("summary")))
+
+
+def show_results(k, job: dict) -> None:
+    names = job["status"]["lastRun"]["resultConfigMaps"]
+    rows = json.loads(k("get", "configmap", names[0], "-n", NAMESPACE, "-o", "jsonpath={.data.results\\.json}"))
+    say(f"results: {job['status']['lastRun']['rows']} rows in ConfigMap(s) {', '.join(names)}; the first 3:")
+    for row in rows[:3]:
+        print("  " + json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()
