@@ -9,6 +9,7 @@ from tests.support.operator import (aloha_rows, condition, create_connection, cr
                                     create_job, create_split_input, events_for, phase_is, ready_reason, wait_for_job)
 from tests.support.waiting import wait_for
 from wallaroo_operator import constants as c
+from wallaroo_simulator import SimulatorConfig, default_config, run_simulator
 
 pytestmark = pytest.mark.cluster
 
@@ -122,3 +123,14 @@ def test_results_too_large_to_store(kube: Kube, namespace, simulator, connection
     create_job(kube, namespace, "huge", input=selector, results={"maxConfigMaps": 1},
                inference={"batchSize": 5000})
     failed_with(kube, namespace, "huge", "ResultsTooLarge", "maxConfigMaps=1")
+
+
+def test_two_workspaces_with_the_same_name(kube: Kube, namespace, operator):
+    config = default_config()
+    config.workspaces[1].name = "urldemoworkspace"
+    with run_simulator(SimulatorConfig.model_validate(config.model_dump())) as sim:
+        create_credentials(kube, namespace, sim)
+        create_connection(kube, namespace, sim)
+        create_input(kube, namespace, "input", ONE_ROW)
+        create_job(kube, namespace, "which-one")
+        failed_with(kube, namespace, "which-one", "AmbiguousWorkspace", "16")

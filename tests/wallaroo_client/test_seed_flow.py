@@ -127,7 +127,7 @@ def test_unknown_workspace_and_pipeline(api: WallarooApi) -> None:
 
 def test_two_workspaces_with_the_same_name() -> None:
     config = default_config()
-    config.workspaces[1].name = "urldemoworkspace"  # after validation: the simulator only stores it
+    config.workspaces[1].name = "urldemoworkspace"
     with run_simulator(config) as sim, pytest.raises(AmbiguousWorkspace) as caught:
         WallarooApi(sim.api_url, provider_for(sim)).workspace_id("urldemoworkspace")
     assert caught.value.ids == (16, 17)

@@ -139,7 +139,7 @@ class SimulatorConfig(_Strict):
         _require_unique("username", [u.username for u in self.users])
         _require_unique("client_id", [c.client_id for c in self.clients])
         _require_unique("workspace id", [w.id for w in self.workspaces])
-        _require_unique("workspace name", [w.name for w in self.workspaces])
+        # Workspace names may repeat, as in Wallaroo: clients must notice and refuse to guess.
         # Pipelines are addressed by name in the admin API, so names are unique across workspaces.
         _require_unique("pipeline name", [p.name for p in self.pipelines()])
         _require_unique("pipeline id", [p.id for p in self.pipelines()])

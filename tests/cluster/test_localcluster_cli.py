@@ -1,0 +1,60 @@
+"""`make cluster-up/cluster-down/kubeconfig` and `make controlplane`, through the localcluster CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localcluster import build_binaries
+from localcluster.processes import is_running, stop
+
+pytestmark = pytest.mark.cluster
+
+
+def localcluster(state_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "localcluster", "--state-dir", str(state_dir), *args],
+                          capture_output=True, text=True, env=env or os.environ.copy(), timeout=300)
+
+
+def pids(state_dir: Path) -> dict[str, int]:
+    return json.loads((state_dir / "pids.json").read_text())
+
+
+def test_up_down_and_a_half_dead_state_dir_is_replaced(tmp_path: Path):
+    state_dir = tmp_path / "cluster"
+    second: dict[str, int] = {}
+    up = localcluster(state_dir, "up")
+    try:
+        assert up.returncode == 0, up.stderr
+        kubeconfig = Path(localcluster(state_dir, "kubeconfig").stdout.strip())
+        version = subprocess.run([str(build_binaries().kubectl), f"--kubeconfig={kubeconfig}", "version", "-o", "json"],
+                                 capture_output=True, text=True, check=True)
+        assert json.loads(version.stdout)["serverVersion"]["gitVersion"] == build_binaries().kubernetes_version
+        assert localcluster(state_dir, "up").stdout.startswith("local cluster already running")
+
+        first = pids(state_dir)
+        stop(first["etcd"])  # a killed run leaves the rest half-alive
+        assert localcluster(state_dir, "status").returncode != 0
+        again = localcluster(state_dir, "up")
+        assert again.returncode == 0, again.stderr
+        second = pids(state_dir)
+        assert not set(first.values()) & set(second.values())
+        assert not any(is_running(pid) for pid in first.values())
+    finally:
+        down = localcluster(state_dir, "down")
+    assert down.returncode == 0
+    assert not state_dir.exists()
+    assert not any(is_running(pid) for pid in second.values())
+
+
+def test_missing_go_is_one_clear_line(tmp_path: Path):
+    env = {**os.environ, "PATH": "/nonexistent", "LOCALCLUSTER_CACHE": str(tmp_path / "empty-cache")}
+    result = localcluster(tmp_path / "unused", "build", env=env)
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("localcluster: Go is not installed: install Go 1.26")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -1,0 +1,62 @@
+"""Secrets (client secret, password, tokens) never appear in logs, events, status or exception messages."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from tests.support.kube import Kube
+from tests.support.operator import (aloha_rows, create_connection, create_credentials, create_input, create_job,
+                                    phase_is, ready_reason, running_operator, wait_for_job)
+from wallaroo_operator import constants as c
+
+pytestmark = pytest.mark.cluster
+
+WRONG_PASSWORD = "wrong-password-Zq8v"
+WRONG_SECRET = "wrong-client-secret-Px4k"
+
+
+def test_no_secret_in_logs_events_or_status_after_bad_input(kube: Kube, namespace, simulator, caplog):
+    caplog.set_level(logging.DEBUG)
+    create_credentials(kube, namespace, simulator)
+    create_credentials(kube, namespace, simulator, name="bad-password", password=WRONG_PASSWORD)
+    create_credentials(kube, namespace, simulator, name="bad-secret", clientSecret=WRONG_SECRET)
+    create_connection(kube, namespace, simulator)
+    create_connection(kube, namespace, simulator, name="bad-password", secret="bad-password")
+    create_connection(kube, namespace, simulator, name="bad-secret", secret="bad-secret")
+    create_connection(kube, namespace, simulator, name="missing", secret="absent")
+    create_input(kube, namespace, "input", {"text_input": aloha_rows(20)})
+    create_input(kube, namespace, "narrow", {"text_input": [[1, 2]]})
+    simulator.admin.set_token_lifetimes(access_seconds=2, refresh_seconds=4)  # refreshes show up in logs too
+
+    with running_operator(namespace) as runner:
+        create_job(kube, namespace, "good", inference={"batchSize": 5})
+        create_job(kube, namespace, "password", connectionRef={"name": "bad-password"})
+        create_job(kube, namespace, "secret", connectionRef={"name": "bad-secret"})
+        create_job(kube, namespace, "absent", connectionRef={"name": "missing"})
+        create_job(kube, namespace, "narrow", inputs=["narrow"])
+        wait_for_job(kube, namespace, "good", phase_is("Succeeded"))
+        for name in ("password", "secret", "narrow"):
+            wait_for_job(kube, namespace, name, phase_is("Failed"))
+        wait_for_job(kube, namespace, "absent", ready_reason("SecretNotFound"))
+
+    jobs = kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL)
+    connections = kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL)
+    events = [f"{e.reason} {e.message}" for e in kube.core.list_namespaced_event(namespace).items]
+    haystacks = {
+        "operator output": runner.output,
+        "log records": "\n".join(record.getMessage() + str(record.exc_info or "") for record in caplog.records),
+        "events": "\n".join(events),
+        "job status": json.dumps([j.get("status") for j in jobs["items"]]),
+        "connection status": json.dumps([x.get("status") for x in connections["items"]]),
+    }
+    # The scan saw real content: the operator's verbose log, its events, failed runs.
+    assert "inference_job" in haystacks["operator output"] and "AuthenticationFailed" in haystacks["events"]
+    needles = {"client secret": simulator.secret, "password": simulator.password,
+               "wrong password": WRONG_PASSWORD, "wrong secret": WRONG_SECRET, "a JWT": "eyJ",
+               "an Authorization header": "Bearer "}
+    for where, text in haystacks.items():
+        for what, needle in needles.items():
+            assert needle not in text, f"{what} found in {where}"
