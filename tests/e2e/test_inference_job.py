@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.support.kube import Kube
 from tests.support.waiting import wait_for
@@ -47,6 +48,9 @@ def test_tutorial_single_row_runs_once_and_writes_results_back(kube: Kube, names
     assert (last["rows"], last["batches"], last["state"], last["trigger"]) == (1, 1, "Succeeded", "Spec")
     assert last["outputs"] and len(last["outputs"]) == 1  # small: written into the status itself
     assert_results_match(simulator, "urldemopipeline", rows, read_results(kube, namespace, job))
+    assert REGISTRY.get_sample_value("wallaroo_operator_runs_total",
+                                     {"namespace": namespace, "outcome": "Succeeded"}) == 1
+    assert REGISTRY.get_sample_value("wallaroo_operator_rows_total", {"namespace": namespace}) == 1
     wait_for(lambda: {"RunStarted", "Resolved", "RunSucceeded"} <= {e.reason for e in
                                                                     events_for(kube, namespace, "one-row")},
              timeout=30, what="the run's events")

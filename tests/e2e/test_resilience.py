@@ -107,3 +107,16 @@ def test_operator_restart_in_the_middle_of_a_run_starts_it_again(kube: Kube, nam
     assert "active" not in job["status"]
     wait_for(lambda: any(e.reason == "RunRestarted" for e in events_for(kube, namespace, "interrupted")),
              timeout=30, what="a RunRestarted event")
+
+
+def test_active_deadline_cancels_a_run_that_takes_too_long(kube: Kube, namespace, simulator, connection, operator):
+    simulator.admin.set_faults("urldemopipeline", latency_seconds=0.5)
+    create_input(kube, namespace, "input", {"text_input": aloha_rows(30)})
+    create_job(kube, namespace, "slowpoke", activeDeadlineSeconds=2, inference={"batchSize": 1, "parallelism": 1})
+
+    job = wait_for_job(kube, namespace, "slowpoke", phase_is("Failed"), timeout=60)
+
+    last = job["status"]["lastRun"]
+    assert (last["state"], last["reason"], last["partial"]) == ("Cancelled", "DeadlineExceeded", True)
+    assert condition(job, "Ready")["reason"] == "DeadlineExceeded"
+    assert not result_config_maps(kube, namespace, "slowpoke")

@@ -158,3 +158,16 @@ def test_operator_restart_during_a_scheduled_run_neither_loses_nor_repeats_the_s
     assert len(ids) == len(set(ids))  # no slot ran twice
     restarted = next(h for h in history(job) if h["id"] == slot_id)
     assert restarted["state"] == "Succeeded" and restarted["restarted"] is True and restarted["attempt"] == 2
+
+
+def test_invalid_schedule_and_time_zone_get_a_condition(kube: Kube, namespace, simulator, connection, small_input,
+                                                        operator):
+    create_job(kube, namespace, "bad-cron", schedule="61 * * * *")
+    create_job(kube, namespace, "bad-zone", schedule="@daily", timeZone="Mars/Olympus_Mons")
+
+    for name, text in (("bad-cron", "61"), ("bad-zone", "Mars/Olympus_Mons")):
+        job = wait_for_job(kube, namespace, name, lambda j: (j.get("status") or {}).get("phase") == "Failed")
+        ready = next(x for x in job["status"]["conditions"] if x["type"] == "Ready")
+        assert ready["reason"] == "InvalidSchedule" and text in ready["message"]
+        wait_for(lambda: has_event(kube, namespace, name, "InvalidSchedule"), timeout=30, what="an event")
+    assert runs_served(simulator) == 0

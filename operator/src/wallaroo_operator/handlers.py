@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from wallaroo_operator import constants as c
+from wallaroo_operator import metrics
 from wallaroo_operator.controller.clock import clock_from_environment
 from wallaroo_operator.controller.connection_check import check_connection
 from wallaroo_operator.controller.job import JobController
@@ -21,6 +22,9 @@ from wallaroo_operator.kube.client import kopf_connection_info
 # Runs execute in worker threads (the Wallaroo client is synchronous); this bounds how many jobs
 # run at the same time, each with its own spec.inference.parallelism.
 MAX_CONCURRENT_RUNS = int(os.environ.get("WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS", "16"))
+
+# Prometheus metrics on this port when set (the Deployment sets 9090).
+METRICS_PORT = os.environ.get("WALLAROO_OPERATOR_METRICS_PORT", "")
 
 # Live controllers by object uid, so a watch event can wake the right one.
 _controllers: dict[str, JobController] = {}
@@ -41,6 +45,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.execution.max_workers = 8  # kopf's own pool, for the synchronous handlers below
     memo.run_executor = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RUNS, thread_name_prefix="run")
     memo.clock = clock_from_environment()
+    if METRICS_PORT:
+        metrics.serve(int(METRICS_PORT))
 
 
 @kopf.on.login()

@@ -19,6 +19,7 @@ import kopf
 import pydantic
 
 from wallaroo_operator import constants as c
+from wallaroo_operator import metrics
 from wallaroo_operator.controller.clock import OperatorClock
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.controller.run import RunContext, RunSuccess, execute_run
@@ -161,6 +162,7 @@ class JobController:
         run = ActiveRun(record, RunContext(job=_snapshot(self.body), run_id=run_id))
         self.runs[run_id] = run
         self.latest_run_id = run_id
+        metrics.ACTIVE_RUNS.inc()
         run.task = asyncio.create_task(self._drive(run), name=f"run {run_id}")
 
     def _cancel(self, run_id: str, reason: str) -> None:
@@ -221,6 +223,7 @@ class JobController:
                 return await self._finish_succeeded(run, success)
         finally:
             self.runs.pop(run.record["id"], None)
+            metrics.ACTIVE_RUNS.dec()
             self.wake.set()  # a finished run can unblock a Forbid-held slot
 
     async def _execute_with_deadline(self, run: ActiveRun, deadline_seconds: int | None) -> RunSuccess:
@@ -317,6 +320,7 @@ class JobController:
         if record["id"] == self.latest_run_id:
             changes["lastRun"] = record  # with the inline outputs, when small
         self.runs.pop(record["id"], None)
+        metrics.record_finished(self.body.metadata["namespace"], record)
         await self.write_status(changes, finished=_without_outputs(record))
 
     def _spec_limit(self, key: str, default: int) -> int:
