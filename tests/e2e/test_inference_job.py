@@ -29,11 +29,12 @@ def assert_results_match(sim, pipeline: str, rows: list, results: list[dict]) ->
             assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(got_values, expected_values))
 
 
+@pytest.mark.parametrize("request_format", ["legacy", "pandas-records"])
 def test_tutorial_single_row_runs_once_and_writes_results_back(kube: Kube, namespace, simulator, connection,
-                                                                operator):
+                                                                operator, request_format):
     rows = aloha_rows(1)
     create_input(kube, namespace, "input", {"text_input": rows})
-    create_job(kube, namespace, "one-row")
+    create_job(kube, namespace, "one-row", inference={"format": request_format})
 
     job = wait_for_job(kube, namespace, "one-row", phase_is("Succeeded"), what="the run to succeed")
 
@@ -75,10 +76,12 @@ def test_thousand_rows_in_batches_in_both_formats(kube: Kube, namespace, simulat
     assert_results_match(simulator, "urldemopipeline", rows, read_results(kube, namespace, job))
 
 
-def test_25k_rows_split_across_configmaps_gzipped(kube: Kube, namespace, simulator, connection, operator):
+@pytest.mark.parametrize("request_format", ["legacy", "pandas-records"])
+def test_25k_rows_split_across_configmaps_gzipped(kube: Kube, namespace, simulator, connection, operator,
+                                                  request_format):
     rows = aloha_rows(25_000)
     create_job(kube, namespace, "big", input=create_split_input(kube, namespace, rows, label="big"),
-               inference={"batchSize": 2500, "parallelism": 4})
+               inference={"batchSize": 2500, "parallelism": 4, "format": request_format})
 
     job = wait_for_job(kube, namespace, "big", phase_is("Succeeded", "Failed"), timeout=180, what="25k rows")
 
