@@ -20,6 +20,7 @@ import yaml
 
 from localcluster import LocalCluster, build_binaries
 from wallaroo_operator import constants as c
+from wallaroo_operator.data.inputs import natural_key
 from wallaroo_simulator import run_simulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,7 +119,11 @@ def show_status(job: dict) -> None:
         print(f"  {condition['type']:<10} {condition['status']:<6} {condition['reason']}: {condition['message']}")
     last = {k: v for k, v in status["lastRun"].items() if k not in ("outputs", "summary")}
     print("  lastRun: " + json.dumps(last))
-    print("  summary: " + json.dumps(status["lastRun"].get("summary")))
+    summary = status["lastRun"].get("summary") or {}
+    for name in sorted(summary, key=natural_key)[:3]:
+        print(f"  summary {name}: " + json.dumps(summary[name]))
+    if len(summary) > 3:
+        print(f"  ... and {len(summary) - 3} more outputs")
 
 
 def show_results(k, job: dict) -> None:
@@ -126,7 +131,8 @@ def show_results(k, job: dict) -> None:
     rows = json.loads(k("get", "configmap", names[0], "-n", NAMESPACE, "-o", "jsonpath={.data.results\\.json}"))
     say(f"results: {job['status']['lastRun']['rows']} rows in ConfigMap(s) {', '.join(names)}; the first 3:")
     for row in rows[:3]:
-        print("  " + json.dumps(row))
+        shown = dict(list(row.items())[:4])
+        print("  " + json.dumps(shown)[:-1] + (", ...}" if len(row) > 4 else "}"))
 
 
 if __name__ == "__main__":

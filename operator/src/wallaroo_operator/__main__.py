@@ -32,16 +32,17 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     crds = commands.add_parser("crds", help="generate the CRD manifests")
     crds.add_argument("directory", nargs="?", type=Path, default=Path("crds"))
-    run = commands.add_parser("run", help="run the operator")
-    run.add_argument("kopf_args", nargs=argparse.REMAINDER, help="extra `kopf run` options")
-    args = parser.parse_args(argv)
+    commands.add_parser("run", help="run the operator; other options pass to `kopf run` (e.g. -n NAMESPACE)")
+    args, kopf_args = parser.parse_known_args(argv)
+    if kopf_args and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(kopf_args)}")
     if args.command == "crds":
         for path in write_crds(args.directory):
             print(path)
     else:
         from wallaroo_operator.entrypoint import run_operator
 
-        sys.exit(run_operator(args.kopf_args))
+        sys.exit(run_operator(kopf_args))
 
 
 if __name__ == "__main__":

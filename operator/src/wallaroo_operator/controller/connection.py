@@ -12,7 +12,7 @@ from wallaroo_operator.models.connection import WallarooConnectionSpec
 from wallaroo_operator.wallaroo import (Credentials, TokenProvider, Verify, WallarooApi, connection_urls,
                                         token_cache, token_url_for)
 
-_CA_DIR = Path(tempfile.gettempdir()) / "wallaroo-operator-ca"
+_ca_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,12 @@ def endpoint_urls(spec: WallarooConnectionSpec) -> tuple[str, str]:
 
 
 def _ca_file(pem: str) -> str:
-    """requests wants a file path; one file per distinct bundle, written once."""
-    _CA_DIR.mkdir(mode=0o700, exist_ok=True)
-    path = _CA_DIR / f"{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
+    """requests wants a file path; one file per distinct bundle, written once into a private
+    directory of this process (a shared fixed path could belong to another user)."""
+    global _ca_dir
+    if _ca_dir is None:
+        _ca_dir = Path(tempfile.mkdtemp(prefix="wallaroo-operator-ca-"))
+    path = _ca_dir / f"{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
     if not path.exists():
         path.write_text(pem)
     return str(path)

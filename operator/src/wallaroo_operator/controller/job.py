@@ -204,6 +204,8 @@ class JobController:
                 if run.cancel_reason:
                     return await self._finish_cancelled(run)
                 run.record["state"] = "Running"
+                run.record.pop("reason", None)
+                run.record.pop("error", None)
                 try:
                     success = await self._execute_with_deadline(run, spec.active_deadline_seconds)
                 except Exception as exc:  # noqa: BLE001 - every failure becomes a condition
@@ -249,11 +251,12 @@ class JobController:
             pass
 
     async def _wait_for_reference(self, run: ActiveRun, error: RunError) -> None:
-        run.record.update(state="Pending", reason=error.reason, error=error.message)
+        run.record.update(state="Pending", reason=error.reason)
         if self._last_wait_reason != error.reason:
             kopf.warn(self.body, reason=error.reason, message=f"{error.message}; waiting for it to appear")
             self._last_wait_reason = error.reason
-        await self._update_active(run, ready=(False, error.reason, f"{error.message}; waiting for it to appear"))
+        run.record["error"] = f"{error.message}; waiting for it to appear"
+        await self._update_active(run)
         run.waits += 1
         await self._sleep(run, backoff_delay(run.waits))
 
@@ -326,9 +329,9 @@ class JobController:
     def _spec_limit(self, key: str, default: int) -> int:
         return int((self.body.spec or {}).get(key, default))
 
-    async def _update_active(self, run: ActiveRun, ready: tuple[bool, str, str] | None = None) -> None:
+    async def _update_active(self, run: ActiveRun) -> None:
         changes = {"lastRun": dict(run.record)} if run.record["id"] == self.latest_run_id else {}
-        await self.write_status(changes, ready=ready)
+        await self.write_status(changes)
 
     async def _record_invalid_spec(self, error: RunError, generation: int | None) -> None:
         if self.status.get("observedGeneration") != generation:
@@ -375,7 +378,7 @@ def derive_phase_and_conditions(status: dict, spec: dict, generation: int | None
                                                                  else finished.get("error", "")),
                                    generation, now)
     if ready is None:
-        ready = _ready_from(finished_run, spec, bool(active))
+        ready = _ready_from(finished_run, spec, active)
     if ready is not None:
         conditions = set_condition(conditions, "Ready", *ready, generation, now)
 
@@ -394,7 +397,10 @@ def derive_phase_and_conditions(status: dict, spec: dict, generation: int | None
     return {"conditions": conditions, "phase": phase}
 
 
-def _ready_from(finished_run: dict | None, spec: dict, active: bool) -> tuple[bool | str, str, str] | None:
+def _ready_from(finished_run: dict | None, spec: dict, active: list[dict]) -> tuple[bool | str, str, str] | None:
+    waiting = next((r for r in active if r.get("state") == "Pending" and r.get("reason")), None)
+    if waiting:  # waiting for a missing object, or for a retry: say why until it clears
+        return False, waiting["reason"], waiting.get("error", "")
     if finished_run is None:
         if spec.get("schedule"):
             return True, "Scheduled", "waiting for the next slot"
