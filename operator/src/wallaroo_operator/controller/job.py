@@ -198,7 +198,6 @@ class JobController:
         spec = InferenceJobSpec.model_validate(run.context.job["spec"])
         failures = 0
         try:
-            await self._update_active(run)
             kopf.info(self.body, reason="RunStarted", message=self._describe_start(run))
             while True:
                 if run.cancel_reason:
@@ -206,6 +205,7 @@ class JobController:
                 run.record["state"] = "Running"
                 run.record.pop("reason", None)
                 run.record.pop("error", None)
+                await self._update_active(run)
                 try:
                     success = await self._execute_with_deadline(run, spec.active_deadline_seconds)
                 except Exception as exc:  # noqa: BLE001 - every failure becomes a condition
