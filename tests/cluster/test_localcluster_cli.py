@@ -58,3 +58,25 @@ def test_missing_go_is_one_clear_line(tmp_path: Path):
     assert result.returncode != 0
     assert result.stderr.strip().startswith("localcluster: Go is not installed: install Go 1.26")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_port_already_in_use_is_replaced_by_another(tmp_path: Path, monkeypatch):
+    """Ports are picked free, then bound by another process: a race another program can win."""
+    import socket
+
+    from localcluster import LocalCluster, processes
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real_free_port = processes.free_port
+    handed_out = iter([taken])
+    monkeypatch.setattr(processes, "free_port", lambda: next(handed_out, None) or real_free_port())
+    try:
+        with LocalCluster(tmp_path / "cluster", build_binaries()) as cluster:
+            assert f":{taken}" not in cluster.server
+            log = (cluster.state_dir / "logs" / "etcd.log").read_text()
+            assert "address already in use" in log  # the first attempt hit the taken port
+    finally:
+        squatter.close()
