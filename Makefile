@@ -34,7 +34,7 @@ cluster-up: controlplane ## start the local control plane in the background
 cluster-down: $(STAMP) ## stop the local control plane and remove its state
 	@$(PY) -m localcluster down
 
-kubeconfig: ## print the local control plane's kubeconfig path
+kubeconfig: $(STAMP) ## print the local control plane's kubeconfig path
 	@$(PY) -m localcluster kubeconfig
 
 sim-up: $(STAMP) ## start the Wallaroo simulator in the background (options: SIM_ARGS="--tls ...")

@@ -223,6 +223,9 @@ class JobController:
                         continue
                     return await self._finish_failed(run, error)
                 return await self._finish_succeeded(run, success)
+        except Exception:  # noqa: BLE001 - e.g. the API server refused a status write
+            # The status still lists the run as active, so the next operator start runs it again.
+            self.logger.exception("run %s stopped: its status could not be recorded", run.record["id"])
         finally:
             self.runs.pop(run.record["id"], None)
             metrics.ACTIVE_RUNS.dec()
