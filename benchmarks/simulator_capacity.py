@@ -5,6 +5,12 @@ temporary state directory), drives it with concurrent asyncio clients for a boun
 prints a markdown table, and stops it. Targets: >= 20,000 rows/s in 1,000-row batches and >= 1,000 small
 requests/s.
 
+Baseline, in the same run: a bare aiohttp server (a separate process on 127.0.0.1) driven by the same
+load generator, concurrency and duration right after each workload. For 1-row workloads it answers a fixed
+small JSON body without reading the request; for 1,000-row workloads it reads the whole request and answers
+the simulator's own answer to that batch, captured once, as fixed bytes. So the ratio isolates the
+simulator's own work (authentication, parsing, model, serialising).
+
     .venv/bin/python benchmarks/simulator_capacity.py [--seconds 5] [--concurrency 8]
 """
 
@@ -13,7 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,10 +31,14 @@ from pathlib import Path
 
 import aiohttp
 import requests
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
 ROWS_TARGET = 20_000
 REQUESTS_TARGET = 1_000
 MAX_REQUESTS_PER_WORKLOAD = 200_000  # a hard bound besides the time limit
+SMALL_ANSWER = b'{"ok": true}'
+BASELINE_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,54 @@ async def run_workload(workload: Workload, url: str, token: str, concurrency: in
     return Result(workload, concurrency, counts["requests"], counts["errors"], elapsed)
 
 
+def fixed_answer(body: bytes, read_request: bool) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        if read_request:
+            await request.read()
+        return web.Response(body=body, content_type="application/json")
+    return handler
+
+
+def serve_baseline(sock: socket.socket, row_answers: dict[str, bytes]) -> None:
+    """The bare aiohttp server (in its own process): POST /small, and POST <path> for each row answer."""
+    app = web.Application(client_max_size=BASELINE_MAX_BODY_BYTES)
+    app.router.add_post("/small", fixed_answer(SMALL_ANSWER, read_request=False))
+    for path, answer in row_answers.items():
+        app.router.add_post(path, fixed_answer(answer, read_request=True))
+    web.run_app(app, sock=sock, print=None, access_log=None, shutdown_timeout=1.0)
+
+
+def start_baseline(row_answers: dict[str, bytes]) -> tuple[multiprocessing.process.BaseProcess, str]:
+    """Listens on 127.0.0.1 here (so no port race) and hands the socket to a fresh process that serves it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        process = multiprocessing.get_context("spawn").Process(target=serve_baseline, args=(sock, row_answers),
+                                                               daemon=True)
+        process.start()
+        return process, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def stop_baseline(process: multiprocessing.process.BaseProcess) -> None:
+    process.terminate()
+    process.join(10)
+    if process.is_alive():
+        process.kill()
+        process.join(10)
+
+
+def baseline_path(index: int, workload: Workload) -> str:
+    return f"/rows/{index}" if workload.rows_per_request > 1 else "/small"
+
+
+def captured_answer(workload: Workload, url: str, token: str) -> bytes:
+    """The simulator's answer to the workload's request body, for the bare server to send as fixed bytes."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": workload.content_type}
+    response = requests.post(url, data=request_body(workload, random.Random(7)), headers=headers, timeout=30)
+    response.raise_for_status()
+    return response.content
+
+
 def start_simulator(state_dir: Path) -> dict[str, str]:
     command = [sys.executable, "-m", "wallaroo_simulator"]
     subprocess.run([*command, "up", "--host", "127.0.0.1", "--state-dir", str(state_dir)], check=True,
@@ -127,14 +187,18 @@ def password_token(connection: dict[str, str]) -> str:
     return response.json()["access_token"]
 
 
-def markdown_table(results: list[Result]) -> str:
-    lines = ["| workload | concurrency | requests | errors | seconds | requests/s | rows/s | target |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for r in results:
+def markdown_table(results: list[tuple[Result, Result]]) -> str:
+    lines = ["| workload | concurrency | requests | errors | seconds | requests/s | rows/s | bare aiohttp requests/s "
+             "| vs bare aiohttp | target |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r, bare in results:
         target = f"{ROWS_TARGET:,} rows/s" if r.workload.target == "rows/s" else f"{REQUESTS_TARGET:,} req/s"
         verdict = "met" if r.meets_target else "MISSED"
+        bare_errors = f" ({bare.errors} errors)" if bare.errors else ""
+        ratio = r.requests_per_second / bare.requests_per_second if bare.requests else float("nan")
         lines.append(f"| {r.workload.name} | {r.concurrency} | {r.requests:,} | {r.errors} | {r.seconds:.1f} | "
-                     f"{r.requests_per_second:,.0f} | {r.rows_per_second:,.0f} | {target}: {verdict} |")
+                     f"{r.requests_per_second:,.0f} | {r.rows_per_second:,.0f} | "
+                     f"{bare.requests_per_second:,.0f}{bare_errors} | {ratio:.2g}x | {target}: {verdict} |")
     return "\n".join(lines)
 
 
@@ -151,12 +215,21 @@ def main() -> int:
             token = password_token(connection)
             urls = {p: requests.get(connection["admin_url"] + "/world", timeout=10).json()["pipelines"][p]["url"]
                     for p in {w.pipeline for w in WORKLOADS}}
-            results = [asyncio.run(run_workload(w, urls[w.pipeline] + w.query, token, concurrency, seconds))
-                       for w in WORKLOADS]
+            row_answers = {baseline_path(i, w): captured_answer(w, urls[w.pipeline] + w.query, token)
+                           for i, w in enumerate(WORKLOADS) if w.rows_per_request > 1}
+            baseline, baseline_url = start_baseline(row_answers)
+            try:
+                requests.post(baseline_url + "/small", timeout=30).raise_for_status()  # up and answering
+                results = [(asyncio.run(run_workload(w, urls[w.pipeline] + w.query, token, concurrency, seconds)),
+                            asyncio.run(run_workload(w, baseline_url + baseline_path(i, w) + w.query, token,
+                                                     concurrency, seconds)))
+                           for i, w in enumerate(WORKLOADS)]
+            finally:
+                stop_baseline(baseline)
         finally:
             stop_simulator(state_dir)
     print(markdown_table(results))
-    return 0 if all(r.meets_target and not r.errors for r in results) else 1
+    return 0 if all(r.meets_target and not r.errors and not bare.errors for r, bare in results) else 1
 
 
 if __name__ == "__main__":
