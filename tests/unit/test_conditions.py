@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from wallaroo_operator.controller import job
-from wallaroo_operator.controller.job import backoff_delay, derive_phase_and_conditions
+from wallaroo_operator.controller.job import backoff_delay
+from wallaroo_operator.controller.job_status import derive_phase_and_conditions
 from wallaroo_operator.kube.conditions import get_condition, now_rfc3339, set_condition
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)

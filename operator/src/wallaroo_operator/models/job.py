@@ -9,9 +9,11 @@ from pydantic import Field
 from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.conditions import Condition
 from wallaroo_operator.models.refs import CONFIG_KEY, DNS_SUBDOMAIN, LocalObjectReference
+from wallaroo_operator.schedule.cron import SCHEDULE_PATTERN, TIME_ZONE_PATTERN
 
-# Five cron fields or an @macro; the operator's parser catches what a pattern cannot.
-CRON_PATTERN = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
+# The API server rejects what a pattern can catch (five cron fields or an @macro; an IANA-shaped zone);
+# the operator's parser catches the rest (61 minutes, Mars/Olympus) with a condition.
+CRON_PATTERN = SCHEDULE_PATTERN
 
 
 class InputConfigMap(KubeModel):
@@ -82,7 +84,7 @@ class InferenceJobSpec(KubeModel):
     schedule: str | None = Field(default=None, pattern=CRON_PATTERN, max_length=256,
                                  description="Cron schedule (5 fields or @hourly, @daily, ...). "
                                              "Without it the job runs once per spec change.")
-    time_zone: str = Field(default="UTC", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$",
+    time_zone: str = Field(default="UTC", min_length=1, max_length=64, pattern=TIME_ZONE_PATTERN,
                            description="IANA time zone of the schedule.")
     suspend: bool = Field(default=False, description="Start no new scheduled runs while true.")
     concurrency_policy: Literal["Allow", "Forbid", "Replace"] = Field(
