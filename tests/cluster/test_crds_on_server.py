@@ -71,3 +71,10 @@ def test_defaults_are_applied_by_the_server(kube: Kube, namespace):
     assert job["spec"]["inference"] == {"format": "legacy", "batchSize": 1000, "parallelism": 2,
                                         "requestTimeoutSeconds": 15, "retryBudget": 20}
     assert job["spec"]["concurrencyPolicy"] == "Allow" and job["spec"]["successfulRunsHistoryLimit"] == 3
+
+
+def test_job_names_longer_than_a_label_value_are_rejected(kube: Kube, namespace):
+    with pytest.raises(ApiException) as error:
+        create(kube, namespace, c.JOB_PLURAL, GOOD_JOB, name="n" * 64)
+    assert "at most 63 characters" in error.value.body
+    assert create(kube, namespace, c.JOB_PLURAL, GOOD_JOB, name="n" * 63)

@@ -125,3 +125,22 @@ def test_spec_change_runs_again_and_status_changes_do_not(kube: Kube, namespace,
     assert inference_requests  # counters are served
     # The run's own status writes did not start a third run.
     assert get_job(kube, namespace, "rerun")["status"]["lastRun"]["id"] == "gen-2"
+
+
+def test_last_run_never_keeps_fields_of_the_previous_run(kube: Kube, namespace, simulator, connection, operator):
+    create_input(kube, namespace, "input", {"text_input": aloha_rows(3)})
+    create_job(kube, namespace, "fresh")
+    first = wait_for_job(kube, namespace, "fresh", phase_is("Succeeded"))
+    assert first["status"]["lastRun"]["outputs"]
+
+    from wallaroo_operator import constants as c
+    kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "fresh",
+                                               {"spec": {"results": {"inlineLimitBytes": 0},
+                                                         "successfulRunsHistoryLimit": 0}})
+    second = wait_for_job(kube, namespace, "fresh", lambda j: j["status"]["lastRun"]["id"] == "gen-2"
+                          and j["status"]["lastRun"]["state"] == "Succeeded")
+    last = second["status"]["lastRun"]
+    assert "outputs" not in last and "error" not in last  # a merge patch would have kept gen-1's
+    assert "resultConfigMaps" not in last  # a zero history limit keeps no results...
+    assert second["status"]["phase"] == "Succeeded"  # ...and the job still says how its run went
+    assert "history" not in second["status"]

@@ -335,3 +335,13 @@ def test_backoff_follows_the_configured_base_and_cap(monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("attempt", [1025, 5000])
 def test_backoff_stays_capped_for_very_many_attempts(backoff, attempt: int) -> None:
     assert backoff_delay(attempt) == 120.0
+
+
+def test_merge_patch_deletes_nested_keys_that_are_gone():
+    from wallaroo_operator.kube.status import merge_patch
+
+    old = {"lastRun": {"id": "gen-1", "outputs": [[1]], "rows": 3}, "phase": "Succeeded", "gone": 1}
+    new = {"lastRun": {"id": "gen-2", "rows": 3}, "phase": "Succeeded", "active": None}
+    assert merge_patch(old, new) == {"lastRun": {"id": "gen-2", "outputs": None}, "gone": None}
+    assert merge_patch(new, new) == {}
+    assert merge_patch({"list": [1, 2]}, {"list": [1]}) == {"list": [1]}  # lists are replaced whole

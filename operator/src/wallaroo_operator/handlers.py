@@ -62,9 +62,10 @@ def shutdown(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.probe(id="runs")
-def active_runs(**_: Any) -> int:
-    """Shown on the liveness endpoint: how many runs are in progress."""
-    return sum(len(controller.runs) for controller in _controllers.values())
+async def active_runs(**_: Any) -> int:
+    """Shown on the liveness endpoint: how many runs are in progress. Async, so it answers from the
+    event loop even when every worker thread is busy (a busy pool must not fail the liveness probe)."""
+    return sum(len(controller.runs) for controller in list(_controllers.values()))
 
 
 # -- InferenceJob ------------------------------------------------------------------------------------
@@ -103,7 +104,7 @@ async def wake_job(uid: str, **_: Any) -> None:
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.CONNECTION_PLURAL)
 @kopf.on.create(c.GROUP, c.VERSION, c.CONNECTION_PLURAL)
-@kopf.on.update(c.GROUP, c.VERSION, c.CONNECTION_PLURAL, field="spec")
+@kopf.on.update(c.GROUP, c.VERSION, c.CONNECTION_PLURAL)  # spec, labels or annotations: re-check
 def connection(body: kopf.Body, retry: int, **_: Any) -> None:
     """Check that the connection can authenticate, and say so in its Ready condition."""
     check_connection(body, retry)

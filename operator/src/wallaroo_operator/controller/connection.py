@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+import requests
 
 from wallaroo_operator.kube import references
 from wallaroo_operator.models.connection import WallarooConnectionSpec
 from wallaroo_operator.wallaroo import (Credentials, TokenProvider, Verify, WallarooApi, connection_urls,
-                                        token_cache, token_url_for)
+                                        new_session, token_cache, token_url_for)
 
 _ca_dir: Path | None = None
 
@@ -30,7 +35,14 @@ class ResolvedConnection:
                                         timeout=(5.0, self.timeout))
 
     def api(self) -> WallarooApi:
-        return WallarooApi(self.api_url, self.tokens, verify=self.verify, timeout=(5.0, self.timeout))
+        return WallarooApi(self.api_url, self.tokens, _shared_session(), verify=self.verify,
+                           timeout=(5.0, self.timeout))
+
+
+@functools.cache
+def _shared_session() -> requests.Session:
+    """One connection pool for every MLOps API call, instead of a new session per run."""
+    return new_session(pool_size=32)
 
 
 def endpoint_urls(spec: WallarooConnectionSpec) -> tuple[str, str]:
@@ -49,7 +61,10 @@ def _ca_file(pem: str) -> str:
         _ca_dir = Path(tempfile.mkdtemp(prefix="wallaroo-operator-ca-"))
     path = _ca_dir / f"{hashlib.sha256(pem.encode()).hexdigest()[:16]}.pem"
     if not path.exists():
-        path.write_text(pem)
+        # Written aside and renamed in, so a concurrent reader never sees half a bundle.
+        scratch = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        scratch.write_text(pem)
+        os.replace(scratch, path)
     return str(path)
 
 

@@ -11,12 +11,12 @@ from wallaroo_operator.kube.conditions import get_condition, now_rfc3339, set_co
 from wallaroo_operator.kube.status import patch_status
 from wallaroo_operator.models.connection import WallarooConnectionSpec
 
-RECHECK_SECONDS = {Disposition.WAIT: 10.0, Disposition.RETRY: 30.0, Disposition.FAIL: 120.0}
+RECHECK_SECONDS = {Disposition.WAIT: 10.0, Disposition.RETRY: 30.0}
 
 
 def check_connection(body: kopf.Body, retry: int) -> None:
-    """Log in once; record the outcome in the Ready condition. Failures retry (kopf TemporaryError)
-    because their fix is usually outside this object: a Secret created or corrected later."""
+    """Log in once; record the outcome in the Ready condition. A missing Secret or an unreachable
+    server is checked again later (kopf TemporaryError); rejected credentials are not retried."""
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     generation = body.metadata.get("generation")
     status = dict(body.get("status") or {})
@@ -30,6 +30,10 @@ def check_connection(body: kopf.Body, retry: int) -> None:
         if not previous or previous.get("reason") != error.reason:
             kopf.warn(body, reason=error.reason, message=error.message)
         _write(namespace, name, status, generation, False, error.reason, error.message)
+        if error.disposition is Disposition.FAIL:
+            # Retrying a wrong password could lock the Wallaroo account (brute-force detection):
+            # stop until the connection changes (annotate it after fixing its Secret).
+            raise kopf.PermanentError(f"{error.reason}: {error.message}") from None
         raise kopf.TemporaryError(f"{error.reason}: {error.message}",
                                   delay=RECHECK_SECONDS[error.disposition]) from None
     previous = get_condition(status.get("conditions"), "Ready")

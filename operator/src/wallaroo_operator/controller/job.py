@@ -26,7 +26,7 @@ from wallaroo_operator.controller.run import RunContext, RunSuccess, execute_run
 from wallaroo_operator.kube import results_store
 from wallaroo_operator.controller.job_status import derive_phase_and_conditions
 from wallaroo_operator.kube.conditions import now_rfc3339
-from wallaroo_operator.kube.status import patch_status
+from wallaroo_operator.kube.status import merge_patch, patch_status
 from wallaroo_operator.models.job import InferenceJobSpec, RunRecord
 from wallaroo_operator.schedule import (InvalidSchedule, ScheduleSpec, plan_schedule, prune_history,
                                         run_id_for_generation, run_id_for_manual, validate_schedule)
@@ -196,9 +196,9 @@ class JobController:
 
     async def _drive(self, run: ActiveRun) -> None:
         """One run from start to finish, with waits for missing objects and retries of transient errors."""
-        spec = InferenceJobSpec.model_validate(run.context.job["spec"])
         failures = 0
         try:
+            spec = InferenceJobSpec.model_validate(run.context.job["spec"])
             kopf.info(self.body, reason="RunStarted", message=self._describe_start(run))
             while True:
                 if run.cancel_reason:
@@ -224,8 +224,8 @@ class JobController:
                         continue
                     return await self._finish_failed(run, error)
                 return await self._finish_succeeded(run, success)
-        except Exception:  # noqa: BLE001 - e.g. the API server refused a status write
-            # The status still lists the run as active, so the next operator start runs it again.
+        except Exception:  # noqa: BLE001 - e.g. the API server kept refusing a status write
+            # The last status written still lists the run as active: the next operator start runs it again.
             self.logger.exception("run %s stopped: its status could not be recorded", run.record["id"])
         finally:
             self.runs.pop(run.record["id"], None)
@@ -314,21 +314,20 @@ class JobController:
         kopf.warn(self.body, reason="RunCancelled", message=f"run {record['id']}: {record['error']}")
 
     async def _finish(self, run: ActiveRun, record: dict, changes: dict) -> None:
-        history = [record] + [h for h in self.status.get("history") or [] if h.get("id") != record["id"]]
+        """Record a finished run in lastRun and the history (status writes retry transient errors)."""
+        self.runs.pop(record["id"], None)
+        await self.write_status(changes, finished=record)
+        metrics.record_finished(self.body.metadata["namespace"], record)
+
+    def _history_with(self, record: dict) -> tuple[list[dict], list[str]]:
+        """The history with `record` added, pruned to the limits; and the ids of the runs dropped."""
+        history = [_without_outputs(record)] + [h for h in self.status.get("history") or []
+                                                if h.get("id") != record["id"]]
         kept, dropped = prune_history([RunRecord.model_validate(h) for h in history],
                                       successful_limit=self._spec_limit("successfulRunsHistoryLimit", 3),
                                       failed_limit=self._spec_limit("failedRunsHistoryLimit", 1))
-        for old in dropped:
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, results_store.delete_run_results, self.body.metadata["namespace"],
-                self.body.metadata["name"], old.id)
         kept_ids = {k.id for k in kept}
-        changes["history"] = [_without_outputs(h) for h in history if h["id"] in kept_ids]
-        if record["id"] == self.latest_run_id:
-            changes["lastRun"] = record  # with the inline outputs, when small
-        self.runs.pop(record["id"], None)
-        metrics.record_finished(self.body.metadata["namespace"], record)
-        await self.write_status(changes, finished=_without_outputs(record))
+        return [h for h in history if h["id"] in kept_ids], [d.id for d in dropped]
 
     def _spec_limit(self, key: str, default: int) -> int:
         return int((self.body.spec or {}).get(key, default))
@@ -346,20 +345,33 @@ class JobController:
 
     async def write_status(self, changes: dict, *, ready: tuple[bool, str, str] | None = None,
                            finished: dict | None = None) -> None:
-        """Merge `changes` into the status, recompute phase and conditions, and patch if anything changed."""
+        """Merge `changes` (and a `finished` run) into the status, recompute phase and conditions,
+        patch what changed, and only then delete the results of runs pruned from the history."""
         async with self._status_lock:
             status = {**self.status, **changes}
+            dropped: list[str] = []
+            if finished:
+                # Inside the lock: two runs finishing together must both land in the history.
+                history, dropped = self._history_with(finished)
+                status["history"] = history or None
+                if finished["id"] == self.latest_run_id:
+                    last = dict(finished)  # with the inline outputs, when small
+                    if finished["id"] in dropped:
+                        last.pop("resultConfigMaps", None)  # a zero history limit keeps no results
+                    status["lastRun"] = last
             status["active"] = [dict(run.record) for run in self.runs.values()] or None
             status.update(derive_phase_and_conditions(status, dict(self.body.spec or {}),
-                                                      self.body.metadata.get("generation"), ready, finished,
+                                                      self.body.metadata.get("generation"), ready,
+                                                      _without_outputs(finished) if finished else None,
                                                       self.clock.now()))
-            patch = {k: v for k, v in status.items() if self.status.get(k) != v}  # None deletes a key
-            if not patch:
-                return
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, patch_status, c.JOB_PLURAL, self.body.metadata["namespace"],
-                self.body.metadata["name"], patch)
-            self.status = {k: v for k, v in status.items() if v is not None}
+            patch = merge_patch(self.status, status)
+            if patch:
+                await asyncio.to_thread(patch_status, c.JOB_PLURAL, self.body.metadata["namespace"],
+                                        self.body.metadata["name"], patch)
+                self.status = {k: v for k, v in status.items() if v is not None}
+        for run_id in dropped:
+            await asyncio.to_thread(results_store.delete_run_results, self.body.metadata["namespace"],
+                                    self.body.metadata["name"], run_id)
 
 
 def _without_outputs(record: dict) -> dict:

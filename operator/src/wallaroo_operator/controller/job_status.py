@@ -7,6 +7,8 @@ from datetime import datetime
 
 from wallaroo_operator.kube.conditions import set_condition
 
+FINISHED = ("Succeeded", "Failed", "Cancelled")
+
 
 def derive_phase_and_conditions(status: dict, spec: dict, generation: int | None,
                                 ready: tuple[bool | str, str, str] | None, finished: dict | None,
@@ -14,7 +16,8 @@ def derive_phase_and_conditions(status: dict, spec: dict, generation: int | None
     """Phase and the Ready / Running / Succeeded conditions, from the status that is about to be written."""
     conditions = status.get("conditions")
     active = status.get("active") or []
-    finished_run = finished or next(iter(status.get("history") or []), None)
+    last = status.get("lastRun") or {}
+    finished_run = finished or (last if last.get("state") in FINISHED else next(iter(status.get("history") or []), None))
 
     running = [r for r in active if r.get("state") == "Running"]
     conditions = set_condition(conditions, "Running", bool(active),

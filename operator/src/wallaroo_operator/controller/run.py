@@ -3,6 +3,7 @@ worker thread, so many jobs' runs proceed at once while the kopf event loop stay
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ class UrlCache:
         self._resolvers: dict[tuple, ExternalUrlResolver] = {}
 
     def resolver(self, connection: ResolvedConnection, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
-        key = (connection.api_url, connection.credentials.cache_key(connection.token_url), workspace_id, pipeline)
+        key = (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
+               workspace_id, pipeline)
         with self._lock:
             if key not in self._resolvers:
                 self._resolvers[key] = ExternalUrlResolver(connection.api(), workspace_id, pipeline)
@@ -76,7 +78,8 @@ def execute_run(context: RunContext) -> RunSuccess:
         "rows": outcome.rows, "batches": outcome.batches, "retries": outcome.retries,
         "durationSeconds": round(time.monotonic() - started, 3), "resultConfigMaps": names,
         "summary": {name: {"count": s.count, "min": s.min, "mean": s.mean, "max": s.max}
-                    for name, s in outcome.summary().items()},
+                    for name, s in outcome.summary().items()
+                    if all(math.isfinite(v) for v in (s.min, s.mean, s.max))},  # JSON has no NaN
     }
     inline = inline_outputs(outcome.outputs, spec.results.inline_limit_bytes)
     if inline is not None:

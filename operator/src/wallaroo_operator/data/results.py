@@ -62,5 +62,8 @@ def inline_outputs(outputs: list[RowOutputs], limit_bytes: int) -> list[RowOutpu
     """The outputs themselves when their JSON fits in `limit_bytes`, for the job's status."""
     if limit_bytes <= 0:
         return None
-    size = len(json.dumps(outputs, separators=(",", ":")))
+    try:
+        size = len(json.dumps(outputs, separators=(",", ":"), allow_nan=False))
+    except ValueError:
+        return None  # NaN or Infinity: valid in the results ConfigMap's text, not in the status object
     return outputs if size <= limit_bytes else None

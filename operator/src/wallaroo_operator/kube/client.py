@@ -8,6 +8,9 @@ import os
 import kopf
 import kubernetes
 
+# (connect, read) seconds for every call: a half-open connection must not wedge a job's controller.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
 
 @functools.cache
 def configuration() -> kubernetes.client.Configuration:

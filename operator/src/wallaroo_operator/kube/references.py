@@ -11,7 +11,7 @@ import kubernetes
 
 from wallaroo_operator import constants as c
 from wallaroo_operator.data.inputs import InputPart, natural_key
-from wallaroo_operator.kube.client import core, custom, is_not_found
+from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core, custom, is_not_found
 from wallaroo_operator.models.connection import CABundle, CredentialsSecretRef
 from wallaroo_operator.models.job import InputSpec
 from wallaroo_operator.models.refs import KeyReference
@@ -28,7 +28,7 @@ class MissingReference(LookupError):
 
 def read_connection(namespace: str, name: str) -> dict:
     try:
-        return custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, name)
+        return custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, name, _request_timeout=REQUEST_TIMEOUT)
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
             raise MissingReference("ConnectionNotFound",
@@ -38,7 +38,7 @@ def read_connection(namespace: str, name: str) -> dict:
 
 def _secret_data(namespace: str, name: str) -> dict[str, str]:
     try:
-        return core().read_namespaced_secret(name, namespace).data or {}
+        return core().read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT).data or {}
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
             raise MissingReference("SecretNotFound", f"Secret {namespace}/{name} not found") from None
@@ -63,7 +63,7 @@ def read_credentials(namespace: str, ref: CredentialsSecretRef, grant: str) -> d
 
 def _config_map(namespace: str, name: str) -> kubernetes.client.V1ConfigMap:
     try:
-        return core().read_namespaced_config_map(name, namespace)
+        return core().read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT)
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
             raise MissingReference("ConfigMapNotFound", f"ConfigMap {namespace}/{name} not found") from None
@@ -96,7 +96,7 @@ def read_input_parts(namespace: str, spec: InputSpec) -> list[InputPart]:
     if spec.config_maps:
         return [_part(_config_map(namespace, ref.name), ref.key or spec.key) for ref in spec.config_maps]
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.match_labels.items()))
-    items = core().list_namespaced_config_map(namespace, label_selector=selector).items
+    items = core().list_namespaced_config_map(namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT).items
     if not items:
         raise MissingReference("ConfigMapNotFound", f"no ConfigMap in {namespace} matches the labels {selector}")
     return [_part(item, spec.key) for item in sorted(items, key=lambda cm: natural_key(cm.metadata.name))]

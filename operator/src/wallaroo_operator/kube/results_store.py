@@ -6,7 +6,7 @@ import kubernetes
 
 from wallaroo_operator import constants as c
 from wallaroo_operator.data.results import RESULTS_KEY, ResultChunk
-from wallaroo_operator.kube.client import core
+from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core
 
 
 def owner_reference(job: dict) -> dict:
@@ -41,20 +41,21 @@ def write_results(job: dict, run_id: str, chunks: list[ResultChunk], *, total_ro
             "data": {RESULTS_KEY: chunk.payload},
         }
         try:
-            core().create_namespaced_config_map(namespace, body)
+            core().create_namespaced_config_map(namespace, body, _request_timeout=REQUEST_TIMEOUT)
         except kubernetes.client.ApiException as error:
             if error.status != 409:
                 raise
-            core().replace_namespaced_config_map(name, namespace, body)
+            core().replace_namespaced_config_map(name, namespace, body, _request_timeout=REQUEST_TIMEOUT)
         names.append(name)
     return names
 
 
 def delete_run_results(namespace: str, job_name: str, run_id: str) -> None:
     core().delete_collection_namespaced_config_map(
-        namespace, label_selector=f"{c.JOB_LABEL}={job_name},{c.RUN_LABEL}={run_id}")
+        namespace, label_selector=f"{c.JOB_LABEL}={job_name},{c.RUN_LABEL}={run_id}",
+        _request_timeout=REQUEST_TIMEOUT)
 
 
 def read_results(namespace: str, names: list[str]) -> str:
     """The JSON payloads of `names`, for the CLI and the demo."""
-    return [core().read_namespaced_config_map(name, namespace).data[RESULTS_KEY] for name in names]
+    return [core().read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT).data[RESULTS_KEY] for name in names]

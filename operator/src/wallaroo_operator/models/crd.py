@@ -77,7 +77,7 @@ def _conditions_as_map(status_schema: dict) -> dict:
 
 
 def _crd(kind: str, plural: str, short_names: list[str], spec_model, status_model, description: str,
-         columns: list[dict]) -> dict:
+         columns: list[dict], rules: list[dict] | None = None) -> dict:
     spec = openapi_schema(spec_model)
     status = _conditions_as_map(openapi_schema(status_model))
     status["description"] = "Observed state, written by the operator only."
@@ -99,7 +99,8 @@ def _crd(kind: str, plural: str, short_names: list[str], spec_model, status_mode
                 "schema": {"openAPIV3Schema": {
                     "type": "object", "description": description, "required": ["spec"],
                     "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                                   "metadata": {"type": "object"}, "spec": spec, "status": status}}},
+                                   "metadata": {"type": "object"}, "spec": spec, "status": status},
+                    **({"x-kubernetes-validations": rules} if rules else {})}},
             }],
         },
     }
@@ -122,7 +123,10 @@ def inference_job_crd() -> dict:
                  _column("Phase", ".status.phase"),
                  _column("Last Run", ".status.lastRun.completionTime", "date", "When the last run finished."),
                  _column("Rows", ".status.lastRun.rows", "integer", "Rows in the last run."),
-                 _column("Age", ".metadata.creationTimestamp", "date")])
+                 _column("Age", ".metadata.creationTimestamp", "date")],
+                # The job's name labels its results ConfigMaps, and label values hold 63 characters.
+                rules=[{"rule": "size(self.metadata.name) <= 63",
+                        "message": "an InferenceJob name has at most 63 characters (it labels the results)"}])
 
 
 def wallaroo_connection_crd() -> dict:
