@@ -80,7 +80,8 @@ class InferenceJobSpec(KubeModel):
     backoff_limit: int = Field(default=3, ge=0, le=100,
                                description="Retries of a run that failed with a transient error.")
     active_deadline_seconds: int | None = Field(default=None, ge=1,
-                                                description="A run taking longer is cancelled and fails.")
+                                                description="A run taking longer, counted from its start "
+                                                            "(waits and retries included), is cancelled.")
     schedule: str | None = Field(default=None, pattern=CRON_PATTERN, max_length=256,
                                  description="Cron schedule (5 fields or @hourly, @daily, ...). "
                                              "Without it the job runs once per spec change.")
