@@ -80,3 +80,18 @@ def test_a_port_already_in_use_is_replaced_by_another(tmp_path: Path, monkeypatc
             assert "address already in use" in log  # the first attempt hit the taken port
     finally:
         squatter.close()
+
+
+def test_a_failed_go_build_shows_the_compilers_error_not_a_traceback(tmp_path: Path):
+    modules = tmp_path / "modules"
+    for name, module in (("kubernetes", "k8s.io/kubernetes v1.36.3"), ("etcd", "go.etcd.io/etcd/server/v3 v3.6.16")):
+        (modules / name).mkdir(parents=True)
+        path = module.split()[0]
+        (modules / name / "go.mod").write_text(
+            f"module broken/{name}\n\ngo 1.26.0\n\nrequire {module}\n\nreplace {path} => ./missing\n")
+    env = {**os.environ, "LOCALCLUSTER_GO_MODULES": str(modules), "LOCALCLUSTER_CACHE": str(tmp_path / "cache")}
+    result = localcluster(tmp_path / "unused", "build", env=env)
+    assert result.returncode != 0
+    assert "\nlocalcluster: go build failed in " in result.stderr  # after the "building ..." progress line
+    assert "missing" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "cache" / "kubernetes-v1.36.3").exists()  # no half-built cache left
