@@ -171,3 +171,17 @@ def test_invalid_schedule_and_time_zone_get_a_condition(kube: Kube, namespace, s
         assert ready["reason"] == "InvalidSchedule" and text in ready["message"]
         wait_for(lambda: has_event(kube, namespace, name, "InvalidSchedule"), timeout=30, what="an event")
     assert runs_served(simulator) == 0
+
+
+def test_allow_runs_overlapping_slots_concurrently(kube: Kube, namespace, simulator, connection, small_input,
+                                                   operator):
+    simulator.admin.set_faults("urldemopipeline", latency_seconds=2.5)  # each run spans ~2.5 slots
+    create_job(kube, namespace, "overlapping", schedule=EVERY_MINUTE, concurrencyPolicy="Allow",
+               successfulRunsHistoryLimit=10)
+
+    wait_for_job(kube, namespace, "overlapping", lambda j: len((j.get("status") or {}).get("active") or []) >= 2,
+                 timeout=30, what="two runs in progress at once")
+    job = wait_for_job(kube, namespace, "overlapping", lambda j: len(history(j)) >= 2, timeout=30)
+    runs = sorted(history(job), key=lambda h: h["startTime"])
+    assert any(later["startTime"] < earlier["completionTime"] for earlier, later in zip(runs, runs[1:]))
+    assert len({h["id"] for h in history(job)}) == len(history(job))
