@@ -12,7 +12,7 @@ from wallaroo_simulator import KEYCLOAK_TARGET, MLOPS_TARGET, FaultSpec, Running
 from wallaroo_simulator import run_simulator
 
 from tests.simulator.conftest import password_grant
-from tests.simulator.testdata import ccfraud_rows
+from tests.support.data import ccfraud_rows
 from tests.support.waiting import wait_for
 
 PIPELINE = "ccfraudpipeline"

@@ -12,7 +12,7 @@ from wallaroo_simulator import RunningSimulator, default_config, expected_output
 from wallaroo_simulator.config import OutputSpec
 from wallaroo_simulator.model import infer_columns, row_means
 
-from tests.simulator.testdata import aloha_rows, ccfraud_rows
+from tests.support.data import aloha_rows, ccfraud_rows
 
 RECORDS = "application/json; format=pandas-records"
 SDK_QUERY = "?dataset[]=*&dataset.exclude[]=metadata&dataset.separator=."

@@ -9,7 +9,7 @@ import requests
 from requests.auth import HTTPBasicAuth
 from wallaroo_simulator import RunningSimulator, expected_outputs
 
-from tests.simulator.testdata import aloha_rows
+from tests.support.data import aloha_rows
 
 
 def get_jwt_token(url: str, client: str, secret: str, username: str, password: str) -> str:

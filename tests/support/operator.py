@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import random
 from typing import Any, Iterator
 
 import kopf.testing
 from kubernetes.client import ApiException
 
+from tests.support.data import aloha_rows, ccfraud_rows  # noqa: F401 - re-exported for the e2e tests
 from tests.support.kube import Kube
 from tests.support.waiting import wait_for
 from wallaroo_operator import constants as c
@@ -27,17 +27,6 @@ def running_operator(namespace: str, *extra: str) -> Iterator[kopf.testing.KopfR
     assert runner.exception is None, runner.exception
     assert runner.exit_code == 0, runner.output[-3000:]
     assert "Traceback" not in runner.output, runner.output[-5000:]
-
-
-def aloha_rows(count: int, seed: int = 7) -> list[list[int]]:
-    """Rows shaped like the tutorial's data: 50 integers each."""
-    rng = random.Random(seed)
-    return [[rng.randrange(0, 20000) for _ in range(50)] for _ in range(count)]
-
-
-def ccfraud_rows(count: int, seed: int = 11) -> list[list[float]]:
-    rng = random.Random(seed)
-    return [[round(rng.uniform(-3, 3), 6) for _ in range(29)] for _ in range(count)]
 
 
 def create_credentials(kube: Kube, namespace: str, sim, name: str = "wallaroo-credentials", **override: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from wallaroo_operator.wallaroo import (
     WallarooApi,
 )
 from wallaroo_operator.wallaroo.http import new_session
+from tests.support.data import aloha_rows, ccfraud_rows  # noqa: F401 - re-exported for these tests
 from wallaroo_simulator import RunningSimulator, expected_outputs, run_simulator
 
 ALOHA = ("urldemoworkspace", "urldemopipeline")  # legacy URL form, text_input of 50 ints, 15 outputs
@@ -55,17 +55,6 @@ def api(sim: RunningSimulator, tokens: TokenProvider) -> WallarooApi:
 def resolver_for(api: WallarooApi, workspace_and_pipeline: tuple[str, str]) -> ExternalUrlResolver:
     workspace, pipeline = workspace_and_pipeline
     return ExternalUrlResolver(api, api.workspace_id(workspace), pipeline)
-
-
-def aloha_rows(count: int, seed: int = 1) -> list[list[int]]:
-    """Rows shaped like the seed's data-1k.json: 50 token ids each."""
-    rng = random.Random(seed)
-    return [[rng.randrange(0, 40) for _ in range(50)] for _ in range(count)]
-
-
-def ccfraud_rows(count: int, seed: int = 2) -> list[list[float]]:
-    rng = random.Random(seed)
-    return [[round(rng.gauss(0, 1), 10) for _ in range(29)] for _ in range(count)]
 
 
 def expected(sim: RunningSimulator, pipeline: str, rows: list[list[Any]], legacy: bool) -> list[dict[str, list[float]]]:

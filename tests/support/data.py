@@ -1,4 +1,5 @@
-"""Test data of the seed's shapes, generated (the shared tutorial files are never copied into the repo)."""
+"""Input rows of the seed tutorial's shapes, generated for every test suite (the shared tutorial files are
+never copied into the repo)."""
 
 from __future__ import annotations
 
