@@ -44,8 +44,21 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> str:
     name = unique_name(f"t-{readable}")
     kube.core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name)))
     yield name
+    release_finalizers(kube, name)
     try:
         kube.core.delete_namespace(name)
     except kubernetes.client.ApiException as error:
         if error.status != 404:
             raise
+
+
+def release_finalizers(kube: Kube, namespace: str) -> None:
+    """The operator that put its finalizer on the test's jobs has stopped by now; without this the
+    namespace would stay Terminating (for ever on an existing cluster)."""
+    from wallaroo_operator import constants as c
+
+    jobs = kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL)["items"]
+    for job in jobs:
+        if job["metadata"].get("finalizers"):
+            kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL,
+                                                       job["metadata"]["name"], {"metadata": {"finalizers": None}})

@@ -63,5 +63,5 @@ def test_the_operator_needs_no_more_than_its_cluster_role(kube: Kube, namespace,
     finally:
         operator.terminate()
         operator.wait(timeout=60)
-    log = log_path.read_text()
-    assert "Forbidden" not in log and " 403" not in log, log[-3000:]
+    denied = 'system:serviceaccount:wallaroo-operator:wallaroo-operator" cannot'  # how RBAC says no
+    assert denied not in log_path.read_text(), log_path.read_text()[-3000:]
