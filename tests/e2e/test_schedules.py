@@ -105,6 +105,12 @@ def test_run_now_runs_once_per_distinct_value(kube: Kube, namespace, simulator, 
     job = wait_for_job(kube, namespace, "adhoc", lambda j: len(history(j)) == 4)
     assert history(job)[0]["trigger"] == "Manual" and history(job)[0]["id"] != manual["id"]
 
+    annotate_run_now(kube, namespace, "adhoc", "2026-11-26T10:00:00Z")  # a value seen before (a Git revert)
+    wait_for_job(kube, namespace, "adhoc", lambda j: j["status"]["handledRunNow"] == "2026-11-26T10:00:00Z")
+    annotate_run_now(kube, namespace, "adhoc", "2026-11-26T12:00:00Z")
+    job = wait_for_job(kube, namespace, "adhoc", lambda j: len(history(j)) == 5)
+    assert [h["id"] for h in history(job)].count(manual["id"]) == 1  # the repeated value did not run again
+
 
 def test_forbid_skips_slots_while_a_run_is_active(kube: Kube, namespace, simulator, connection, small_input,
                                                   operator):

@@ -104,7 +104,10 @@ class JobController:
             self._start("Spec", run_id_for_generation(generation))
         run_now = (self.body.metadata.get("annotations") or {}).get(c.RUN_NOW_ANNOTATION)
         if run_now and run_now.strip() and run_now != self.status.get("handledRunNow"):
-            self._start("Manual", run_id_for_manual(run_now))
+            run_id = run_id_for_manual(run_now)
+            # Once per distinct value: a value seen before (a Git revert, say) is still in the history.
+            if not any(h.get("id") == run_id for h in self.status.get("history") or []):
+                self._start("Manual", run_id)
             changes["handledRunNow"] = run_now
         sleep_seconds = self._reconcile_schedule(spec, changes) if spec.schedule else None
         if not spec.schedule:
