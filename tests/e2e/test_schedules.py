@@ -83,7 +83,7 @@ def test_suspend_and_resume(kube: Kube, namespace, simulator, connection, small_
 
     wait_for_job(kube, namespace, "paused", lambda j: any(h["state"] == "Succeeded" for h in history(j)),
                  timeout=30, what="a run after resuming")
-    wait_for(lambda: has_event(kube, namespace, "paused", "MissedSchedule"), timeout=30,
+    wait_for(lambda: has_event(kube, namespace, "paused", "MissSchedule"), timeout=30,
              what="the slots missed while suspended to be reported")
 
 
@@ -123,7 +123,7 @@ def test_forbid_skips_slots_while_a_run_is_active(kube: Kube, namespace, simulat
     runs = sorted(history(job), key=lambda h: h["startTime"])
     for earlier, later in zip(runs, runs[1:]):
         assert later["startTime"] >= earlier["completionTime"]  # never two at once
-    wait_for(lambda: has_event(kube, namespace, "exclusive", "RunAlreadyActive"), timeout=30,
+    wait_for(lambda: has_event(kube, namespace, "exclusive", "JobAlreadyActive"), timeout=30,
              what="an event for the slot skipped under Forbid")
 
 

@@ -15,6 +15,7 @@ from wallaroo_operator.kube.references import MissingReference
 from wallaroo_operator.models import InferenceJobSpec, WallarooConnectionSpec
 from wallaroo_operator.models.job import CRON_PATTERN
 from wallaroo_operator.schedule import InvalidSchedule, validate_schedule, validate_time_zone
+from wallaroo_operator.settings import Settings, settings
 from wallaroo_operator.wallaroo import (
     AmbiguousWorkspace,
     AuthenticationFailed,
@@ -334,6 +335,7 @@ def test_an_explicit_token_url_is_used_as_given() -> None:
 @pytest.fixture
 def default_liveness(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.delenv("WALLAROO_OPERATOR_LIVENESS", raising=False)
+    settings.cache_clear()  # read once per process: forget what an earlier test's environment said
     return f"--liveness={DEFAULT_LIVENESS}"
 
 
@@ -368,7 +370,7 @@ def test_a_liveness_flag_replaces_the_default(default_liveness: str, flags: list
 def test_the_liveness_default_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WALLAROO_OPERATOR_LIVENESS", "http://127.0.0.1:7777/healthz")
 
-    assert "--liveness=http://127.0.0.1:7777/healthz" in kopf_arguments([])
+    assert "--liveness=http://127.0.0.1:7777/healthz" in kopf_arguments([], Settings.from_environment())
 
 
 @pytest.mark.parametrize("flags", [[], ["-n", "jobs"], ["--liveness=http://x/h"], ["--verbose"]])

@@ -6,7 +6,6 @@ import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
-
 from wallaroo_operator.schedule import (
     TOO_MANY_MISSED,
     WAKE_UP_PADDING_SECONDS,
@@ -82,7 +81,7 @@ def test_after_downtime_only_the_most_recent_missed_slot_runs() -> None:
     assert decision.start_slot == at("2024-05-01T15:00:00Z")
     assert (decision.skipped_count, decision.skipped_count_exact) == (3, True)
     assert (decision.skipped_from, decision.skipped_through) == (at("2024-05-01T12:00:00Z"), at("2024-05-01T14:00:00Z"))
-    assert reasons(decision) == ["MissedSchedule"]
+    assert reasons(decision) == ["MissSchedule"]
     message = decision.events[0].message
     assert "Skipped 3 missed schedule slots (2024-05-01T12:00:00Z to 2024-05-01T14:00:00Z)" in message
     assert decision.next_slot == at("2024-05-01T16:00:00Z")
@@ -132,7 +131,7 @@ def test_more_than_100_missed_slots_warn_and_still_start_the_most_recent() -> No
     assert decision.too_many_missed
     assert decision.start_slot == at("2024-05-01T13:00:00Z")
     assert decision.skipped_count == 179 and not decision.skipped_count_exact  # extrapolated, here exactly
-    assert reasons(decision) == ["TooManyMissedTimes", "MissedSchedule"]
+    assert reasons(decision) == ["TooManyMissedTimes", "MissSchedule"]
     assert "Set or decrease .spec.startingDeadlineSeconds" in decision.events[0].message
     assert "about 179" in decision.events[1].message
 
@@ -149,7 +148,7 @@ def test_the_deadline_bounds_the_too_many_missed_warning() -> None:
     short = plan(ScheduleSpec("* * * * *", starting_deadline_seconds=600), now="2024-05-01T13:00:10Z",
                  last="2024-05-01T10:00:00Z")
     assert not short.too_many_missed and short.start_slot == at("2024-05-01T13:00:00Z")
-    assert short.skipped_count == 179 and reasons(short) == ["MissedSchedule"]
+    assert short.skipped_count == 179 and reasons(short) == ["MissSchedule"]
     long = plan(ScheduleSpec("* * * * *", starting_deadline_seconds=7200), now="2024-05-01T13:00:10Z",
                 last="2024-05-01T10:00:00Z")
     assert long.too_many_missed
@@ -184,7 +183,7 @@ def test_forbid_holds_the_slot_back_while_a_run_is_active() -> None:
     assert decision.forbidden and decision.start_slot is None
     assert decision.due_slot == at("2024-05-01T11:00:00Z")
     assert decision.last_schedule_time is None  # not recorded: the slot is still unmet
-    assert reasons(decision) == ["RunAlreadyActive"] and OTHER_RUN in decision.events[0].message
+    assert reasons(decision) == ["JobAlreadyActive"] and OTHER_RUN in decision.events[0].message
     assert decision.next_slot == at("2024-05-01T12:00:00Z")
 
 
@@ -205,7 +204,7 @@ def test_forbid_with_a_long_run_skips_the_older_slots() -> None:
     spec = ScheduleSpec("@hourly", concurrency_policy="Forbid")
     decision = plan(spec, now="2024-05-01T14:00:01Z", last="2024-05-01T10:00:00Z", active=(OTHER_RUN,))
     assert decision.forbidden and decision.due_slot == at("2024-05-01T14:00:00Z")
-    assert decision.skipped_count == 3 and reasons(decision) == ["MissedSchedule", "RunAlreadyActive"]
+    assert decision.skipped_count == 3 and reasons(decision) == ["MissSchedule", "JobAlreadyActive"]
 
 
 def test_replace_cancels_the_active_runs_and_starts() -> None:
@@ -281,13 +280,6 @@ def test_yearly_and_month_end_schedules() -> None:
 
 
 # --- inputs ---------------------------------------------------------------------------------------
-
-def test_spec_from_an_inference_job_spec() -> None:
-    spec = ScheduleSpec.from_spec({"schedule": "0 3 * * *", "timeZone": "Europe/Berlin", "suspend": True,
-                                   "concurrencyPolicy": "Replace", "startingDeadlineSeconds": 300})
-    assert spec == ScheduleSpec("0 3 * * *", "Europe/Berlin", True, ConcurrencyPolicy.REPLACE, 300)
-    assert ScheduleSpec.from_spec({"schedule": "@daily"}) == ScheduleSpec("@daily")
-
 
 def test_bad_spec_values_are_refused() -> None:
     with pytest.raises(ValueError):

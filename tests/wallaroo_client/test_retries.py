@@ -17,7 +17,15 @@ from wallaroo_operator.wallaroo import (
 )
 from wallaroo_simulator import RunningSimulator
 
-from .conftest import ALOHA, FAST_RETRY, aloha_rows, expected, requests_to, resolver_for, statuses_of
+from .conftest import (
+    ALOHA,
+    FAST_RETRY,
+    aloha_rows,
+    expected,
+    requests_to,
+    resolver_for,
+    statuses_of,
+)
 
 PIPELINE = ALOHA[1]
 
@@ -162,5 +170,3 @@ def test_undeployed_pipeline(sim: RunningSimulator, api: WallarooApi) -> None:
         run_inference(resolver, aloha_rows(2), input_name="text_input", tokens=api.tokens)
     assert caught.value.retryable
     assert statuses_of(sim, "infer") == {"404": 2}
-    with pytest.raises(PipelineNotDeployed):
-        api.deployment_status("urldemopipeline-5")

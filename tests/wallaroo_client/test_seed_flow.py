@@ -141,11 +141,6 @@ def test_external_urls_disabled_by_the_administrator() -> None:
         WallarooApi(sim.api_url, provider_for(sim)).external_url(16, "urldemopipeline")
 
 
-def test_deployment_status(api: WallarooApi) -> None:
-    status = api.deployment_status(deployment_name_from_url(resolver_for(api, ALOHA)()))
-    assert status.running and status.raw["engines"]
-
-
 def test_parallelism_overlaps_requests_up_to_its_limit(sim: RunningSimulator, api: WallarooApi) -> None:
     resolver = resolver_for(api, ALOHA)
     sim.admin.set_faults("urldemopipeline", latency_seconds=0.3)

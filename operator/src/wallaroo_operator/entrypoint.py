@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import sys
 
-DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
+from wallaroo_operator.settings import DEFAULT_LIVENESS, Settings, settings
+
+__all__ = ["DEFAULT_LIVENESS", "kopf_arguments", "run_operator"]
 
 
-def kopf_arguments(extra: list[str]) -> list[str]:
+def kopf_arguments(extra: list[str], config: Settings | None = None) -> list[str]:
     """Standalone (no peering); all namespaces unless -n/--namespace is given; a liveness endpoint
     unless --liveness is given. Anything else (--log-format=json, --verbose) passes through."""
+    config = config or settings()
     args = ["run", "--module", "wallaroo_operator.handlers", "--standalone"]
     if not any(a in ("-A", "--all-namespaces") or a.startswith(("-n", "--namespace")) for a in extra):
         args.append("--all-namespaces")
     if not any(a.startswith("--liveness") for a in extra):
-        args.append(f"--liveness={os.environ.get('WALLAROO_OPERATOR_LIVENESS', DEFAULT_LIVENESS)}")
+        args.append(f"--liveness={config.liveness}")
     return args + extra
 
 

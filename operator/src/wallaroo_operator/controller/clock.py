@@ -3,11 +3,12 @@ schedule fires every second while the same planner, timers and status code run."
 
 from __future__ import annotations
 
-import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-SPEEDUP_VARIABLE = "WALLAROO_OPERATOR_TEST_CLOCK_SPEEDUP"  # test-only: never set in production
+from wallaroo_operator.settings import Settings
+
+SPEEDUP_VARIABLE = Settings.variable("test_clock_speedup")  # test-only: never set in production
 
 
 class OperatorClock:
@@ -19,7 +20,7 @@ class OperatorClock:
 
     def now(self) -> datetime:
         real = time.time()
-        return datetime.fromtimestamp(self._epoch + (real - self._epoch) * self.speedup, timezone.utc)
+        return datetime.fromtimestamp(self._epoch + (real - self._epoch) * self.speedup, UTC)
 
     def real_seconds(self, clock_seconds: float) -> float:
         """How long to really sleep for `clock_seconds` of this clock's time."""
@@ -27,4 +28,5 @@ class OperatorClock:
 
 
 def clock_from_environment() -> OperatorClock:
-    return OperatorClock(float(os.environ.get(SPEEDUP_VARIABLE, "1")))
+    """Read at each operator startup (not cached): tests start operators with different speedups."""
+    return OperatorClock(Settings.from_environment().test_clock_speedup)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
+from wallaroo_operator.rfc3339 import now_rfc3339
 
-def now_rfc3339(now: datetime | None = None) -> str:
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["get_condition", "now_rfc3339", "set_condition"]
 
 
 def set_condition(conditions: list[dict] | None, type_: str, status: bool | str, reason: str, message: str,

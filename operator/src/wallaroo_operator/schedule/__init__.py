@@ -28,12 +28,10 @@ from wallaroo_operator.schedule.runs import (
     HistoryEntry,
     RunState,
     RunSummary,
-    is_valid_run_id,
     prune_history,
     run_id_for_generation,
     run_id_for_manual,
     run_id_for_slot,
-    slot_for_run_id,
 )
 from wallaroo_operator.schedule.slots import (
     ensure_utc,
@@ -49,7 +47,7 @@ __all__ = [
     "validate_schedule", "validate_time_zone", "zone_info",
     "TOO_MANY_MISSED", "WAKE_UP_PADDING_SECONDS", "ConcurrencyPolicy", "ScheduleDecision", "ScheduleEvent",
     "ScheduleSpec", "plan_schedule",
-    "RUN_ID_PATTERN", "HistoryEntry", "RunState", "RunSummary", "is_valid_run_id", "prune_history",
-    "run_id_for_generation", "run_id_for_manual", "run_id_for_slot", "slot_for_run_id",
+    "RUN_ID_PATTERN", "HistoryEntry", "RunState", "RunSummary", "prune_history",
+    "run_id_for_generation", "run_id_for_manual", "run_id_for_slot",
     "ensure_utc", "from_rfc3339", "iter_slots", "next_slot", "previous_slot", "to_rfc3339",
 ]

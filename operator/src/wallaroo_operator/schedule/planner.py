@@ -14,20 +14,25 @@ Caller contract (one timer per job, no polling):
   * persist `skipped_through` and pass it back as `last_skipped_time`, so skipped slots are
     reported once (CronJob re-reports them on every sync; see its TODO about LastMissedTime);
   * sleep `sleep_seconds` (None while suspended: wait for a spec change instead).
+
+Event reasons are CronJob's where the meaning is the same (TooManyMissedTimes, MissSchedule,
+JobAlreadyActive), so alert rules written for CronJobs carry over. ReplacingRun has no CronJob
+counterpart (CronJob only posts SuccessfulDelete for the Job it deletes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import islice
-from typing import Any, Literal
+from typing import Literal
 
+from wallaroo_operator.rfc3339 import ensure_utc, to_rfc3339
 from wallaroo_operator.schedule.cron import validate_schedule
 from wallaroo_operator.schedule.runs import run_id_for_slot
-from wallaroo_operator.schedule.slots import ensure_utc, iter_slots, next_slot, previous_slot, to_rfc3339
+from wallaroo_operator.schedule.slots import iter_slots, next_slot, previous_slot
 
 # CronJob's threshold: "more than 80 (a long weekend of hourly runs) but less than lots".
 TOO_MANY_MISSED = 100
@@ -53,14 +58,6 @@ class ScheduleSpec:
         object.__setattr__(self, "concurrency_policy", ConcurrencyPolicy(self.concurrency_policy))
         if self.starting_deadline_seconds is not None and self.starting_deadline_seconds < 0:
             raise ValueError(f"startingDeadlineSeconds must not be negative, got {self.starting_deadline_seconds}")
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> ScheduleSpec:
-        """From an InferenceJob spec as the API returns it (camelCase keys, defaults applied or not)."""
-        return cls(schedule=spec["schedule"], time_zone=spec.get("timeZone") or "UTC",
-                   suspend=bool(spec.get("suspend", False)),
-                   concurrency_policy=spec.get("concurrencyPolicy") or ConcurrencyPolicy.ALLOW,
-                   starting_deadline_seconds=spec.get("startingDeadlineSeconds"))
 
 
 @dataclass(frozen=True)
@@ -116,7 +113,7 @@ def _skipped_event(count: int, exact: bool, first: datetime, last: datetime, dea
     window = f"{to_rfc3339(first)}" if first == last else f"{to_rfc3339(first)} to {to_rfc3339(last)}"
     rule = ("only the most recent missed slot runs, and only within startingDeadlineSeconds "
             f"({deadline}s)" if deadline is not None else "only the most recent missed slot runs")
-    return ScheduleEvent("Warning", "MissedSchedule", f"Skipped {amount} missed schedule {plural} ({window}): {rule}")
+    return ScheduleEvent("Warning", "MissSchedule", f"Skipped {amount} missed schedule {plural} ({window}): {rule}")
 
 
 @dataclass(frozen=True)
@@ -177,7 +174,7 @@ def _events(spec: ScheduleSpec, missed: _Missed, admission: _Admission) -> tuple
         events.append(_skipped_event(skipped.count, skipped.exact, skipped.first, missed.skipped_through,
                                      spec.starting_deadline_seconds))
     if admission.forbidden and missed.due is not None:
-        events.append(ScheduleEvent("Normal", "RunAlreadyActive", f"Not starting the run for {to_rfc3339(missed.due)}: "
+        events.append(ScheduleEvent("Normal", "JobAlreadyActive", f"Not starting the run for {to_rfc3339(missed.due)}: "
                                     f"{', '.join(admission.blocking)} still active and concurrencyPolicy is Forbid"))
     if admission.cancel and missed.due is not None:
         events.append(ScheduleEvent("Normal", "ReplacingRun", f"Cancelling {', '.join(admission.cancel)} to start "

@@ -14,14 +14,13 @@ are short RFC 1123 labels (under 20 characters in practice), so `{job name}-{run
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from wallaroo_operator.schedule.slots import ensure_utc, from_rfc3339
+from wallaroo_operator.rfc3339 import ensure_utc, from_rfc3339
 
 RUN_ID_PATTERN = r"^([0-9]+|manual-[0-9a-f]{10}|gen-[0-9]+)$"
 _MANUAL_PREFIX, _GENERATION_PREFIX = "manual-", "gen-"
@@ -30,13 +29,6 @@ _MANUAL_PREFIX, _GENERATION_PREFIX = "manual-", "gen-"
 def run_id_for_slot(slot: datetime) -> str:
     """Same slot, same id; slots are whole minutes, so different slots give different ids."""
     return str(int(ensure_utc(slot, "slot").timestamp() // 60))
-
-
-def slot_for_run_id(run_id: str) -> datetime | None:
-    """The slot a scheduled run id stands for, or None for manual and generation runs."""
-    if not run_id.isascii() or not run_id.isdigit():
-        return None
-    return datetime.fromtimestamp(int(run_id) * 60, UTC)
 
 
 def run_id_for_manual(value: str) -> str:
@@ -118,6 +110,3 @@ def prune_history(runs: Sequence[RunT], successful_limit: int | None = 3,
     dropped = tuple(run for run in runs if id(run) in drop)
     return kept, dropped
 
-
-def is_valid_run_id(run_id: str) -> bool:
-    return re.fullmatch(RUN_ID_PATTERN, run_id) is not None

@@ -16,9 +16,12 @@ Pure functions: the caller passes the time; all datetimes returned are aware and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
+from wallaroo_operator.rfc3339 import ensure_utc, from_rfc3339, to_rfc3339
 from wallaroo_operator.schedule.cron import CronFields, parse_schedule, zone_info
+
+__all__ = ["ensure_utc", "from_rfc3339", "iter_slots", "next_slot", "previous_slot", "to_rfc3339"]
 
 _MINUTE = timedelta(minutes=1)
 _SECOND = timedelta(seconds=1)
@@ -27,21 +30,6 @@ _SEARCH_LIMIT = timedelta(days=9 * 366)
 # Never jump over two UTC offset changes at once (they could cancel out unseen, hiding a repeated
 # hour). Across all tzdata zones from 1990 to 2045 changes are at least 7 days apart (Asia/Gaza).
 _MAX_STEP = timedelta(days=3)
-
-
-def ensure_utc(moment: datetime, name: str = "time") -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {moment!r}")
-    return moment.astimezone(UTC)
-
-
-def to_rfc3339(moment: datetime) -> str:
-    """The Kubernetes metav1.Time form: UTC, whole seconds, trailing Z."""
-    return ensure_utc(moment).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def from_rfc3339(text: str) -> datetime:
-    return ensure_utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
 
 
 def _floor_minute(moment: datetime) -> datetime:

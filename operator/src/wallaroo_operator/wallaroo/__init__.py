@@ -9,7 +9,6 @@ Knows nothing of Kubernetes. Typical run (the seed tutorial's flow)::
 """
 
 from .api import (
-    DeploymentStatus,
     ExternalUrlResolver,
     WallarooApi,
     Workspace,
@@ -65,7 +64,6 @@ __all__ = [
     "AuthenticationFailed",
     "BatchProgress",
     "Credentials",
-    "DeploymentStatus",
     "ExternalUrlResolver",
     "Grant",
     "InferenceCancelled",

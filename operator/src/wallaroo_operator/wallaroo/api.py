@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -45,16 +45,6 @@ class Workspace:
             )
         except (KeyError, TypeError, ValueError):
             raise UnexpectedResponse("workspaces/list returned a malformed workspace") from None
-
-
-@dataclass(frozen=True)
-class DeploymentStatus:
-    status: str  # "Running", "Starting", "Error", ...
-    raw: dict[str, Any] = field(repr=False)
-
-    @property
-    def running(self) -> bool:
-        return self.status == "Running"
 
 
 def select_workspace(workspaces: Sequence[Workspace], name: str, principal: str) -> int:
@@ -104,18 +94,6 @@ class WallarooApi:
         self._verify = verify
         self._timeout = timeout
 
-    def get_config(self) -> dict[str, Any]:
-        """``GET /config`` (no auth): a cheap check that the API answers."""
-        what = "reading the API configuration"
-        response = http.send(
-            self._session, "GET", f"{self.api_url}/config", what=what,
-            verify=self._verify, timeout=self._timeout,
-        )
-        body = self._json_or_raise(response, what)
-        if not isinstance(body, dict):
-            raise UnexpectedResponse(f"{what}: the answer is not a JSON object")
-        return body
-
     def list_workspaces(self) -> list[Workspace]:
         body = self._post("/workspaces/list", {}, "listing workspaces")
         items = body.get("workspaces") if isinstance(body, dict) else None
@@ -137,18 +115,6 @@ class WallarooApi:
         if not isinstance(url, str) or not url:
             raise UnexpectedResponse(f"{what}: the answer has no url")
         return url
-
-    def deployment_status(self, deployment_name: str) -> DeploymentStatus:
-        what = f"getting the status of deployment {deployment_name!r}"
-        try:
-            body = self._post("/status/get_deployment", {"name": deployment_name}, what)
-        except RequestRejected as exc:
-            if exc.status == 404:
-                raise PipelineNotDeployed(exc.message, status=404) from None
-            raise
-        if not isinstance(body, dict) or "status" not in body:
-            raise UnexpectedResponse(f"{what}: the answer has no status")
-        return DeploymentStatus(status=str(body["status"]), raw=body)
 
     def _post(self, path: str, body: dict[str, Any], what: str) -> Any:
         answer = post_with_token(

@@ -1,0 +1,70 @@
+"""The operator's settings: every WALLAROO_OPERATOR_* environment variable, typed and read once.
+
+A field `max_concurrent_runs` is read from WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS; an unset or empty
+variable keeps the default. A bad value stops the operator at startup with the variable's name in
+the message, instead of surfacing later as a ValueError deep in a handler. docs/deploy.md lists them.
+
+`settings()` reads the environment once per process. The operator's startup handler reads
+`Settings.from_environment()` itself, because tests start several operators in one process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PREFIX = "WALLAROO_OPERATOR_"
+DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the operator cannot use."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    liveness: str = Field(
+        default=DEFAULT_LIVENESS, min_length=1, description="kopf's liveness endpoint, unless --liveness is given."
+    )
+    max_concurrent_runs: int = Field(default=16, ge=1, le=1024, description="Runs executing at once, across all jobs.")
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve Prometheus metrics on this port; off when unset."
+    )
+    watch_server_timeout: int = Field(default=300, ge=1, description="Seconds before a watch is re-established.")
+    retry_base_seconds: float = Field(default=5.0, gt=0, description="First backoff while waiting or between retries.")
+    retry_cap_seconds: float = Field(default=120.0, gt=0, description="Longest backoff.")
+    test_clock_speedup: float = Field(
+        default=1.0, gt=0, description="Test only: how much faster the operator's clock runs."
+    )
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        return PREFIX + field.upper()
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every field from its variable; raise SettingsError naming each bad variable."""
+        environ = os.environ if environ is None else environ
+        given = {
+            name: environ[cls.variable(name)]
+            for name in cls.model_fields
+            if environ.get(cls.variable(name), "").strip()
+        }
+        try:
+            return cls.model_validate({name: value.strip() for name, value in given.items()})
+        except ValidationError as error:
+            problems = [
+                f"{cls.variable(str(e['loc'][0]))}={given.get(str(e['loc'][0]), '')!r}: {e['msg']}"
+                for e in error.errors()
+            ]
+            raise SettingsError("invalid operator settings: " + "; ".join(problems)) from None
+
+
+@functools.cache
+def settings() -> Settings:
+    """The process's settings, read from the environment on first use."""
+    return Settings.from_environment()
