@@ -152,3 +152,13 @@ def test_a_zero_limit_disables_inlining(outputs: list) -> None:
 
 def test_empty_outputs_inline_within_a_positive_limit() -> None:
     assert inline_outputs([], 2) == []
+
+
+def test_one_row_outputs_type() -> None:
+    """The client, the result chunking and the status model share one definition of a row's outputs."""
+    from wallaroo_operator import wallaroo
+    from wallaroo_operator.data import results
+    from wallaroo_operator.models.job import RunRecord
+
+    assert results.RowOutputs is wallaroo.RowOutputs
+    assert RunRecord.model_fields["outputs"].annotation == list[wallaroo.RowOutputs] | None

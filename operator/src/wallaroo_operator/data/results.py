@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from wallaroo_operator.wallaroo.formats import RowOutputs
+
 # A ConfigMap holds 1 MiB in all; leave room for metadata and the JSON framing.
 CHUNK_BYTES = 900 * 1024
 RESULTS_KEY = "results.json"
-
-RowOutputs = dict[str, list[float]]
 
 
 class ResultsTooLarge(ValueError):

@@ -10,6 +10,7 @@ from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.conditions import Condition
 from wallaroo_operator.models.refs import CONFIG_KEY, DNS_SUBDOMAIN, LocalObjectReference
 from wallaroo_operator.schedule.cron import SCHEDULE_PATTERN, TIME_ZONE_PATTERN
+from wallaroo_operator.wallaroo.formats import RowOutputs
 
 # The API server rejects what a pattern can catch (five cron fields or an @macro; an IANA-shaped zone);
 # the operator's parser catches the rest (61 minutes, Mars/Olympus) with a condition.
@@ -126,7 +127,7 @@ class RunRecord(KubeModel):
     result_config_maps: list[str] | None = Field(default=None, description="ConfigMaps with per-row outputs.")
     partial: bool | None = Field(default=None, description="True when cancelled: results cover some rows only.")
     summary: dict[str, OutputSummary] | None = Field(default=None, description="Per-output min/mean/max.")
-    outputs: list[dict[str, list[float]]] | None = Field(
+    outputs: list[RowOutputs] | None = Field(
         default=None, description="Per-row outputs, when small enough (results.inlineLimitBytes).")
     reason: str | None = Field(default=None, description="Why it failed (CamelCase).")
     error: str | None = Field(default=None, description="What went wrong.")
