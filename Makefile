@@ -10,20 +10,40 @@ SIM_ARGS ?=
 OPERATOR_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds test \
+LOCKED  := requirements/build.txt requirements/test.txt
+PIP_COMPILE := $(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+               --no-emit-options --resolver=backtracking
+
+.PHONY: help install lock lint controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds test \
         run demo bench image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs exactly the locked versions (every file checked against its hash), then the project
+# itself without resolving anything again.
+$(STAMP): pyproject.toml setup.py $(LOCKED)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found %s)" % sys.version.split()[0])'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e '.[test]'
+	@$(PY) -m pip install --quiet --require-hashes $(addprefix -r ,$(LOCKED))
+	@$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-install: $(STAMP) ## create .venv and install the project with its test dependencies
+install: $(STAMP) ## create .venv and install the locked test dependencies and the project
+
+# pip-compile resolves for the Python running it: the locks are for Python 3.11, as the image.
+lock: ## re-resolve requirements/*.txt (with hashes) from pyproject.toml after changing a dependency
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet pip-tools==7.6.2
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) -o requirements/build.txt requirements/build.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) -o requirements/runtime.txt pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) --extra simulator --extra cli --extra test \
+	  -o requirements/test.txt pyproject.toml
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on the operator package
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+	@$(PY) -m mypy
 
 controlplane: $(STAMP) ## build etcd, kube-apiserver, kube-controller-manager and kubectl (cached per version)
 	@$(PY) -m localcluster build
