@@ -1,25 +1,29 @@
 """The Argo CD health check (manifests/argocd/health-inferencejob.lua), run by a real Lua interpreter.
 
-Argo CD runs health checks with gopher-lua, a Lua 5.1. The script is run with every interpreter found
-on PATH among lua5.4 and lua5.1 (Debian: `apt-get install lua5.4 lua5.1`); without them the Lua
-tests skip. Objects come from two places: hand-written edge cases, and statuses built by the
-operator's own `derive_phase_and_conditions`, so the script and the controller cannot drift apart
-unnoticed. The README's argocd-cm snippet is checked to embed the script unchanged.
+Argo CD runs health checks with gopher-lua, a Lua 5.1. The script runs here in the Lua 5.1 that
+lupa (a test dependency from PyPI) embeds, and in its Lua 5.4 too, so that it relies on nothing
+5.1 alone allows; no interpreter needs to be on PATH, so these tests never skip. As in Argo CD, the
+script sees only the base, string, table and math libraries. Objects come from two places:
+hand-written edge cases, and statuses built by the operator's own `derive_phase_and_conditions`,
+so the script and the controller cannot drift apart unnoticed. The README's argocd-cm snippet is
+checked to embed the script unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import lupa.lua51
+import lupa.lua54
 import pytest
 import yaml
 
 from wallaroo_operator import constants as c
+from wallaroo_operator.controller.job_status import derive_phase_and_conditions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARGOCD_DIR = REPO_ROOT / "manifests" / "argocd"
@@ -27,44 +31,36 @@ SCRIPT = ARGOCD_DIR / "health-inferencejob.lua"
 HEALTH_KEY = f"resource.customizations.health.{c.GROUP}_{c.JOB_KIND}"
 ARGO_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
-INTERPRETERS = [pytest.param(name, marks=pytest.mark.skipif(shutil.which(name) is None,
-                                                            reason=f"{name} is not on PATH"))
-                for name in ("lua5.4", "lua5.1")]
+# Argo CD's Lua 5.1 first; 5.4 catches reliance on what later versions removed.
+INTERPRETERS = {"lua5.1": lupa.lua51, "lua5.4": lupa.lua54}
+# What gopher-lua in Argo CD does not open for a health check.
+UNAVAILABLE = ("io", "os", "require", "dofile", "loadfile", "load", "loadstring", "package", "debug",
+               "coroutine", "utf8", "python")
 
 
 # -- running the script ------------------------------------------------------------------------------
 
-def lua_literal(value) -> str:
-    """A Python value (a decoded Kubernetes object) as a Lua expression, the way Argo CD hands it over."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else f"\\{b:03d}"
-                          for b in value.encode())
-        return f'"{escaped}"'
-    if isinstance(value, list):
-        return "{" + ", ".join(lua_literal(item) for item in value) + "}"
+def to_lua(runtime: Any, value: Any) -> Any:
+    """A decoded Kubernetes object as Argo CD hands it over: objects and arrays become tables
+    (arrays 1-based), JSON null becomes an absent key."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"[{lua_literal(str(k))}] = {lua_literal(v)}" for k, v in value.items()
-                               if v is not None) + "}"
-    raise TypeError(f"cannot express {type(value).__name__} in Lua")
+        return runtime.table_from({k: to_lua(runtime, v) for k, v in value.items() if v is not None})
+    if isinstance(value, list):
+        return runtime.table_from([to_lua(runtime, item) for item in value])
+    return value
 
 
-def health(lua: str, obj: dict, tmp_path: Path) -> tuple[str, str]:
+def health(lua: str, obj: dict) -> tuple[str, str]:
     """Run the script the way Argo CD does: `obj` is a global, the chunk returns {status, message}."""
-    driver = tmp_path / "driver.lua"
-    driver.write_text(f"obj = {lua_literal(obj)}\n"
-                      f"local hs = dofile({lua_literal(str(SCRIPT))})\n"
-                      'io.write(tostring(hs.status), "\\n", tostring(hs.message), "\\n")\n')
-    done = subprocess.run([lua, str(driver)], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-    status, message = done.stdout.split("\n", 1)
+    runtime = INTERPRETERS[lua].LuaRuntime(register_eval=False, register_builtins=False)
+    lua_globals = runtime.globals()
+    for name in UNAVAILABLE:
+        lua_globals[name] = None
+    lua_globals.obj = to_lua(runtime, obj)
+    hs = runtime.execute(SCRIPT.read_text())
+    status, message = str(hs["status"]), str(hs["message"])
     assert status in ARGO_STATUSES, status
-    return status, message.rstrip("\n")
+    return status, message
 
 
 def job(status: dict | None = None, *, generation: int = 1, spec: dict | None = None, kind: str = c.JOB_KIND) -> dict:
@@ -141,14 +137,14 @@ CASES = {
 
 @pytest.mark.parametrize("lua", INTERPRETERS)
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_health_of_hand_written_objects(lua, case, tmp_path):
+def test_health_of_hand_written_objects(lua, case):
     obj, expected_status, expected_message = CASES[case]
-    assert health(lua, obj, tmp_path) == (expected_status, expected_message)
+    assert health(lua, obj) == (expected_status, expected_message)
 
 
 # -- statuses as the operator writes them ----------------------------------------------------------
 
-NOW = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 SCHEDULED = {"schedule": "*/5 * * * *"}
 SUCCEEDED = {"id": "gen-1", "trigger": "Spec", "state": "Succeeded", "rows": 5}
 FAILED = {"id": "gen-1", "trigger": "Spec", "state": "Failed", "reason": "PipelineNotFound",
@@ -188,22 +184,22 @@ def _pruned(value):
 
 @pytest.mark.parametrize("lua", INTERPRETERS)
 @pytest.mark.parametrize("state", OPERATOR_STATES, ids=list(OPERATOR_STATES))
-def test_health_of_statuses_the_operator_writes(lua, state, tmp_path):
-    derive = pytest.importorskip("wallaroo_operator.controller.job").derive_phase_and_conditions
+def test_health_of_statuses_the_operator_writes(lua, state):
+    derive = derive_phase_and_conditions
     spec, before, ready_argument, finished, expected = OPERATOR_STATES[state]
     status = {"observedGeneration": 3, **before}
     status.update(derive(status, spec, 3, ready_argument, finished, NOW))
     obj = _pruned(job(status, generation=3, spec={"workspace": "w", "pipeline": "p", **spec}))
-    assert health(lua, obj, tmp_path)[0] == expected, json.dumps(obj["status"], indent=1)
+    assert health(lua, obj)[0] == expected, json.dumps(obj["status"], indent=1)
 
 
 @pytest.mark.parametrize("lua", INTERPRETERS)
-def test_stale_status_is_progressing_whatever_it_says(lua, tmp_path):
-    derive = pytest.importorskip("wallaroo_operator.controller.job").derive_phase_and_conditions
+def test_stale_status_is_progressing_whatever_it_says(lua):
+    derive = derive_phase_and_conditions
     status = {"observedGeneration": 3, "history": [SUCCEEDED]}
     status.update(derive(status, {}, 3, None, SUCCEEDED, NOW))
-    assert health(lua, _pruned(job(status, generation=3)), tmp_path)[0] == "Healthy"
-    assert health(lua, _pruned(job(status, generation=4)), tmp_path)[0] == "Progressing"
+    assert health(lua, _pruned(job(status, generation=3)))[0] == "Healthy"
+    assert health(lua, _pruned(job(status, generation=4)))[0] == "Progressing"
 
 
 # -- the documentation embeds the script unchanged ---------------------------------------------------
