@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 from wallaroo_operator.settings import DEFAULT_LIVENESS, Settings, settings
 
@@ -22,7 +23,6 @@ def kopf_arguments(extra: list[str], config: Settings | None = None) -> list[str
     return args + extra
 
 
-def run_operator(extra: list[str]) -> int:
+def run_operator(extra: list[str]) -> NoReturn:
     """Hand over to kopf's own CLI, in this process."""
     os.execvp(sys.executable, [sys.executable, "-m", "kopf", *kopf_arguments(extra)])
-    return 1  # not reached

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from wallaroo_operator.rfc3339 import now_rfc3339
 
 __all__ = ["get_condition", "now_rfc3339", "set_condition"]
 
 
-def set_condition(conditions: list[dict] | None, type_: str, status: bool | str, reason: str, message: str,
-                  generation: int | None, now: datetime | None = None) -> list[dict]:
+def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: bool | str, reason: str, message: str,
+                  generation: int | None, now: datetime | None = None) -> list[dict[str, Any]]:
     """Return `conditions` with `type_` set. lastTransitionTime moves only when the status changes,
     as the API conventions require."""
     status_text = status if isinstance(status, str) else ("True" if status else "False")
@@ -25,5 +26,5 @@ def set_condition(conditions: list[dict] | None, type_: str, status: bool | str,
     return sorted(others + [updated], key=lambda c: c["type"])
 
 
-def get_condition(conditions: list[dict] | None, type_: str) -> dict | None:
+def get_condition(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:
     return next((c for c in conditions or [] if c.get("type") == type_), None)
