@@ -11,11 +11,11 @@ import argparse
 import sys
 from types import ModuleType
 
-from wallaroo_operator.cli import crds, operator, validate
+from wallaroo_operator.cli import crds, run_operator, validate
 
 # Each command is a module here with `add_parser(commands)` and `run(args, extra) -> exit code`;
 # a new command (e.g. run-job) is one more module in this table.
-COMMANDS: dict[str, ModuleType] = {"run": operator, "crds": crds, "validate": validate}
+COMMANDS: dict[str, ModuleType] = {"run": run_operator, "crds": crds, "validate": validate}
 
 
 def parser() -> argparse.ArgumentParser:
