@@ -1,8 +1,8 @@
 """wallaroo-operator: the operator's command line.
 
-  run       run the operator (kopf) against the current KUBECONFIG or in-cluster config
-  crds      write the CRD manifests generated from the models into a folder (default: crds/)
-  validate  check InferenceJob and WallarooConnection manifests offline (schema and CEL rules)
+run       run the operator (kopf) against the current KUBECONFIG or in-cluster config
+crds      write the CRD manifests generated from the models into a folder (default: crds/)
+validate  check InferenceJob and WallarooConnection manifests offline (schema and CEL rules)
 """
 
 from __future__ import annotations
