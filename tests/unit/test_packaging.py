@@ -41,11 +41,12 @@ def build_wheel(tmp_path: Path, operator_only: bool) -> zipfile.ZipFile:
             "--no-build-isolation",
             "--wheel-dir",
             str(tmp_path),
-            str(ROOT),
+            str(source),
         ],
         capture_output=True,
         text=True,
         env=env,
+        cwd=source,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
