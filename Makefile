@@ -41,9 +41,11 @@ lock: ## re-resolve requirements/*.txt (with hashes) from pyproject.toml after c
 	  -o requirements/test.txt pyproject.toml
 
 lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on the operator package
-	@$(PY) -m ruff check .
-	@$(PY) -m ruff format --check .
-	@$(PY) -m mypy
+	@status=0; \
+	  $(PY) -m ruff check . || status=1; \
+	  $(PY) -m ruff format --check . || status=1; \
+	  $(PY) -m mypy || status=1; \
+	  exit $$status
 
 controlplane: $(STAMP) ## build etcd, kube-apiserver, kube-controller-manager and kubectl (cached per version)
 	@$(PY) -m localcluster build
