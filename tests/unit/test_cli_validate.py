@@ -309,7 +309,15 @@ def test_several_files_are_all_checked(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize(
-    ("text", "message"), [("kind: [", "not valid YAML"), ("- 1\n- 2\n", "expected a Kubernetes object")]
+    ("text", "message"),
+    [
+        ("kind: [", "odd.yaml: not valid YAML: line 1, column 8: expected the node content"),
+        ("- 1\n- 2\n", "expected a Kubernetes object"),
+        (
+            "kind: InferenceJob\nspec: {}\nkind: Job\n",
+            "odd.yaml: not valid YAML: line 3, column 1: found duplicate key 'kind'",
+        ),
+    ],
 )
 def test_not_a_manifest_is_invalid(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str) -> None:
     path = tmp_path / "odd.yaml"

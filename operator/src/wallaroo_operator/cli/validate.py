@@ -98,14 +98,37 @@ def _check_file(name: str, report: Report, manifest_check: Any) -> None:
         documents = list(_documents(label, text))
     except yaml.YAMLError as error:
         report.invalid += 1
-        report.add("invalid", f"{label}: not valid YAML: {' '.join(str(error).split())}")
+        report.add("invalid", f"{label}: not valid YAML: {_yaml_problem(error)}")
         return
     for document in documents:
         _check_document(document, report, manifest_check)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as kubectl's strict decoding reads it: a key given twice is an error, not "last one wins"."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, f"found duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """`line 3, column 1: found duplicate key 'kind'` rather than PyYAML's multi-line report."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return " ".join(str(error).split())
+
+
 def _documents(label: str, text: str) -> Iterator[Document]:
-    for index, body in enumerate(yaml.safe_load_all(text), 1):
+    for index, body in enumerate(yaml.load_all(text, Loader=_StrictLoader), 1):
         if body is None:  # an empty document, e.g. after a trailing ---
             continue
         if isinstance(body, dict) and body.get("kind") == "List" and isinstance(body.get("items"), list):
