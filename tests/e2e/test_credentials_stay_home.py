@@ -35,8 +35,10 @@ def get_connection(kube: Kube, namespace: str, name: str = "wallaroo") -> dict:
 
 
 def connection_reason(kube: Kube, namespace: str, reason: str, name: str = "wallaroo") -> dict:
-    return wait_for(lambda: (lambda conn: conn if condition(conn, "Ready").get("reason") == reason else None)(
-        get_connection(kube, namespace, name)), timeout=60, what=f"connection {name} to say {reason}")
+    def probe() -> dict | None:
+        connection = get_connection(kube, namespace, name)
+        return connection if condition(connection, "Ready").get("reason") == reason else None
+    return wait_for(probe, timeout=60, what=f"connection {name} to say {reason}")
 
 
 def last_run_is(prefix: str, *phases: str):

@@ -58,7 +58,7 @@ def install_for(kube: Kube, namespace: str, account: str) -> list[tuple[str, str
     kube.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
     subject = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
     documents = rendered_namespaced_install()
-    role, binding = ([d for d in documents if d["kind"] == kind and d["metadata"]["namespace"] == "team-a"][0]
+    role, binding = (next(d for d in documents if d["kind"] == kind and d["metadata"]["namespace"] == "team-a")
                      for kind in ("Role", "RoleBinding"))
     cluster_scoped = []
     for document in (role, binding):

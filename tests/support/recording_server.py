@@ -28,7 +28,7 @@ class Recorder:
 
 def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with recorder.lock:
                 recorder.requests.append(("POST", self.path, self.headers.get("Authorization")))

@@ -11,7 +11,11 @@ import pytest
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.errors import Disposition, classify
 from wallaroo_operator.kube import references
-from wallaroo_operator.kube.references import InvalidReference, ReferenceNotAllowed, allowed_connections
+from wallaroo_operator.kube.references import (
+    InvalidReference,
+    ReferenceNotAllowed,
+    allowed_connections,
+)
 from wallaroo_operator.kube.results_store import ResultsConflict, is_run_result
 from wallaroo_operator.models import WallarooConnectionSpec
 from wallaroo_operator.models.crd import wallaroo_connection_crd
