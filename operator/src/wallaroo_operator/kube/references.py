@@ -64,7 +64,7 @@ def _consenting_secret_data(namespace: str, name: str, connection: str) -> dict[
         if is_not_found(error):
             raise MissingReference("SecretNotFound", f"Secret {namespace}/{name} not found") from None
         raise
-    allowed = allowed_connections(secret.metadata.annotations)
+    allowed = allowed_connections(secret.metadata.annotations if secret.metadata else None)
     if "*" not in allowed and connection not in allowed:
         raise ReferenceNotAllowed(
             "SecretNotAllowed",

@@ -37,18 +37,23 @@ def result_config_map_name(job_name: str, run_id: str, index: int) -> str:
     return f"{job_name}-{run_id}-{index}"[:253].rstrip("-.")
 
 
+def _meta(config_map: kubernetes.client.V1ConfigMap) -> kubernetes.client.V1ObjectMeta:
+    assert config_map.metadata is not None  # the API server always sends it
+    return config_map.metadata
+
+
 def is_run_result(config_map: kubernetes.client.V1ConfigMap, job_name: str, run_id: str,
                   job_uid: str | None = None) -> bool:
     """Whether the job created `config_map` for the run: the job's and run's labels, and the job as
     its controlling owner (by uid when known; else by kind and name, as a job's uid is unique among
     the owners the garbage collector has left)."""
-    labels = config_map.metadata.labels or {}
+    labels = _meta(config_map).labels or {}
     if (labels.get(c.JOB_LABEL), labels.get(c.RUN_LABEL), labels.get(c.MANAGED_BY_LABEL)) != (
             job_name, run_id, c.MANAGED_BY):
         return False
     return any(ref.controller and ref.kind == c.JOB_KIND and ref.api_version == c.API_VERSION
                and ref.name == job_name and (job_uid is None or ref.uid == job_uid)
-               for ref in config_map.metadata.owner_references or [])
+               for ref in _meta(config_map).owner_references or [])
 
 
 def _manifest(job: dict, run_id: str, chunk: ResultChunk, parts: int, total_rows: int, partial: bool) -> dict:
@@ -71,16 +76,16 @@ def _manifest(job: dict, run_id: str, chunk: ResultChunk, parts: int, total_rows
 
 
 def _same_content(existing: kubernetes.client.V1ConfigMap, body: dict) -> bool:
-    return (existing.data == body["data"] and existing.immutable
-            and (existing.metadata.annotations or {}) == body["metadata"]["annotations"])
+    return (existing.data == body["data"] and bool(existing.immutable)
+            and (_meta(existing).annotations or {}) == body["metadata"]["annotations"])
 
 
 def _delete(config_map: kubernetes.client.V1ConfigMap) -> None:
     """Delete exactly the object that was checked: a replaced one (new uid) is left alone."""
-    preconditions = kubernetes.client.V1Preconditions(uid=config_map.metadata.uid,
-                                                      resource_version=config_map.metadata.resource_version)
+    meta = _meta(config_map)
+    preconditions = kubernetes.client.V1Preconditions(uid=meta.uid, resource_version=meta.resource_version)
     try:
-        core().delete_namespaced_config_map(config_map.metadata.name, config_map.metadata.namespace,
+        core().delete_namespaced_config_map(str(meta.name), str(meta.namespace),
                                             body=kubernetes.client.V1DeleteOptions(preconditions=preconditions),
                                             _request_timeout=REQUEST_TIMEOUT)
     except kubernetes.client.ApiException as error:
@@ -140,13 +145,14 @@ def _delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str
     items = core().list_namespaced_config_map(namespace, label_selector=selector,
                                               _request_timeout=REQUEST_TIMEOUT).items
     for config_map in items:
-        if config_map.metadata.name in keep:
+        name = _meta(config_map).name
+        if name in keep:
             continue
         if is_run_result(config_map, job_name, run_id, job_uid):
             _delete(config_map)
         else:
             log.warning("left ConfigMap %s/%s alone: labelled as results of %s run %s, but not created by it",
-                        namespace, config_map.metadata.name, job_name, run_id)
+                        namespace, name, job_name, run_id)
 
 
 def delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str | None = None) -> None:
@@ -154,6 +160,6 @@ def delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str 
     _delete_run_results(namespace, job_name, run_id, job_uid, keep=())
 
 
-def read_results(namespace: str, names: list[str]) -> str:
+def read_results(namespace: str, names: list[str]) -> list[str]:
     """The JSON payloads of `names`, for the CLI and the demo."""
     return [core().read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT).data[RESULTS_KEY] for name in names]
