@@ -30,16 +30,24 @@ pytestmark = [pytest.mark.cluster,
               pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs cluster-wide RBAC: local cluster only")]
 
 
-def rendered_namespaced_install() -> list[dict]:
+def rendered_namespaced_install(tmp_path: Path) -> list[dict]:
+    """`kubectl kustomize` of an overlay as docs/deploy.md shows it: manifests/ plus the namespaced
+    component (linked in, since kustomize takes neither absolute paths nor an overlay inside its base)."""
     from localcluster import build_binaries
 
-    out = subprocess.run([str(build_binaries().kubectl), "kustomize", str(REPO_ROOT / "manifests" / "namespaced")],
+    overlay = tmp_path / "my-install"
+    overlay.mkdir()
+    (overlay / "manifests").symlink_to(REPO_ROOT / "manifests")
+    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": ["manifests"], "components": ["manifests/namespaced"]}))
+    out = subprocess.run([str(build_binaries().kubectl), "kustomize", str(overlay)],
                          check=True, capture_output=True, text=True).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
-def test_the_rendered_namespaced_install_has_no_cluster_wide_grant():
-    documents = rendered_namespaced_install()
+def test_the_rendered_namespaced_install_has_no_cluster_wide_grant(tmp_path: Path):
+    documents = rendered_namespaced_install(tmp_path)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
     assert ("ClusterRole", "wallaroo-inference-operator") not in kinds
     assert ("ClusterRoleBinding", "wallaroo-inference-operator") not in kinds
@@ -52,12 +60,12 @@ def test_the_rendered_namespaced_install_has_no_cluster_wide_grant():
                                 "ValidatingAdmissionPolicyBinding"))
 
 
-def install_for(kube: Kube, namespace: str, account: str) -> list[tuple[str, str]]:
+def install_for(kube: Kube, namespace: str, account: str, tmp_path: Path) -> list[tuple[str, str]]:
     """The rendered install's RBAC, for `namespace` and a ServiceAccount of its own (so no cluster-wide
     grant another test installed applies). Returns the cluster-scoped objects to remove afterwards."""
     kube.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
     subject = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
-    documents = rendered_namespaced_install()
+    documents = rendered_namespaced_install(tmp_path)
     role, binding = (next(d for d in documents if d["kind"] == kind and d["metadata"]["namespace"] == "team-a")
                      for kind in ("Role", "RoleBinding"))
     cluster_scoped = []
@@ -79,7 +87,7 @@ def install_for(kube: Kube, namespace: str, account: str) -> list[tuple[str, str
 
 def test_the_operator_runs_a_job_with_only_the_namespaced_roles(kube: Kube, namespace, simulator, connection,
                                                                 tmp_path: Path):
-    cluster_scoped = install_for(kube, namespace, "scoped-operator")
+    cluster_scoped = install_for(kube, namespace, "scoped-operator", tmp_path)
     rbac = kubernetes.client.RbacAuthorizationV1Api(kube.api)
     try:
         kubeconfig = service_account_kubeconfig(kube, tmp_path / "operator.kubeconfig", namespace, "scoped-operator")
