@@ -23,6 +23,8 @@ def create(kube: Kube, namespace: str, spec: dict) -> dict:
 @pytest.mark.parametrize("spec, says", [
     ({"apiUrl": f"https://admin:{PASSWORD}@wallaroo.example.com/v1/api"}, "user info"),
     ({"apiUrl": f"https://{PASSWORD}@wallaroo.example.com/v1/api"}, "user info"),
+    ({"apiUrl": f"https://admin:{PASSWORD} x@wallaroo.example.com/v1/api"}, "user info"),  # fails the shape too
+    ({"apiUrl": f"ftp://wallaroo.example.com/{PASSWORD}"}, "must be an http:// or https:// URL"),
     ({"apiUrl": f"https://wallaroo.example.com/v1/api?key={PASSWORD}"}, "must not have a query"),
     ({"apiUrl": f"https://wallaroo.example.com/v1/api#{PASSWORD}"}, "must not have a fragment"),
     ({"apiUrl": "https://wallaroo.example.com/v1/api",

@@ -73,6 +73,8 @@ def test_the_crd_checks_urls_with_cel_that_never_quotes_the_value():
         assert "pattern" not in schema  # the API server quotes a value that misses a pattern
         rules = " ".join(rule["rule"] for rule in schema["x-kubernetes-validations"])
         assert "'@'" in rules and "'?'" in rules and "'#'" in rules
+        # The API server quotes the value in an "Invalid value" error, but not in a "Forbidden" one.
+        assert {rule["reason"] for rule in schema["x-kubernetes-validations"]} == {"FieldValueForbidden"}
         assert schema["maxLength"] <= 2048  # bounds the cost of the CEL rules
 
 

@@ -16,8 +16,9 @@ HOST_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_URL_LENGTH = 2048
 
 # A URL is checked twice with the same rules and messages: by the API server (CEL, so `kubectl apply`
-# refuses it) and by the model (objects stored before the rules existed). CEL rather than `pattern`,
-# because the API server quotes a value that misses its pattern, and the value may hold a password.
+# refuses it) and by the model (objects stored before the rules existed). The API server quotes the
+# value of a string that misses its `pattern` or a CEL rule ("Invalid value: ..."), and the value may
+# hold a password: so CEL rules with reason FieldValueForbidden, whose errors carry no value.
 # '@' is refused anywhere: user info in a URL would be shown in status, events and logs.
 _URL_CHECKS = [  # (CEL rule, Python check, message)
     ("!self.contains('@')", lambda url: "@" not in url,
@@ -30,10 +31,10 @@ _ORIGIN = (r"^https?://[^/\s]+/?$", "must be an origin, scheme://host[:port], wi
 
 
 def _url_validations(shape: tuple[str, str]) -> dict:
-    rules = [{"rule": rule, "message": message} for rule, _, message in _URL_CHECKS]
     cel_regex = shape[0].replace("\\", "\\\\")  # a CEL string literal escapes its backslashes
-    rules.append({"rule": f"self.matches('{cel_regex}')", "message": shape[1]})
-    return {"x-kubernetes-validations": rules}
+    checks = [(rule, message) for rule, _, message in _URL_CHECKS] + [(f"self.matches('{cel_regex}')", shape[1])]
+    return {"x-kubernetes-validations": [{"rule": rule, "message": message, "reason": "FieldValueForbidden"}
+                                         for rule, message in checks]}
 
 
 def _url_validator(shape: tuple[str, str]):
