@@ -89,14 +89,3 @@ def test_nobody_else_is_affected(kube: Kube, namespace: str, operator_core):
     kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "admins"}, "data": {}})
     kube.core.delete_namespaced_config_map("admins", namespace)
 
-
-def test_the_policy_type_checks_cleanly(kube: Kube, operator_core):
-    admission = kubernetes.client.AdmissionregistrationV1Api(kube.api)
-
-    def checked():
-        policy = admission.read_validating_admission_policy(POLICY)
-        return policy if policy.status and policy.status.observed_generation == policy.metadata.generation else None
-    policy = wait_for(checked, timeout=60, what="the API server to type-check the policy")
-
-    assert not (policy.status.type_checking and policy.status.type_checking.expression_warnings), policy.status
-    assert not policy.status.conditions or all(cond.status != "False" for cond in policy.status.conditions)
