@@ -111,3 +111,14 @@ def test_a_secret_value_that_is_not_utf8_is_invalid_secret(kube: Kube, namespace
     job = wait_for_job(kube, namespace, "garbled", phase_is("Failed"), what="garbled to fail")
     assert condition(job, "Ready")["reason"] == "InvalidSecret", condition(job, "Ready")
     assert simulator.admin.counters()["requests"] == {}
+
+
+def test_a_ca_bundle_secret_needs_consent_too(kube: Kube, namespace, simulator, operator):
+    create_credentials(kube, namespace, simulator)
+    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": "someones-ca"},
+                                                   "stringData": {"ca.crt": "not shown"}})
+    create_connection(kube, namespace, simulator, caBundle={"secretRef": {"name": "someones-ca", "key": "ca.crt"}})
+
+    message = condition(connection_reason(kube, namespace, "SecretNotAllowed"), "Ready")["message"]
+    assert f"{namespace}/someones-ca" in message and "not shown" not in message
+    assert simulator.admin.counters()["requests"] == {}
