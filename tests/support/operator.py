@@ -29,9 +29,13 @@ def running_operator(namespace: str, *extra: str) -> Iterator[kopf.testing.KopfR
     assert "Traceback" not in runner.output, runner.output[-5000:]
 
 
-def create_credentials(kube: Kube, namespace: str, sim, name: str = "wallaroo-credentials", **override: str) -> None:
+def create_credentials(kube: Kube, namespace: str, sim, name: str = "wallaroo-credentials",
+                       allowed_connections: str | None = "*", **override: str) -> None:
+    """The Secret, consenting to the connections `allowed_connections` names (None: no consent)."""
     values = {"clientSecret": sim.secret, "username": sim.username, "password": sim.password, **override}
-    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": name}, "stringData": values})
+    annotations = {c.ALLOWED_CONNECTIONS_ANNOTATION: allowed_connections} if allowed_connections is not None else {}
+    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": name, "annotations": annotations},
+                                                   "stringData": values})
 
 
 def create_connection(kube: Kube, namespace: str, sim, name: str = "wallaroo", secret: str = "wallaroo-credentials",

@@ -249,8 +249,7 @@ def test_connection_defaults() -> None:
 
     assert (spec.client_id, spec.grant, spec.insecure_skip_tls_verify, spec.request_timeout_seconds) == (
         "api-client", "password", False, 60)
-    assert (spec.credentials_secret_ref.client_secret_key, spec.credentials_secret_ref.username_key,
-            spec.credentials_secret_ref.password_key) == ("clientSecret", "username", "password")
+    assert spec.credentials_secret_ref.to_kube() == {"name": "creds"}  # the key names are fixed
 
 
 def test_insecure_skip_tls_verify_uses_the_kubernetes_spelling() -> None:
@@ -269,8 +268,7 @@ def test_insecure_skip_tls_verify_ignores_the_generated_camel_case() -> None:
 def test_a_camel_case_connection_spec_round_trips() -> None:
     wire = {"urlPrefix": "sparkly-apple-3026", "urlSuffix": "wallaroo.community", "clientId": "sdk-client",
             "grant": "client_credentials",
-            "credentialsSecretRef": {"name": "creds", "clientSecretKey": "cs", "usernameKey": "u",
-                                     "passwordKey": "p"},
+            "credentialsSecretRef": {"name": "creds"},
             "caBundle": {"configMapRef": {"name": "ca", "key": "ca.crt"}}, "insecureSkipTLSVerify": False,
             "requestTimeoutSeconds": 12.5}
 

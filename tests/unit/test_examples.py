@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from wallaroo_operator import constants as c
 from wallaroo_operator.data.inputs import InputPart, decode_input
+from wallaroo_operator.kube.references import allowed_connections
 from wallaroo_operator.models import InferenceJobSpec, WallarooConnectionSpec
-from wallaroo_operator.models.connection import CredentialsSecretRef
 from wallaroo_operator.models.job import InputSpec
 from wallaroo_operator.schedule import validate_schedule
 from wallaroo_operator.wallaroo import token_url_for
@@ -207,11 +206,12 @@ def test_the_secret_holds_what_the_connection_reads():
     for connection in of_kind(c.CONNECTION_KIND):
         spec = WallarooConnectionSpec.model_validate(connection["spec"])
         assert spec.credentials_secret_ref.name == secret["metadata"]["name"]
-        ref: CredentialsSecretRef = spec.credentials_secret_ref
-        needed = [ref.client_secret_key] + ([ref.username_key, ref.password_key] if spec.grant == "password" else [])
+        needed = [c.CLIENT_SECRET_KEY] + ([c.USERNAME_KEY, c.PASSWORD_KEY] if spec.grant == "password" else [])
         assert set(needed) <= set(values)
+        allowed = allowed_connections(secret["metadata"].get("annotations"))
+        assert connection["metadata"]["name"] in allowed, "the Secret must consent to the connection"
         client = world.client(spec.client_id)
-        assert not client.is_public and values[ref.client_secret_key] == client.secret
+        assert not client.is_public and values[c.CLIENT_SECRET_KEY] == client.secret
     user = world.users[0]
     assert (values["username"], values["password"]) == (user.username, user.password)
     assert "never go into Git" in (EXAMPLES / "00-secret.yaml").read_text()

@@ -23,3 +23,10 @@ RUN_LABEL = f"{GROUP}/run"
 PART_LABEL = f"{GROUP}/part"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "wallaroo-inference-operator"
+
+# On a Secret: the WallarooConnections (comma-separated names, or "*") allowed to use it. Without it a
+# connection may not read the Secret's values: creating a connection must not be a way to send any
+# Secret of the namespace to a URL of one's choosing.
+ALLOWED_CONNECTIONS_ANNOTATION = f"{GROUP}/allowed-connections"
+# The fixed keys of a credentials Secret.
+CLIENT_SECRET_KEY, USERNAME_KEY, PASSWORD_KEY = "clientSecret", "username", "password"

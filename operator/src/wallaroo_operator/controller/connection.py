@@ -14,8 +14,17 @@ import requests
 
 from wallaroo_operator.kube import references
 from wallaroo_operator.models.connection import WallarooConnectionSpec
-from wallaroo_operator.wallaroo import (Credentials, TokenProvider, Verify, WallarooApi, connection_urls,
-                                        new_session, token_cache, token_url_for)
+from wallaroo_operator.wallaroo import (
+    Credentials,
+    ExternalUrlResolver,
+    TokenProvider,
+    Verify,
+    WallarooApi,
+    connection_urls,
+    new_session,
+    token_cache,
+    token_url_for,
+)
 
 _ca_dir: Path | None = None
 
@@ -27,6 +36,7 @@ class ResolvedConnection:
     credentials: Credentials
     verify: Verify
     timeout: float
+    inference_hosts: tuple[str, ...] = ()  # origins besides the API's that may receive the token
 
     @property
     def tokens(self) -> TokenProvider:
@@ -37,6 +47,10 @@ class ResolvedConnection:
     def api(self) -> WallarooApi:
         return WallarooApi(self.api_url, self.tokens, _shared_session(), verify=self.verify,
                            timeout=(5.0, self.timeout))
+
+    def url_resolver(self, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
+        """The pipeline's external URL, handed out only on the API's origin or a listed inference host."""
+        return ExternalUrlResolver(self.api(), workspace_id, pipeline, inference_origins=self.inference_hosts)
 
 
 @functools.cache
@@ -69,15 +83,18 @@ def _ca_file(pem: str) -> str:
 
 
 def resolve_connection(namespace: str, connection: dict) -> ResolvedConnection:
-    """Raises MissingReference while the Secret (or a key, or the CA bundle) is not there yet."""
+    """Raises MissingReference while the Secret (or a key, or the CA bundle) is not there yet, or
+    while the Secret does not allow this connection to use it."""
+    name = connection["metadata"]["name"]
     spec = WallarooConnectionSpec.model_validate(connection.get("spec") or {})
     api_url, token_url = endpoint_urls(spec)
-    values = references.read_credentials(namespace, spec.credentials_secret_ref, spec.grant)
+    values = references.read_credentials(namespace, spec.credentials_secret_ref, spec.grant, name)
     credentials = Credentials(client_id=spec.client_id, client_secret=values["client_secret"], grant=spec.grant,
                               username=values.get("username"), password=values.get("password"))
     verify: Verify = True
     if spec.insecure_skip_tls_verify:
         verify = False
     elif spec.ca_bundle:
-        verify = _ca_file(references.read_ca_bundle(namespace, spec.ca_bundle))
-    return ResolvedConnection(api_url, token_url, credentials, verify, spec.request_timeout_seconds)
+        verify = _ca_file(references.read_ca_bundle(namespace, spec.ca_bundle, name))
+    return ResolvedConnection(api_url, token_url, credentials, verify, spec.request_timeout_seconds,
+                              tuple(spec.inference_hosts or ()))

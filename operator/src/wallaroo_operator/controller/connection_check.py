@@ -19,7 +19,9 @@ def check_connection(body: kopf.Body, retry: int) -> None:
     server is checked again later (kopf TemporaryError); rejected credentials are not retried."""
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     generation = body.metadata.get("generation")
-    status = dict(body.get("status") or {})
+    # Shown as the API column of `kubectl get`: cleared until the spec is known to be valid (an
+    # object stored before the URL rules existed may hold a password in its apiUrl).
+    status = {**(body.get("status") or {}), "apiUrl": None, "tokenUrl": None}
     try:
         api_url, token_url = endpoint_urls(WallarooConnectionSpec.model_validate(dict(body.spec)))
         status.update(apiUrl=api_url, tokenUrl=token_url)

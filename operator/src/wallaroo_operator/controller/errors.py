@@ -9,7 +9,8 @@ import pydantic
 
 from wallaroo_operator.data.inputs import InputError
 from wallaroo_operator.data.results import ResultsTooLarge
-from wallaroo_operator.kube.references import MissingReference
+from wallaroo_operator.kube.references import InvalidReference, MissingReference
+from wallaroo_operator.kube.results_store import ResultsConflict
 from wallaroo_operator.schedule import InvalidSchedule
 from wallaroo_operator.wallaroo import WallarooError
 
@@ -31,6 +32,8 @@ def classify(error: BaseException) -> RunError:
     """Map any exception of a run to a condition reason and message, safe to show a user."""
     if isinstance(error, MissingReference):
         return RunError(error.reason, str(error), Disposition.WAIT)
+    if isinstance(error, (InvalidReference, ResultsConflict)):
+        return RunError(error.reason, str(error), Disposition.FAIL)
     if isinstance(error, WallarooError):
         return RunError(error.reason, error.message, Disposition.RETRY if error.retryable else Disposition.FAIL)
     if isinstance(error, (InputError, ResultsTooLarge)):

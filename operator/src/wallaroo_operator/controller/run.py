@@ -26,10 +26,10 @@ class UrlCache:
 
     def resolver(self, connection: ResolvedConnection, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
         key = (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
-               workspace_id, pipeline)
+               connection.inference_hosts, workspace_id, pipeline)
         with self._lock:
             if key not in self._resolvers:
-                self._resolvers[key] = ExternalUrlResolver(connection.api(), workspace_id, pipeline)
+                self._resolvers[key] = connection.url_resolver(workspace_id, pipeline)
             return self._resolvers[key]
 
 

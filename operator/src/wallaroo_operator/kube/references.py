@@ -6,6 +6,7 @@ Values read from Secrets are returned to the caller and never logged or put into
 from __future__ import annotations
 
 import base64
+import binascii
 
 import kubernetes
 
@@ -25,6 +26,19 @@ class MissingReference(LookupError):
         self.reason = reason
 
 
+class ReferenceNotAllowed(MissingReference):
+    """A Secret that does not (yet) consent to the connection using it: waited for like a missing
+    one, so annotating the Secret is all it takes."""
+
+
+class InvalidReference(ValueError):
+    """What the object refers to exists but cannot be used as it is (a Secret value that is not
+    UTF-8, say). Retrying cannot help until the user fixes it."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
 
 def read_connection(namespace: str, name: str) -> dict:
     try:
@@ -36,28 +50,50 @@ def read_connection(namespace: str, name: str) -> dict:
         raise
 
 
-def _secret_data(namespace: str, name: str) -> dict[str, str]:
+def allowed_connections(annotations: dict[str, str] | None) -> set[str]:
+    """The connection names a Secret's allowed-connections annotation lists ("*" for all)."""
+    value = (annotations or {}).get(c.ALLOWED_CONNECTIONS_ANNOTATION, "")
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+def _consenting_secret_data(namespace: str, name: str, connection: str) -> dict[str, str]:
+    """The Secret's data, only if the Secret names `connection` (or *) in its annotation."""
     try:
-        return core().read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT).data or {}
+        secret = core().read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
             raise MissingReference("SecretNotFound", f"Secret {namespace}/{name} not found") from None
         raise
+    allowed = allowed_connections(secret.metadata.annotations if secret.metadata else None)
+    if "*" not in allowed and connection not in allowed:
+        raise ReferenceNotAllowed(
+            "SecretNotAllowed",
+            f"Secret {namespace}/{name} does not allow WallarooConnection {connection!r} to use it; "
+            f"annotate the Secret with {c.ALLOWED_CONNECTIONS_ANNOTATION}={connection} (names separated "
+            f"by commas, or * for every connection in the namespace)")
+    return secret.data or {}
 
 
 def _secret_value(data: dict[str, str], namespace: str, name: str, key: str) -> str:
     if key not in data:
         raise MissingReference("SecretKeyNotFound", f"Secret {namespace}/{name} has no key {key!r}")
-    return base64.b64decode(data[key]).decode().strip()
+    try:
+        value = base64.b64decode(data[key], validate=True).decode("utf-8").strip()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidReference("InvalidSecret", f"Secret {namespace}/{name} key {key!r} is not UTF-8 text") from None
+    if not value:
+        raise InvalidReference("InvalidSecret", f"Secret {namespace}/{name} key {key!r} is empty")
+    return value
 
 
-def read_credentials(namespace: str, ref: CredentialsSecretRef, grant: str) -> dict[str, str]:
-    """The client secret, and for the password grant the username and password."""
-    data = _secret_data(namespace, ref.name)
-    values = {"client_secret": _secret_value(data, namespace, ref.name, ref.client_secret_key)}
+def read_credentials(namespace: str, ref: CredentialsSecretRef, grant: str, connection: str) -> dict[str, str]:
+    """The client secret, and for the password grant the username and password, from the Secret's
+    fixed keys, once the Secret allows `connection` to use it."""
+    data = _consenting_secret_data(namespace, ref.name, connection)
+    values = {"client_secret": _secret_value(data, namespace, ref.name, c.CLIENT_SECRET_KEY)}
     if grant == "password":
-        values["username"] = _secret_value(data, namespace, ref.name, ref.username_key)
-        values["password"] = _secret_value(data, namespace, ref.name, ref.password_key)
+        values["username"] = _secret_value(data, namespace, ref.name, c.USERNAME_KEY)
+        values["password"] = _secret_value(data, namespace, ref.name, c.PASSWORD_KEY)
     return values
 
 
@@ -70,10 +106,10 @@ def _config_map(namespace: str, name: str) -> kubernetes.client.V1ConfigMap:
         raise
 
 
-def read_ca_bundle(namespace: str, bundle: CABundle) -> str:
+def read_ca_bundle(namespace: str, bundle: CABundle, connection: str) -> str:
     ref: KeyReference = bundle.secret_ref or bundle.config_map_ref
     if bundle.secret_ref:
-        return _secret_value(_secret_data(namespace, ref.name), namespace, ref.name, ref.key)
+        return _secret_value(_consenting_secret_data(namespace, ref.name, connection), namespace, ref.name, ref.key)
     config_map = _config_map(namespace, ref.name)
     if ref.key not in (config_map.data or {}):
         raise MissingReference("ConfigMapKeyNotFound", f"ConfigMap {namespace}/{ref.name} has no key {ref.key!r}")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -151,12 +151,17 @@ class ExternalUrlResolver:
     """A pipeline's external inference URL, looked up once and re-resolved on demand.
 
     Callable as ``resolver(force=False)``: the ``url_resolver`` of :func:`run_inference`.
+    The token goes wherever the URL points, so a URL is only handed out when its origin is the
+    API's own or one of ``inference_origins``; any other raises :class:`UntrustedInferenceHost`.
     """
 
-    def __init__(self, api: WallarooApi, workspace_id: int, pipeline: str) -> None:
+    def __init__(
+        self, api: WallarooApi, workspace_id: int, pipeline: str, *, inference_origins: Iterable[str] = ()
+    ) -> None:
         self._api = api
         self._workspace_id = workspace_id
         self._pipeline = pipeline
+        self.trusted_origins = frozenset({http.origin_of(api.api_url), *map(http.origin_of, inference_origins)})
         self._lock = threading.Lock()
         self._url: str | None = None
         self.resolutions = 0
@@ -164,6 +169,8 @@ class ExternalUrlResolver:
     def __call__(self, force: bool = False) -> str:
         with self._lock:
             if self._url is None or force:
-                self._url = self._api.external_url(self._workspace_id, self._pipeline)
+                url = self._api.external_url(self._workspace_id, self._pipeline)
+                http.require_trusted_origin(url, self.trusted_origins, f"pipeline {self._pipeline!r}")
+                self._url = url
                 self.resolutions += 1
             return self._url

@@ -137,6 +137,12 @@ class TLSVerificationFailed(WallarooError):
     reason = "TLSVerificationFailed"
 
 
+class UntrustedInferenceHost(WallarooError):
+    """The API named an inference URL on an origin the connection does not trust with its token."""
+
+    reason = "UntrustedInferenceHost"
+
+
 class ServerError(WallarooError):
     """5xx or 429 answers (after the retries allowed)."""
 

@@ -7,7 +7,7 @@ function that actually sends, so they can be tested without a server.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +19,7 @@ from .errors import (
     InvalidConnection,
     TLSVerificationFailed,
     Unreachable,
+    UntrustedInferenceHost,
     WallarooError,
     quote_external,
 )
@@ -165,3 +166,39 @@ def send(
 
 def host_of(url: str) -> str:
     return urlsplit(url).netloc or url
+
+
+# ---- where a bearer token may go ---------------------------------------------------------------
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of an http(s) URL, lower-cased and with the default port written out:
+    the unit a token is scoped to, as browsers scope cookies and CORS. Raises ValueError otherwise."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("not an http(s) URL with a host")
+    port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{scheme}://{host}:{port or DEFAULT_PORTS[scheme]}"
+
+
+def require_trusted_origin(url: str, trusted: Collection[str], what: str) -> None:
+    """Refuse, before anything is sent, a URL whose origin is not in ``trusted`` (origins as
+    :func:`origin_of` writes them) or that carries user info. Messages name the origin, never
+    the user info."""
+    try:
+        origin = origin_of(url)
+    except ValueError:
+        raise UntrustedInferenceHost(f"{what}: the API named an inference URL that is not a valid "
+                                     "http(s) URL; no token was sent") from None
+    if "@" in urlsplit(url).netloc:
+        raise UntrustedInferenceHost(f"{what}: the API named an inference URL on {origin} with user "
+                                     "info in it; no token was sent")
+    if origin not in trusted:
+        raise UntrustedInferenceHost(
+            f"{what}: the API named an inference URL on {origin}, which is neither the API's own "
+            "origin nor one of the connection's inference hosts; no token was sent (add the origin "
+            "to the connection's inference hosts if it is Wallaroo's)")
