@@ -49,6 +49,9 @@ class Rule:
     schema_path: tuple[str, ...]  # property names from the root; "[]" for array items
     rule: str
     message: str
+    # FieldValueForbidden: the API server then leaves the value out of its error, as we do (a URL
+    # rule must not echo the password it refuses).
+    reason: str = ""
 
 
 def field_path(path: Iterable[str | int]) -> str:
@@ -229,7 +232,8 @@ def rules(schema: Mapping[str, Any] | None = None, at: tuple[str, ...] = ()) -> 
             yield from rules(root)
         return
     for entry in schema.get("x-kubernetes-validations", ()):
-        yield Rule(at, entry["rule"], entry.get("message") or f"failed rule: {entry['rule']}")
+        message = entry.get("message") or f"failed rule: {entry['rule']}"
+        yield Rule(at, entry["rule"], message, entry.get("reason", ""))
     for key, prop in (schema.get("properties") or {}).items():
         yield from rules(prop, (*at, key))
     for key in ("items", "additionalProperties"):
@@ -269,7 +273,9 @@ def _rule_problems(document: Mapping[str, Any], report_errors: bool) -> list[Pro
                 if report_errors:
                     problems.append(Problem(field_path(path), str(error)))
                 continue
-            if not holds:
+            if not holds and rule.reason == "FieldValueForbidden":
+                problems.append(Problem(field_path(path), f"Forbidden: {rule.message}"))
+            elif not holds:
                 problems.append(Problem(field_path(path), f"Invalid value: {_shown(value)}: {rule.message}"))
     return problems
 
