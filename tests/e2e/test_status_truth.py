@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
 from wallaroo_operator import constants as c
+from wallaroo_simulator import run_simulator
 
-from tests.support.kube import Kube
+from tests.conftest import release_finalizers
+from tests.support.kube import REPO_ROOT, Kube, client_for, install_crds
 from tests.support.operator import (
     aloha_rows,
     condition,
+    create_connection,
+    create_credentials,
     create_input,
     create_job,
     events_for,
@@ -33,6 +40,9 @@ from tests.support.operator import (
     wait_for_job,
 )
 from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from localcluster import LocalCluster
 
 pytestmark = pytest.mark.cluster
 
@@ -205,3 +215,74 @@ def test_ready_is_unknown_for_a_generation_whose_run_is_in_progress(kube: Kube, 
     assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("True", "RunSucceeded", 2)
     assert (succeeded["message"], succeeded["observedGeneration"]) == ("run gen-2: 10 rows", 2)
     assert done["status"]["lastRun"]["generation"] == 2
+
+
+# ---- a real API server outage: kube-apiserver of a throwaway control plane stopped and started again ----
+
+
+@pytest.fixture
+def own_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalCluster, Kube]]:
+    """A control plane of this test's own (its API server is stopped in the middle), with the operator's
+    client pointed at it for the test's duration."""
+    from localcluster import LocalCluster, build_binaries
+    from wallaroo_operator.kube import client as operator_client
+
+    with tempfile.TemporaryDirectory(prefix="outage-") as root:
+        cluster = LocalCluster(Path(root) / "cluster", build_binaries())
+        cluster.start(before_controllers=lambda started: install_crds(client_for(started.kubeconfig),
+                                                                       REPO_ROOT / "crds"))
+        monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+        operator_client.configuration.cache_clear()
+        operator_client.api_client.cache_clear()
+        try:
+            yield cluster, Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
+        finally:
+            operator_client.configuration.cache_clear()
+            operator_client.api_client.cache_clear()
+            cluster.stop()
+
+
+def test_api_server_outages_mid_run_and_while_recording_lose_and_repeat_nothing(own_cluster):
+    cluster, kube = own_cluster
+    namespace = "outage"
+    kube.core.create_namespace({"metadata": {"name": namespace}})
+    with run_simulator() as simulator, running_operator(namespace):
+        simulator.admin.set_faults(PIPELINE, latency_seconds=1.0)
+        create_credentials(kube, namespace, simulator)
+        create_connection(kube, namespace, simulator)
+        with history_writes_rejected(kube, namespace):
+            create_job(kube, namespace, "outage", inference={"batchSize": 1, "parallelism": 1})
+            wait_for(lambda: history_write_refused(kube, namespace, "outage"), timeout=30,
+                     what="the policy to be in force")
+            create_input(kube, namespace, "input", {"text_input": aloha_rows(8)})
+            wait_for(lambda: inference_requests(simulator) >= 1, timeout=60, what="the run to be sending rows")
+
+            # 1. The API server goes away in the middle of the run, and comes back.
+            cluster.stop_apiserver()
+            during = inference_requests(simulator)
+            wait_for(lambda: inference_requests(simulator) >= during + 2, timeout=30,
+                     what="the run to go on while the API server is away")
+            cluster.start_apiserver()
+            simulator.admin.clear_faults()
+
+            # 2. The run ends; its record is refused (the policy), then the API server goes away again.
+            wait_for(lambda: result_config_maps(kube, namespace, "outage"), timeout=90, what="the run's results")
+            wait_for(lambda: any(e.reason == "StatusWriteRetrying" for e in events_for(kube, namespace, "outage")),
+                     timeout=60, what="a StatusWriteRetrying event")
+            cluster.stop_apiserver()
+            cluster.start_apiserver()
+        wait_for(lambda: history_write_allowed(kube, namespace, "outage"), timeout=30, what="the policy to be gone")
+
+        job = wait_for_job(kube, namespace, "outage", phase_is("Succeeded"), timeout=120)
+        status = job["status"]
+        assert [h["id"] for h in status["history"]] == ["gen-1"], status
+        assert "active" not in status and status["lastRun"]["rows"] == 8
+        names = sorted(cm.metadata.name for cm in result_config_maps(kube, namespace, "outage"))
+        assert sorted(status["lastRun"]["resultConfigMaps"]) == names
+        ready = condition(job, "Ready")
+        assert (ready["status"], ready["observedGeneration"]) == ("True", 1)
+        assert inference_requests(simulator) == 8  # every row sent once: the run was neither lost nor repeated
+        wait_for(lambda: succeeded_events(kube, namespace, "outage", "gen-1") >= 1, timeout=30,
+                 what="the RunSucceeded event")
+        assert succeeded_events(kube, namespace, "outage", "gen-1") == 1
+        release_finalizers(kube, namespace)
