@@ -220,6 +220,9 @@ def test_ready_is_unknown_for_a_generation_whose_run_is_in_progress(kube: Kube, 
 # ---- a real API server outage: kube-apiserver of a throwaway control plane stopped and started again ----
 
 
+ROWS = 40
+
+
 @pytest.fixture
 def own_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalCluster, Kube]]:
     """A control plane of this test's own (its API server is stopped in the middle), with the operator's
@@ -243,26 +246,32 @@ def own_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalCluster,
 
 
 def test_api_server_outages_mid_run_and_while_recording_lose_and_repeat_nothing(own_cluster):
+    """The results are written when the run ends, so the API server must be back by then: this test
+    proves that the run survives the outage, and that its record survives a second outage."""
     cluster, kube = own_cluster
     namespace = "outage"
     kube.core.create_namespace({"metadata": {"name": namespace}})
     with run_simulator() as simulator, running_operator(namespace):
-        simulator.admin.set_faults(PIPELINE, latency_seconds=1.0)
+        simulator.admin.set_faults(PIPELINE, latency_seconds=0.5)
         create_credentials(kube, namespace, simulator)
         create_connection(kube, namespace, simulator)
         with history_writes_rejected(kube, namespace):
             create_job(kube, namespace, "outage", inference={"batchSize": 1, "parallelism": 1})
             wait_for(lambda: history_write_refused(kube, namespace, "outage"), timeout=30,
                      what="the policy to be in force")
-            create_input(kube, namespace, "input", {"text_input": aloha_rows(8)})
+            create_input(kube, namespace, "input", {"text_input": aloha_rows(ROWS)})
             wait_for(lambda: inference_requests(simulator) >= 1, timeout=60, what="the run to be sending rows")
 
-            # 1. The API server goes away in the middle of the run, and comes back.
+            # 1. The API server goes away in the middle of the run, and comes back. The run is slowed
+            #    down meanwhile (2 s a row), so that it cannot end (and write results) before that.
+            simulator.admin.set_faults(PIPELINE, latency_seconds=2.0)
             cluster.stop_apiserver()
             during = inference_requests(simulator)
+            assert during < ROWS - 4, "the run ended while the API server was stopping: make it slower"
             wait_for(lambda: inference_requests(simulator) >= during + 2, timeout=30,
                      what="the run to go on while the API server is away")
             cluster.start_apiserver()
+            assert inference_requests(simulator) < ROWS, "the run ended before the API server was back"
             simulator.admin.clear_faults()
 
             # 2. The run ends; its record is refused (the policy), then the API server goes away again.
@@ -276,12 +285,12 @@ def test_api_server_outages_mid_run_and_while_recording_lose_and_repeat_nothing(
         job = wait_for_job(kube, namespace, "outage", phase_is("Succeeded"), timeout=120)
         status = job["status"]
         assert [h["id"] for h in status["history"]] == ["gen-1"], status
-        assert "active" not in status and status["lastRun"]["rows"] == 8
+        assert "active" not in status and status["lastRun"]["rows"] == ROWS
         names = sorted(cm.metadata.name for cm in result_config_maps(kube, namespace, "outage"))
         assert sorted(status["lastRun"]["resultConfigMaps"]) == names
         ready = condition(job, "Ready")
         assert (ready["status"], ready["observedGeneration"]) == ("True", 1)
-        assert inference_requests(simulator) == 8  # every row sent once: the run was neither lost nor repeated
+        assert inference_requests(simulator) == ROWS  # every row sent once: the run was neither lost nor repeated
         wait_for(lambda: succeeded_events(kube, namespace, "outage", "gen-1") >= 1, timeout=30,
                  what="the RunSucceeded event")
         assert succeeded_events(kube, namespace, "outage", "gen-1") == 1
