@@ -335,6 +335,17 @@ def test_ready_from_a_finished_run_names_that_runs_generation() -> None:
     assert condition(result, "Running")["observedGeneration"] == 4
 
 
+def test_a_run_from_an_older_spec_ending_last_does_not_hide_the_current_generations_run() -> None:
+    manual = {**run("manual-abc", "Failed", reason="Unreachable"), "trigger": "Manual", "generation": 3}
+    current = run("gen-4", "Succeeded")
+
+    result = derive({"history": [manual, current]}, finished=manual, generation=4)
+
+    ready = condition(result, "Ready")
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("True", "RunSucceeded", 4)
+    assert condition(result, "Succeeded")["observedGeneration"] == 3  # Succeeded still tells of the run that ended
+
+
 def test_a_waiting_run_makes_ready_false_for_its_generation() -> None:
     result = derive({"active": [run("gen-4", "Pending", reason="SecretNotFound", error="Secret ns/s not found")],
                      "history": [run("gen-3", "Succeeded")]}, generation=4)

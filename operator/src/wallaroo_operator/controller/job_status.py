@@ -55,7 +55,7 @@ def derive_phase_and_conditions(status: dict, spec: dict, generation: int | None
                                    run_generation(finished, generation), now)
     ready_generation = generation
     if ready is None:
-        source = _ready_from(finished_run, spec, active)
+        source = _ready_from(_newest_of_generation(finished_run, status, generation), spec, active)
         if source is not None:
             ready, record = source
             if record is not None and not spec.get("schedule"):
@@ -76,6 +76,15 @@ def derive_phase_and_conditions(status: dict, spec: dict, generation: int | None
     else:
         phase = "Pending"
     return {"conditions": conditions, "phase": phase}
+
+
+def _newest_of_generation(finished_run: dict | None, status: dict, generation: int | None) -> dict | None:
+    """The run Ready speaks for: the newest finished one, unless it was started from an older spec (a
+    run-now that ended after the spec changed) while a run of the current spec has finished too."""
+    if finished_run is None or run_generation(finished_run, generation) == generation:
+        return finished_run
+    return next((h for h in status.get("history") or []
+                 if h.get("state") in FINISHED and run_generation(h, generation) == generation), finished_run)
 
 
 def _ready_from(finished_run: dict | None, spec: dict, active: list[dict]) -> tuple[Ready, dict | None] | None:
