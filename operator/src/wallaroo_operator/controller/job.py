@@ -383,8 +383,9 @@ class JobController:
         """Record a finished run in lastRun and the history. It leaves `active` in the same write that
         puts it into the history, and that write is retried until it lands."""
         self.runs.pop(record["id"], None)
-        await self.write_status(changes, finished=record)
+        # Counted first: whoever sees the run finished in the status also sees it in the metrics.
         metrics.record_finished(self.body.metadata["namespace"], record)
+        await self.write_status(changes, finished=record)
 
     def _history_with(self, base: list[dict], record: dict) -> tuple[list[dict], list[str]]:
         """`base` with `record` added, pruned to the limits; and the ids of the runs dropped."""
