@@ -295,3 +295,24 @@ def test_api_server_outages_mid_run_and_while_recording_lose_and_repeat_nothing(
                  what="the RunSucceeded event")
         assert succeeded_events(kube, namespace, "outage", "gen-1") == 1
         release_finalizers(kube, namespace)
+
+
+def test_a_status_change_made_meanwhile_is_kept_not_overwritten_by_a_stale_copy(kube: Kube, namespace, simulator,
+                                                                                 connection, operator):
+    """Someone else (an older operator instance finishing up, a user with --subresource=status) records a
+    run while ours is in progress: the operator's next write is refused (409, resourceVersion), re-reads
+    and applies its own change on top, so both runs stay in the history."""
+    simulator.admin.set_faults(PIPELINE, latency_seconds=0.5)
+    create_input(kube, namespace, "input", {"text_input": aloha_rows(10)})
+    create_job(kube, namespace, "shared", inference={"batchSize": 1, "parallelism": 1})
+    wait_for_job(kube, namespace, "shared", lambda j: any(r.get("state") == "Running"
+                                                          for r in j["status"].get("active") or []))
+    foreign = {"id": "manual-0123456789", "trigger": "Manual", "state": "Succeeded",
+               "startTime": "2024-01-01T00:00:00Z", "completionTime": "2024-01-01T00:00:05Z", "rows": 3}
+    kube.custom.patch_namespaced_custom_object_status(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "shared",
+                                                      {"status": {"history": [foreign]}})
+
+    job = wait_for_job(kube, namespace, "shared", lambda j: j["status"].get("lastRun", {}).get("state")
+                       == "Succeeded", timeout=90)
+
+    assert [h["id"] for h in job["status"]["history"]] == ["gen-1", "manual-0123456789"], job["status"]
