@@ -9,11 +9,16 @@ import pytest
 # Tests wait on conditions; short retry backoffs keep "wait until the Secret appears" quick.
 os.environ.setdefault("WALLAROO_OPERATOR_RETRY_BASE_SECONDS", "0.5")
 os.environ.setdefault("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "2")
+os.environ.setdefault("WALLAROO_OPERATOR_STATUS_RETRY_CAP_SECONDS", "2")
 
-from wallaroo_simulator import run_simulator  # noqa: E402
+from wallaroo_simulator import run_simulator
 
-from tests.support.kube import Kube  # noqa: E402
-from tests.support.operator import create_connection, create_credentials, running_operator  # noqa: E402
+from tests.support.kube import Kube
+from tests.support.operator import (
+    create_connection,
+    create_credentials,
+    running_operator,
+)
 
 pytestmark = pytest.mark.cluster
 

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-import pytest
+import base64
+import gzip
 
-from tests.support.kube import Kube
-from tests.support.operator import (aloha_rows, condition, create_connection, create_credentials, create_input,
-                                    create_job, create_split_input, events_for, phase_is, ready_reason, wait_for_job)
-from tests.support.waiting import wait_for
+import pytest
 from wallaroo_operator import constants as c
 from wallaroo_simulator import SimulatorConfig, default_config, run_simulator
+
+from tests.support.kube import Kube
+from tests.support.operator import (
+    aloha_rows,
+    condition,
+    create_connection,
+    create_credentials,
+    create_input,
+    create_job,
+    create_split_input,
+    events_for,
+    phase_is,
+    ready_reason,
+    wait_for_job,
+)
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -134,3 +148,37 @@ def test_two_workspaces_with_the_same_name(kube: Kube, namespace, operator):
         create_input(kube, namespace, "input", ONE_ROW)
         create_job(kube, namespace, "which-one")
         failed_with(kube, namespace, "which-one", "AmbiguousWorkspace", "16")
+
+
+def test_malformed_input_is_invalid_input_naming_the_configmap_never_an_internal_error(
+        kube: Kube, namespace, simulator, connection, operator, monkeypatch):
+    from wallaroo_operator.data import inputs
+
+    monkeypatch.setattr(inputs, "MAX_DECOMPRESSED_BYTES", 1_000_000)  # the operator runs in this process
+    plain = {
+        "huge-number": '{"text_input": [[1, 2], [3, ' + "9" * 5000 + "]]}",
+        "deep": '{"text_input": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "twice": '{"text_input": [[1, 2]], "text_input": [[3, 4]]}',
+        "not-a-number": '{"text_input": [[1, 2], [NaN, 4]]}',
+    }
+    for name, text in plain.items():
+        kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": name}, "data": {"data.json": text}})
+    binary = {"latin1": b'{"text_input": [["caf\xe9"]]}', "bomb": gzip.compress(b" " * 2_000_000)}
+    for name, raw in binary.items():
+        kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": name}, "binaryData": {
+            "data.json": base64.b64encode(raw).decode()}})
+    for name in [*plain, *binary]:
+        create_job(kube, namespace, name, inputs=[name])
+    create_input(kube, namespace, "input", ONE_ROW)
+    create_job(kube, namespace, "good")
+
+    expected = {"huge-number": ("InvalidInput", "huge-number/data.json: row 1 of 'text_input', value 1"),
+                "deep": ("InvalidInput", "deep/data.json: JSON nested more than"),
+                "twice": ("InvalidInput", "twice/data.json: duplicate key 'text_input'"),
+                "not-a-number": ("InvalidInput", "not-a-number/data.json: row 1 of 'text_input', value 0: NaN"),
+                "latin1": ("InvalidInput", "latin1/data.json: not valid JSON (not UTF-8: byte 0xe9"),
+                "bomb": ("InputTooLarge", "bomb/data.json: decompresses to more than 1000000 bytes")}
+    for name, (reason, text) in expected.items():
+        job = failed_with(kube, namespace, name, reason, text)
+        assert job["status"]["lastRun"]["attempt"] == 1  # failed at once: bad input is not retried
+    wait_for_job(kube, namespace, "good", phase_is("Succeeded"))

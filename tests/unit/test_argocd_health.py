@@ -146,8 +146,8 @@ def test_health_of_hand_written_objects(lua, case):
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 SCHEDULED = {"schedule": "*/5 * * * *"}
-SUCCEEDED = {"id": "gen-1", "trigger": "Spec", "state": "Succeeded", "rows": 5}
-FAILED = {"id": "gen-1", "trigger": "Spec", "state": "Failed", "reason": "PipelineNotFound",
+SUCCEEDED = {"id": "gen-1", "trigger": "Spec", "state": "Succeeded", "rows": 5, "generation": 3}
+FAILED = {"id": "gen-1", "trigger": "Spec", "state": "Failed", "generation": 3, "reason": "PipelineNotFound",
           "error": "pipeline 'nosuchpipeline' not found"}
 WAITING = {"id": "gen-1", "trigger": "Spec", "state": "Pending", "reason": "SecretNotFound",
            "error": "Secret demo/creds not found"}

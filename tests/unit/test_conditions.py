@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from wallaroo_operator.controller import job
 from wallaroo_operator.controller.job import backoff_delay
-from wallaroo_operator.controller.job_status import derive_phase_and_conditions
+from wallaroo_operator.controller.job_status import derive_phase_and_conditions, run_generation
 from wallaroo_operator.kube.conditions import get_condition, now_rfc3339, set_condition
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -256,13 +256,17 @@ def test_another_not_ready_reason_does_not_make_an_idle_job_failed() -> None:
         ({"history": [SUCCEEDED]}, {}, ("True", "RunSucceeded", "last run gen-1 succeeded")),
         ({"history": [FAILED]}, {}, ("False", "PipelineNotFound", "pipeline 'p' not found")),
         ({"history": [run("gen-1", "Failed")]}, {}, ("False", "RunFailed", "")),
-        ({"active": [run("gen-1", "Running")]}, {}, ("Unknown", "RunInProgress", "the first run is in progress")),
+        ({"active": [run("gen-1", "Running")]}, {}, ("Unknown", "RunInProgress", "run gen-1 in progress")),
         ({}, SCHEDULE, ("True", "Scheduled", "waiting for the next slot")),
         ({"active": [run("gen-2", "Running")], "history": [SUCCEEDED]}, {},
+         ("Unknown", "RunInProgress", "run gen-2 in progress")),
+        ({"active": [{**run("manual-1", "Running"), "trigger": "Manual"}], "history": [SUCCEEDED]}, {},
+         ("Unknown", "RunInProgress", "run manual-1 in progress")),
+        ({"active": [{**run("123", "Running"), "trigger": "Schedule"}], "history": [SUCCEEDED]}, SCHEDULE,
          ("True", "RunSucceeded", "last run gen-1 succeeded")),
     ],
     ids=["last-succeeded", "last-failed", "failed-without-reason", "first-run-active", "scheduled-never-ran",
-         "rerun-after-success"],
+         "rerun-after-success", "run-now-after-success", "scheduled-run-after-success"],
 )
 def test_ready_reason_follows_the_last_finished_run(status: dict, spec: dict, expected: tuple) -> None:
     ready = condition(derive(status, spec), "Ready")
@@ -289,15 +293,78 @@ def test_the_succeeded_condition_is_only_touched_when_a_run_finishes() -> None:
 
 def test_derived_conditions_carry_generation_and_keep_transition_times() -> None:
     first = derive({"active": [run("gen-4", "Running")]}, generation=4, now=T0)
-    second = derive({"conditions": first["conditions"], "active": [run("gen-4", "Running")]}, generation=5, now=T1)
-    finished = derive({"conditions": second["conditions"], "history": [SUCCEEDED]}, finished=SUCCEEDED,
-                      generation=5, now=T2)
+    second = derive({"conditions": first["conditions"], "active": [run("gen-5", "Running")]}, generation=5, now=T1)
+    finished = derive({"conditions": second["conditions"], "history": [run("gen-5", "Succeeded")]},
+                      finished=run("gen-5", "Succeeded"), generation=5, now=T2)
 
     assert [c["type"] for c in finished["conditions"]] == ["Ready", "Running", "Succeeded"]
     assert all(c["observedGeneration"] == 5 for c in second["conditions"])
+    assert all(c["observedGeneration"] == 5 for c in finished["conditions"])
     assert condition(second, "Running")["lastTransitionTime"] == T0_TEXT
     assert condition(finished, "Running")["lastTransitionTime"] == T2_TEXT
     assert condition(finished, "Ready")["lastTransitionTime"] == T2_TEXT  # Unknown -> True
+
+
+# ---- status that is always true: each condition for the generation it was computed from -----------
+
+
+def test_a_new_generation_is_not_ready_until_its_own_run_has_succeeded() -> None:
+    """The `kubectl wait --for=condition=Ready` case: the spec changed to generation 5, gen-4 succeeded."""
+    before = derive({"history": [run("gen-4", "Succeeded")]}, generation=4, now=T0)
+    in_progress = derive({"conditions": before["conditions"], "active": [run("gen-5", "Running")],
+                          "history": [run("gen-4", "Succeeded")]}, generation=5, now=T1)
+    done = derive({"conditions": in_progress["conditions"], "history": [run("gen-5", "Succeeded"),
+                                                                         run("gen-4", "Succeeded")]},
+                  finished=run("gen-5", "Succeeded"), generation=5, now=T2)
+
+    assert condition(before, "Ready")["status"] == "True"
+    ready = condition(in_progress, "Ready")
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("Unknown", "RunInProgress", 5)
+    ready = condition(done, "Ready")
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("True", "RunSucceeded", 5)
+
+
+def test_ready_from_a_finished_run_names_that_runs_generation() -> None:
+    """A run-now started at generation 3 that ends after the spec moved on speaks for generation 3."""
+    manual = {**run("manual-abc", "Succeeded"), "trigger": "Manual", "generation": 3}
+
+    result = derive({"history": [manual]}, finished=manual, generation=4)
+
+    assert condition(result, "Ready")["observedGeneration"] == 3
+    assert condition(result, "Succeeded")["observedGeneration"] == 3
+    assert condition(result, "Running")["observedGeneration"] == 4
+
+
+def test_a_run_from_an_older_spec_ending_last_does_not_hide_the_current_generations_run() -> None:
+    manual = {**run("manual-abc", "Failed", reason="Unreachable"), "trigger": "Manual", "generation": 3}
+    current = run("gen-4", "Succeeded")
+
+    result = derive({"history": [manual, current]}, finished=manual, generation=4)
+
+    ready = condition(result, "Ready")
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("True", "RunSucceeded", 4)
+    assert condition(result, "Succeeded")["observedGeneration"] == 3  # Succeeded still tells of the run that ended
+
+
+def test_a_waiting_run_makes_ready_false_for_its_generation() -> None:
+    result = derive({"active": [run("gen-4", "Pending", reason="SecretNotFound", error="Secret ns/s not found")],
+                     "history": [run("gen-3", "Succeeded")]}, generation=4)
+
+    ready = condition(result, "Ready")
+    assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("False", "SecretNotFound", 4)
+
+
+def test_a_scheduled_jobs_ready_speaks_for_the_current_spec() -> None:
+    result = derive({"history": [{**run("28500900", "Succeeded"), "trigger": "Schedule", "generation": 2}]},
+                    SCHEDULE, generation=3)
+
+    assert condition(result, "Ready")["observedGeneration"] == 3
+
+
+@pytest.mark.parametrize(("record", "generation"), [({"id": "gen-7"}, 7), ({"id": "gen-7", "generation": 6}, 6),
+                                                    ({"id": "28500900"}, 9), ({"id": "gen-x"}, 9)])
+def test_run_generation_from_the_record_its_id_or_the_current_one(record: dict, generation: int) -> None:
+    assert run_generation(record, 9) == generation
 
 
 # ---- backoff -----------------------------------------------------------------------------------

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+import kubernetes
 import pydantic
 import pytest
+import urllib3
 from wallaroo_operator.controller.connection import endpoint_urls
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.data.inputs import InputError
@@ -159,13 +161,70 @@ class _Boom(RuntimeError):
 @pytest.mark.parametrize("error", [_Boom(f"Authorization: Bearer {FAKE_SECRET}"), KeyError(FAKE_SECRET),
                                    OSError(13, f"password={FAKE_SECRET}")],
                          ids=["RuntimeError-subclass", "KeyError", "OSError"])
-def test_an_unexpected_exception_is_a_retried_internal_error_without_its_text(error: Exception) -> None:
+def test_an_unexpected_exception_from_nowhere_known_is_a_retried_internal_error_with_its_type(error) -> None:
     classified = classify(error)
 
     assert classified.reason == "InternalError"
     assert classified.disposition is Disposition.RETRY
-    assert classified.message == f"unexpected {type(error).__name__}; see the operator log"
+    assert classified.message == f"unexpected {type(error).__name__}; the operator log has the traceback"
     assert FAKE_SECRET not in classified.message
+
+
+def _raised_in(module: str, error: BaseException) -> BaseException:
+    """`error`, raised from a frame of `module` (as if that module's code had raised it)."""
+    try:
+        exec(compile("raise error", f"<{module}>", "exec"), {"__name__": module, "error": error})  # noqa: S102
+    except BaseException as raised:  # noqa: BLE001 - that is the point
+        return raised
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(("module", "reason", "doing", "disposition"), [
+    ("wallaroo_operator.data.inputs", "InvalidInput", "decoding the input", Disposition.FAIL),
+    ("wallaroo_operator.kube.references", "ReferenceReadFailed", "reading the job's connection", Disposition.RETRY),
+    ("wallaroo_operator.controller.connection", "ConnectionResolveFailed", "resolving the WallarooConnection",
+     Disposition.RETRY),
+    ("wallaroo_operator.wallaroo.http", "WallarooClientFailed", "talking to Wallaroo", Disposition.RETRY),
+    ("wallaroo_operator.kube.results_store", "ResultsWriteFailed", "writing the results ConfigMaps",
+     Disposition.RETRY),
+    ("wallaroo_operator.kube.status", "StatusWriteFailed", "writing the job's status", Disposition.RETRY),
+])
+def test_an_unexpected_exception_from_a_known_stage_is_named_after_the_stage(module, reason, doing,
+                                                                             disposition) -> None:
+    classified = classify(_raised_in(module, KeyError(FAKE_SECRET)))
+
+    assert (classified.reason, classified.disposition) == (reason, disposition)
+    assert classified.message.startswith(doing) and classified.message.endswith("unexpected KeyError")
+    assert FAKE_SECRET not in classified.message
+
+
+def test_the_deepest_known_stage_wins() -> None:
+    inner = _raised_in("wallaroo_operator.data.inputs", ValueError(FAKE_SECRET))
+    try:
+        raise_in_references = compile("raise inner", "<references>", "exec")
+        exec(raise_in_references, {"__name__": "wallaroo_operator.kube.references", "inner": inner})  # noqa: S102
+    except ValueError as outer:
+        assert classify(outer).reason == "InvalidInput"
+
+
+@pytest.mark.parametrize(("status", "phrase", "disposition"), [(403, "Forbidden", Disposition.RETRY),
+                                                               (503, "Service Unavailable", Disposition.RETRY)])
+def test_an_api_server_error_shows_its_http_status_and_not_its_body(status, phrase, disposition) -> None:
+    api_error = kubernetes.client.ApiException(status=status, reason=phrase)
+    api_error.body = f'{{"message": "{FAKE_SECRET}"}}'
+
+    classified = classify(_raised_in("wallaroo_operator.kube.results_store", api_error))
+
+    assert classified == RunError("ResultsWriteFailed", f"writing the results ConfigMaps: unexpected Kubernetes API "
+                                                        f"answered {status} {phrase}", disposition)
+
+
+def test_an_unreachable_api_server_is_retried_even_while_decoding() -> None:
+    classified = classify(_raised_in("wallaroo_operator.data.inputs",
+                                     urllib3.exceptions.MaxRetryError(None, "/", "refused")))
+
+    assert classified.disposition is Disposition.RETRY
+    assert classified.message == "decoding the input: unexpected Kubernetes API unreachable (MaxRetryError)"
 
 
 # ---- the CRD models ----------------------------------------------------------------------------

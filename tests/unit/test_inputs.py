@@ -235,13 +235,14 @@ def test_pandas_records_of_unequal_width_name_the_row() -> None:
     assert str(error) == "cm/k: row 1 of 'tensor' has 2 values; row 0 has 1"
 
 
-@pytest.mark.parametrize("bad_value", [None, "1.5", True, False, [1], {"v": 1}],
+@pytest.mark.parametrize(("bad_value", "what"), [(None, "null"), ("1.5", "a string"), (True, "a boolean"),
+                                                  (False, "a boolean"), ([1], "a list"), ({"v": 1}, "an object")],
                          ids=["null", "string", "true", "false", "nested-list", "object"])
-def test_nulls_strings_and_booleans_in_rows_are_rejected(bad_value) -> None:
+def test_nulls_strings_and_booleans_in_rows_are_rejected(bad_value, what: str) -> None:
     error = decode_error([text_part({"x": [[1, 2], [3, bad_value]]}, "cm/k")])
 
     assert error.reason == "InvalidInput"
-    assert str(error) == "cm/k: row 1 of 'x' holds a null, NaN, Infinity or non-number"
+    assert str(error) == f"cm/k: row 1 of 'x', value 1: {what}, not a number"
 
 
 @pytest.mark.parametrize("bad_row", [[], None, 5, "1,2", {"a": 1}], ids=["empty", "null", "number", "string", "object"])
@@ -258,10 +259,10 @@ def test_integers_floats_and_negatives_are_numbers() -> None:
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_rejected_as_non_numbers(literal: str) -> None:
-    error = decode_error([text_part('{"x": [[1, %s]]}' % literal, "cm/k")])
+    error = decode_error([text_part('{"x": [[1, ' + literal + "]]}", "cm/k")])
 
     assert error.reason == "InvalidInput"
-    assert "row 0" in str(error)
+    assert str(error) == f"cm/k: row 0 of 'x', value 1: {literal} (JSON has no NaN or Infinity)"
 
 
 # ---- empty input and several parts -------------------------------------------------------------
@@ -324,7 +325,7 @@ def test_parts_with_different_widths_are_rejected() -> None:
 def test_a_bad_row_in_a_later_part_names_that_part_and_its_own_row_number() -> None:
     error = decode_error([text_part({"x": [[1], [2]]}, "a/k"), text_part({"x": [[3], [None]]}, "b/k")])
 
-    assert str(error) == "b/k: row 1 of 'x' holds a null, NaN, Infinity or non-number"
+    assert str(error) == "b/k: row 1 of 'x', value 0: null, not a number"
 
 
 def test_decode_part_returns_the_field_and_rows_without_validating() -> None:
@@ -398,3 +399,74 @@ def test_the_decompression_limit_does_not_apply_to_plain_text(monkeypatch: pytes
     monkeypatch.setattr(inputs, "MAX_DECOMPRESSED_BYTES", 10)
 
     assert decode_input([text_part({"x": [[1, 2, 3, 4, 5]]})]).width == 5
+
+
+# ---- malformed input from a hostile or careless user: always InvalidInput, naming where -------------
+
+
+def test_a_5000_digit_number_names_its_row_and_value() -> None:
+    error = decode_error([text_part('{"x": [[1, 2], [3, ' + "9" * 5000 + "]]}", "cm/k")])
+
+    assert error.reason == "InvalidInput"
+    assert str(error).startswith("cm/k: row 1 of 'x', value 1: 99999999999999999999... (a 5000-digit number")
+
+
+def test_a_number_beyond_float64_is_rejected_in_either_notation() -> None:
+    for literal in ("1" + "0" * 320, "1e400", "-1e400"):
+        error = decode_error([text_part('{"x": [[' + literal + "]]}", "cm/k")])
+        assert error.reason == "InvalidInput"
+        assert "row 0 of 'x', value 0" in str(error) and "beyond float64 range" in str(error)
+
+
+def test_json_nested_100000_levels_is_invalid_input() -> None:
+    error = decode_error([text_part('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}", "cm/k")])
+
+    assert error.reason == "InvalidInput"
+    assert str(error).startswith("cm/k: JSON nested more than about")
+
+
+@pytest.mark.parametrize("document, key", [
+    ('{"x": [[1]], "x": [[2]]}', "x"),  # json would keep the second and silently drop the first rows
+    ('[{"t": [1]}, {"t": [2], "t": [3]}]', "t"),
+])
+def test_duplicate_keys_are_refused_rather_than_dropping_rows(document: str, key: str) -> None:
+    error = decode_error([text_part(document, "cm/k")])
+
+    assert error.reason == "InvalidInput"
+    assert str(error).startswith(f"cm/k: duplicate key {key!r} in JSON object")
+
+
+def test_the_duplicate_key_message_counts_pandas_records_as_rows() -> None:
+    error = decode_error([text_part('[{"t": [1]}, {"t": [2]}, {"t": [2], "t": [3]}]', "cm/k")])
+
+    assert "JSON object 2 " in str(error)
+
+
+@pytest.mark.parametrize("make_part", [lambda raw: binary_part(raw, "cm/k"),
+                                       lambda raw: binary_part(gzip.compress(raw), "cm/k")],
+                         ids=["binaryData", "gzip"])
+def test_invalid_utf8_is_invalid_input_with_its_offset(make_part) -> None:
+    error = decode_error([make_part(b'{"x": [[1]], "\xc3\x28": 1}')])
+
+    assert error.reason == "InvalidInput"
+    assert str(error) == "cm/k: not valid JSON (not UTF-8: byte 0xc3 at offset 14)"
+
+
+def test_a_lone_surrogate_in_configmap_text_is_invalid_input() -> None:
+    error = decode_error([InputPart("cm/k", text='{"x": [[1]]}\ud800')])
+
+    assert error.reason == "InvalidInput"
+    assert str(error) == "cm/k: not valid UTF-8 text (at character 12)"
+
+
+def test_a_field_name_that_is_not_utf8_is_invalid_input() -> None:
+    error = decode_error([text_part('{"\\ud800": [[1]]}', "cm/k")])
+
+    assert (error.reason, str(error)) == ("InvalidInput", "cm/k: the input field name is not valid UTF-8 text")
+
+
+def test_nan_outside_rows_is_still_rejected() -> None:
+    error = decode_error([text_part("NaN", "cm/k")])
+
+    assert (error.reason, str(error)) == ("InvalidInput", "cm/k: expected a JSON object or a list of records")
+

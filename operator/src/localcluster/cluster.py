@@ -37,6 +37,7 @@ class LocalCluster:
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.server = ""
         self._pids: dict[str, int] = {}
+        self._args: dict[str, list[str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -63,6 +64,16 @@ class LocalCluster:
         stop_recorded(self.state_dir)
         self._pids.clear()
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone (etcd keeps the state): an API server outage, for tests."""
+        processes.stop(self._pids["kube-apiserver"])
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again after stop_apiserver(), on the same port with the same state."""
+        self._spawn("kube-apiserver", self._args["kube-apiserver"])
+        self._wait_ready("kube-apiserver", f"{self.server}/readyz", lambda body: body.strip() == b"ok",
+                         context=self._admin_tls())
 
     def __enter__(self) -> "LocalCluster":
         return self.start()
@@ -124,7 +135,7 @@ class LocalCluster:
 
     def _spawn(self, name: str, args: list[str]) -> None:
         process = processes.spawn(args, self.state_dir / "logs" / f"{name}.log", detached=self.detached)
-        self._pids[name] = process.pid
+        self._pids[name], self._args[name] = process.pid, args
         (self.state_dir / "pids.json").write_text(json.dumps(self._pids))
 
     def _retry_on_port_clash(self, name: str, start: Callable[[], str | None]):

@@ -37,6 +37,12 @@ class Settings(BaseModel):
     watch_server_timeout: int = Field(default=300, ge=1, description="Seconds before a watch is re-established.")
     retry_base_seconds: float = Field(default=5.0, gt=0, description="First backoff while waiting or between retries.")
     retry_cap_seconds: float = Field(default=120.0, gt=0, description="Longest backoff.")
+    status_retry_cap_seconds: float = Field(
+        default=30.0, gt=0, description="Longest pause between attempts of a status write; retried until it lands."
+    )
+    max_input_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1, description="Most bytes one gzipped input part may decompress to."
+    )
     test_clock_speedup: float = Field(
         default=1.0, gt=0, description="Test only: how much faster the operator's clock runs."
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from enum import Enum
 
+import kubernetes
 import pydantic
+import urllib3
 
 from wallaroo_operator.data.inputs import InputError
 from wallaroo_operator.data.results import ResultsTooLarge
@@ -42,10 +45,63 @@ def classify(error: BaseException) -> RunError:
         return RunError("InvalidSchedule", str(error), Disposition.FAIL)
     if isinstance(error, pydantic.ValidationError):
         return RunError("InvalidSpec", _validation_message(error), Disposition.FAIL)
-    # Unknown failure (an API server hiccup, a bug): retry, and say only the type, since an arbitrary
-    # exception text could carry anything.
-    return RunError("InternalError", f"unexpected {type(error).__name__}; see the operator log",
-                    Disposition.RETRY)
+    return _unexpected(error)
+
+
+@dataclass(frozen=True)
+class Stage:
+    module: str  # the operator's module (or package) the exception came out of
+    reason: str
+    doing: str  # what the run was doing, for the message
+    disposition: Disposition
+
+
+# Where a run can fail, deepest first in a traceback: the stage names the reason and the message.
+STAGES = (
+    Stage("wallaroo_operator.data.inputs", "InvalidInput", "decoding the input", Disposition.FAIL),
+    Stage("wallaroo_operator.kube.references", "ReferenceReadFailed",
+          "reading the job's connection, Secret, CA bundle or input ConfigMaps", Disposition.RETRY),
+    Stage("wallaroo_operator.controller.connection", "ConnectionResolveFailed",
+          "resolving the WallarooConnection", Disposition.RETRY),
+    Stage("wallaroo_operator.wallaroo", "WallarooClientFailed", "talking to Wallaroo", Disposition.RETRY),
+    Stage("wallaroo_operator.data.results", "ResultsWriteFailed", "packing the results", Disposition.RETRY),
+    Stage("wallaroo_operator.kube.results_store", "ResultsWriteFailed", "writing the results ConfigMaps",
+          Disposition.RETRY),
+    Stage("wallaroo_operator.kube.status", "StatusWriteFailed", "writing the job's status", Disposition.RETRY),
+)
+
+
+def stage_of(error: BaseException) -> Stage | None:
+    """The stage whose module raised `error` (the deepest operator frame of its traceback)."""
+    for frame, _ in reversed(list(traceback.walk_tb(error.__traceback__))):
+        module = frame.f_globals.get("__name__", "")
+        stage = next((s for s in STAGES if module == s.module or module.startswith(s.module + ".")), None)
+        if stage:
+            return stage
+    return None
+
+
+def _unexpected(error: BaseException) -> RunError:
+    """An exception no module turned into an error of its own. Its text could carry anything (a
+    token, a password), so only its type, the stage and, for the API server, the HTTP status are shown."""
+    what = type(error).__name__
+    transient = _transient_kubernetes(error)
+    if isinstance(error, kubernetes.client.ApiException):
+        what = f"Kubernetes API answered {error.status} {error.reason or ''}".rstrip()
+    elif transient:
+        what = f"Kubernetes API unreachable ({what})"
+    stage = stage_of(error)
+    if stage is None:
+        return RunError("InternalError", f"unexpected {what}; the operator log has the traceback",
+                        Disposition.RETRY)
+    disposition = Disposition.RETRY if transient else stage.disposition
+    return RunError(stage.reason, f"{stage.doing}: unexpected {what}", disposition)
+
+
+def _transient_kubernetes(error: BaseException) -> bool:
+    if isinstance(error, kubernetes.client.ApiException):
+        return error.status in (429, 500, 502, 503, 504)
+    return isinstance(error, urllib3.exceptions.HTTPError)
 
 
 def _validation_message(error: pydantic.ValidationError) -> str:

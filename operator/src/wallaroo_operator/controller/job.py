@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,24 +21,46 @@ from wallaroo_operator import constants as c
 from wallaroo_operator import metrics
 from wallaroo_operator.controller.clock import OperatorClock
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
+from wallaroo_operator.controller.job_status import derive_phase_and_conditions
 from wallaroo_operator.controller.run import RunContext, RunSuccess, execute_run
 from wallaroo_operator.kube import results_store
-from wallaroo_operator.controller.job_status import derive_phase_and_conditions
 from wallaroo_operator.kube.conditions import now_rfc3339
-from wallaroo_operator.kube.status import merge_patch, patch_status
+from wallaroo_operator.kube.recovery import RunResults, find_complete_results
+from wallaroo_operator.kube.status import (
+    describe_failure,
+    is_conflict,
+    is_gone,
+    merge_patch,
+    patch_status_if_unchanged,
+    read_object,
+)
 from wallaroo_operator.models.job import InferenceJobSpec, RunRecord
-from wallaroo_operator.schedule import (InvalidSchedule, ScheduleSpec, plan_schedule, prune_history,
-                                        run_id_for_generation, run_id_for_manual, validate_schedule)
+from wallaroo_operator.schedule import (
+    InvalidSchedule,
+    ScheduleSpec,
+    plan_schedule,
+    prune_history,
+    run_id_for_generation,
+    run_id_for_manual,
+    validate_schedule,
+)
 from wallaroo_operator.schedule.slots import from_rfc3339
+from wallaroo_operator.settings import settings
 
 # How long to wait before looking again for a missing Secret/ConfigMap/connection, and before
 # retrying a run that failed with a transient error: doubling from the base, up to the cap.
-WAIT_BASE_SECONDS = float(os.environ.get("WALLAROO_OPERATOR_RETRY_BASE_SECONDS", "5"))
-WAIT_CAP_SECONDS = float(os.environ.get("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "120"))
+WAIT_BASE_SECONDS = settings().retry_base_seconds
+WAIT_CAP_SECONDS = settings().retry_cap_seconds
+# A status write that fails is retried until it lands, doubling from 0.5 s up to this.
+STATUS_RETRY_CAP_SECONDS = settings().status_retry_cap_seconds
 
 
 def backoff_delay(attempt: int) -> float:
     return min(WAIT_CAP_SECONDS, WAIT_BASE_SECONDS * 2 ** min(max(0, attempt - 1), 32))
+
+
+class StatusNotWritten(Exception):
+    """The operator is stopping (or the job is gone) before a status write could land."""
 
 
 @dataclass
@@ -59,7 +80,14 @@ class JobController:
         self.logger = logger
         self.executor = executor
         self.clock = clock or OperatorClock()
-        self.status: dict[str, Any] = dict(body.get("status") or {})
+        # What the API server has (as of `_resource_version`), and what this controller wants on top of
+        # it and has not written yet: field changes and finished runs, kept until a write lands.
+        self._server: dict[str, Any] = dict(body.get("status") or {})
+        self._resource_version: str = body.metadata.get("resourceVersion", "")
+        self._pending: dict[str, Any] = {}
+        self._pending_finished: dict[str, dict] = {}
+        self.status: dict[str, Any] = dict(self._server)  # the server's status with ours applied
+        self._stopping = asyncio.Event()
         self.runs: dict[str, ActiveRun] = {}
         self.latest_run_id: str | None = (self.status.get("lastRun") or {}).get("id")
         self.wake = asyncio.Event()
@@ -71,6 +99,7 @@ class JobController:
 
     async def serve(self, stopped: kopf.DaemonStopped) -> None:
         stop_waiter = asyncio.ensure_future(stopped.wait())
+        stop_waiter.add_done_callback(lambda _: self._stopping.set())  # ends status retries at once
         try:
             await self._recover_interrupted_runs()
             while not stopped:
@@ -80,6 +109,8 @@ class JobController:
                                    return_when=asyncio.FIRST_COMPLETED)
                 wake_waiter.cancel()
                 self.wake.clear()
+        except StatusNotWritten as stopping:
+            self.logger.info("stopped before the status could be written (%s); the next start resumes", stopping)
         finally:
             stop_waiter.cancel()
             await self._stop_runs()
@@ -158,7 +189,7 @@ class JobController:
         if run_id in self.runs:
             return  # the id is the lock: a slot, a generation or a run-now value runs once
         record = {"id": run_id, "trigger": trigger, "state": "Pending", "attempt": attempt,
-                  "startTime": now_rfc3339(self.clock.now())}
+                  "startTime": now_rfc3339(self.clock.now()), "generation": self.body.metadata.get("generation")}
         if scheduled_time:
             record["scheduledTime"] = _format_time(scheduled_time)
         if restarted:
@@ -179,9 +210,6 @@ class JobController:
     async def _recover_interrupted_runs(self) -> None:
         """Runs the status shows as active were interrupted by an operator stop: start them again."""
         for record in self.status.get("active") or []:
-            kopf.warn(self.body, reason="RunRestarted",
-                      message=f"the operator stopped during run {record['id']}; starting it again from the "
-                              "first row")
             scheduled = _parse_time(record.get("scheduledTime"))
             self._start(record["trigger"], record["id"], scheduled_time=scheduled,
                         attempt=int(record.get("attempt", 1)) + 1, restarted=True)
@@ -189,6 +217,7 @@ class JobController:
     async def _stop_runs(self) -> None:
         """The daemon is stopping (operator exit or job deletion): stop the runs, keep their status
         as active so that a restarted operator picks them up."""
+        self._stopping.set()
         for run in self.runs.values():
             run.cancel_reason = run.cancel_reason or "OperatorStopping"
             run.context.cancel.set()
@@ -202,6 +231,13 @@ class JobController:
         failures = 0
         try:
             spec = InferenceJobSpec.model_validate(run.context.job["spec"])
+            results = await self._finished_results(run)
+            if results:
+                return await self._finish_recovered(run, results)
+            if run.record.get("restarted"):
+                kopf.warn(self.body, reason="RunRestarted",
+                          message=f"the operator stopped during run {run.record['id']}; starting it again from "
+                                  "the first row")
             kopf.info(self.body, reason="RunStarted", message=self._describe_start(run))
             while True:
                 if run.cancel_reason:
@@ -212,7 +248,7 @@ class JobController:
                 await self._update_active(run)
                 try:
                     success = await self._execute_with_deadline(run, spec.active_deadline_seconds)
-                except Exception as exc:  # noqa: BLE001 - every failure becomes a condition
+                except Exception as exc:
                     if run.cancel_reason:
                         return await self._finish_cancelled(run)
                     error = classify(exc)
@@ -227,8 +263,12 @@ class JobController:
                         continue
                     return await self._finish_failed(run, error)
                 return await self._finish_succeeded(run, success)
-        except Exception:  # noqa: BLE001 - e.g. the API server kept refusing a status write
-            # The last status written still lists the run as active: the next operator start runs it again.
+        except StatusNotWritten:
+            # The operator is stopping: the status on the server still lists the run as active, and the next
+            # operator start records it from its results (or runs it again when it has none).
+            self.logger.warning("run %s: its status could not be recorded before the operator stopped; the "
+                                "next start recovers it", run.record["id"])
+        except Exception:
             self.logger.exception("run %s stopped: its status could not be recorded", run.record["id"])
         finally:
             self.runs.pop(run.record["id"], None)
@@ -254,7 +294,7 @@ class JobController:
         run.wake.clear()
         try:
             await asyncio.wait_for(run.wake.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _wait_for_reference(self, run: ActiveRun, error: RunError) -> None:
@@ -299,6 +339,29 @@ class JobController:
                   message=f"run {record['id']}: {record['rows']} rows in {record['batches']} batches, "
                           f"{record['retries']} retries; results in {', '.join(record['resultConfigMaps'])}")
 
+    async def _finished_results(self, run: ActiveRun) -> RunResults | None:
+        """Complete results of this run id, left by an earlier attempt whose status never landed."""
+        metadata = self.body.metadata
+        try:
+            return await asyncio.to_thread(find_complete_results, metadata["namespace"], metadata["name"],
+                                           metadata["uid"], run.record["id"])
+        except Exception as error:  # noqa: BLE001 - cannot look: run it (the results are replaced)
+            self.logger.warning("run %s: could not look for earlier results (%s)", run.record["id"],
+                                describe_failure(error))
+            return None
+
+    async def _finish_recovered(self, run: ActiveRun, results: RunResults) -> None:
+        record = {**run.record, "state": "Succeeded", "completionTime": results.written_at or
+                  now_rfc3339(self.clock.now()), "rows": results.rows, "resultConfigMaps": results.config_maps,
+                  "recovered": True}
+        for key in ("reason", "error", "restarted"):
+            record.pop(key, None)
+        await self._finish(run, record, {"lastSuccessfulTime": record["completionTime"]})
+        kopf.info(self.body, reason="RunSucceeded",
+                  message=f"run {record['id']}: {record['rows']} rows, recorded from its results in "
+                          f"{', '.join(record['resultConfigMaps'])} (it finished while its status could not be "
+                          "written)")
+
     async def _finish_failed(self, run: ActiveRun, error: RunError) -> None:
         record = {**run.record, "state": "Failed", "completionTime": now_rfc3339(self.clock.now()),
                   "reason": error.reason, "error": error.message}
@@ -317,15 +380,16 @@ class JobController:
         kopf.warn(self.body, reason="RunCancelled", message=f"run {record['id']}: {record['error']}")
 
     async def _finish(self, run: ActiveRun, record: dict, changes: dict) -> None:
-        """Record a finished run in lastRun and the history (status writes retry transient errors)."""
+        """Record a finished run in lastRun and the history. It leaves `active` in the same write that
+        puts it into the history, and that write is retried until it lands."""
         self.runs.pop(record["id"], None)
-        await self.write_status(changes, finished=record)
+        # Counted first: whoever sees the run finished in the status also sees it in the metrics.
         metrics.record_finished(self.body.metadata["namespace"], record)
+        await self.write_status(changes, finished=record)
 
-    def _history_with(self, record: dict) -> tuple[list[dict], list[str]]:
-        """The history with `record` added, pruned to the limits; and the ids of the runs dropped."""
-        history = [_without_outputs(record)] + [h for h in self.status.get("history") or []
-                                                if h.get("id") != record["id"]]
+    def _history_with(self, base: list[dict], record: dict) -> tuple[list[dict], list[str]]:
+        """`base` with `record` added, pruned to the limits; and the ids of the runs dropped."""
+        history = [_without_outputs(record)] + [h for h in base if h.get("id") != record["id"]]
         kept, dropped = prune_history([RunRecord.model_validate(h) for h in history],
                                       successful_limit=self._spec_limit("successfulRunsHistoryLimit", 3),
                                       failed_limit=self._spec_limit("failedRunsHistoryLimit", 1))
@@ -348,33 +412,109 @@ class JobController:
 
     async def write_status(self, changes: dict, *, ready: tuple[bool, str, str] | None = None,
                            finished: dict | None = None) -> None:
-        """Merge `changes` (and a `finished` run) into the status, recompute phase and conditions,
-        patch what changed, and only then delete the results of runs pruned from the history."""
+        """Apply `changes` (and a `finished` run) to the status on the server, recompute phase and
+        conditions, and patch what differs, retrying until it lands; only then delete the results of runs
+        pruned from the history. Raises StatusNotWritten only when the operator stops first."""
+        # Recorded before waiting for the lock: a write in progress picks them up on its next attempt.
+        self._pending.update(changes)
+        if finished:
+            self._pending_finished[finished["id"]] = finished
         async with self._status_lock:
-            status = {**self.status, **changes}
-            dropped: list[str] = []
-            if finished:
-                # Inside the lock: two runs finishing together must both land in the history.
-                history, dropped = self._history_with(finished)
-                status["history"] = history or None
-                if finished["id"] == self.latest_run_id:
-                    last = dict(finished)  # with the inline outputs, when small
-                    if finished["id"] in dropped:
-                        last.pop("resultConfigMaps", None)  # a zero history limit keeps no results
-                    status["lastRun"] = last
-            status["active"] = [dict(run.record) for run in self.runs.values()] or None
-            status.update(derive_phase_and_conditions(status, dict(self.body.spec or {}),
-                                                      self.body.metadata.get("generation"), ready,
-                                                      _without_outputs(finished) if finished else None,
-                                                      self.clock.now()))
-            patch = merge_patch(self.status, status)
-            if patch:
-                await asyncio.to_thread(patch_status, c.JOB_PLURAL, self.body.metadata["namespace"],
-                                        self.body.metadata["name"], patch)
-                self.status = {k: v for k, v in status.items() if v is not None}
+            dropped = await self._write_until_landed(ready)
         for run_id in dropped:
             await asyncio.to_thread(results_store.delete_run_results, self.body.metadata["namespace"],
                                     self.body.metadata["name"], run_id)
+
+    async def _write_until_landed(self, ready: tuple[bool, str, str] | None) -> list[str]:
+        failures = 0
+        while True:
+            included, included_finished = dict(self._pending), list(self._pending_finished)
+            status, dropped = self._desired_status(ready)
+            self.status = {k: v for k, v in status.items() if v is not None}
+            patch = merge_patch(self._server, status)
+            if not patch:
+                self._landed(included, included_finished)
+                return dropped
+            metadata = self.body.metadata
+            try:
+                written = await asyncio.to_thread(patch_status_if_unchanged, c.JOB_PLURAL, metadata["namespace"],
+                                                  metadata["name"], patch, self._resource_version)
+            except Exception as error:  # noqa: BLE001 - every failure is retried until the write lands
+                if is_gone(error):
+                    raise StatusNotWritten("the job is gone") from None
+                if is_conflict(error) and await self._reread():
+                    continue  # someone else wrote: recompute on top of what they wrote
+                failures += 1
+                await self._before_retrying_status(error, failures)
+                continue
+            self._server = dict(written.get("status") or {})
+            self._resource_version = written["metadata"]["resourceVersion"]
+            self._landed(included, included_finished)
+            if failures:
+                kopf.info(self.body, reason="StatusWritten",
+                          message=f"the status was written after {failures} failed attempts; nothing was lost")
+            return dropped
+
+    def _desired_status(self, ready: tuple[bool, str, str] | None) -> tuple[dict, list[str]]:
+        """The server's status with our pending changes and finished runs applied, and the ids of the
+        runs they prune from the history."""
+        status = {**self._server, **self._pending}
+        history, dropped = list(self._server.get("history") or []), []
+        finished = None
+        for finished in self._pending_finished.values():
+            history, pruned = self._history_with(history, finished)
+            dropped += pruned
+            if finished["id"] == self.latest_run_id:
+                last = dict(finished)  # with the inline outputs, when small
+                if finished["id"] in pruned:
+                    last.pop("resultConfigMaps", None)  # a zero history limit keeps no results
+                status["lastRun"] = last
+        if self._pending_finished:
+            status["history"] = history or None
+        status["active"] = [dict(run.record) for run in self.runs.values()] or None
+        status.update(derive_phase_and_conditions(status, dict(self.body.spec or {}),
+                                                  self.body.metadata.get("generation"), ready,
+                                                  _without_outputs(finished) if finished else None,
+                                                  self.clock.now()))
+        return status, dropped
+
+    def _landed(self, included: dict, included_finished: list[str]) -> None:
+        """Forget what the write that just landed carried; keep what arrived while it was in flight."""
+        for key, value in included.items():
+            if key in self._pending and self._pending[key] is value:
+                del self._pending[key]
+        for run_id in included_finished:
+            self._pending_finished.pop(run_id, None)
+
+    async def _reread(self) -> bool:
+        """After a 409 Conflict: the object as the server has it now. False when it cannot be read."""
+        metadata = self.body.metadata
+        try:
+            current = await asyncio.to_thread(read_object, c.JOB_PLURAL, metadata["namespace"], metadata["name"])
+        except Exception as error:  # noqa: BLE001 - treated like the failed write: retried
+            if is_gone(error):
+                raise StatusNotWritten("the job is gone") from None
+            return False
+        self._server = dict(current.get("status") or {})
+        self._resource_version = current["metadata"]["resourceVersion"]
+        return True
+
+    async def _before_retrying_status(self, error: BaseException, failures: int) -> None:
+        delay = min(STATUS_RETRY_CAP_SECONDS, 0.5 * 2 ** min(failures - 1, 16))
+        if failures == 1 or failures % 10 == 0:
+            self.logger.warning("status write failed (%s, attempt %d); retrying in %.1f s until it lands",
+                                describe_failure(error), failures, delay)
+        if failures == 1:
+            kopf.warn(self.body, reason="StatusWriteRetrying",
+                      message=f"writing the status failed ({describe_failure(error)}); retrying until it lands, "
+                              "nothing is lost")
+        if self._stopping.is_set():
+            raise StatusNotWritten("the operator is stopping")
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+        except TimeoutError:
+            return
+        raise StatusNotWritten("the operator is stopping")
 
 
 def _without_outputs(record: dict) -> dict:

@@ -1,9 +1,13 @@
-"""Writing a custom object's status subresource (the operator never writes spec)."""
+"""Writing a custom object's status subresource (the operator never writes spec).
+
+A job's status is written with a resourceVersion precondition (`patch_status_if_unchanged`): the API
+server refuses the patch with 409 Conflict when the object changed since the version the patch was
+computed from, so a stale copy never overwrites newer state; the caller re-reads and recomputes."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import kubernetes
 import urllib3
@@ -36,6 +40,34 @@ def _transient(error: Exception) -> bool:
     if isinstance(error, kubernetes.client.ApiException):
         return error.status in (429, 500, 502, 503, 504)
     return isinstance(error, (urllib3.exceptions.HTTPError, OSError))
+
+
+def is_conflict(error: BaseException) -> bool:
+    return isinstance(error, kubernetes.client.ApiException) and error.status == 409
+
+
+def is_gone(error: BaseException) -> bool:
+    return isinstance(error, kubernetes.client.ApiException) and error.status == 404
+
+
+def describe_failure(error: BaseException) -> str:
+    """Safe to log and show: the HTTP status and reason, or the exception type (never a body)."""
+    if isinstance(error, kubernetes.client.ApiException):
+        return f"{error.status} {error.reason or ''}".rstrip()
+    return type(error).__name__
+
+
+def read_object(plural: str, namespace: str, name: str) -> dict:
+    return cast(dict, custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, plural, name,
+                                                            _request_timeout=REQUEST_TIMEOUT))
+
+
+def patch_status_if_unchanged(plural: str, namespace: str, name: str, status: dict, resource_version: str) -> dict:
+    """One JSON merge patch of `.status`, applied only if the object is still at `resource_version`
+    (else 409 Conflict). Returns the object as written. The caller decides how to retry."""
+    body = {"metadata": {"resourceVersion": resource_version}, "status": status}
+    return cast(dict, custom().patch_namespaced_custom_object_status(
+        c.GROUP, c.VERSION, namespace, plural, name, body, _request_timeout=REQUEST_TIMEOUT))
 
 
 def patch_status(plural: str, namespace: str, name: str, status: dict) -> dict:

@@ -114,12 +114,18 @@ class RunRecord(KubeModel):
     trigger: Literal["Spec", "Schedule", "Manual"] = Field(description="What started the run.")
     state: Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"] = Field(
         description="Pending (waiting for a missing Secret, ConfigMap or connection), Running, or how it ended.")
+    generation: int | None = Field(default=None, description="The job's metadata.generation the run was started "
+                                                           "from (the spec it ran with).")
     scheduled_time: str | None = Field(default=None, description="The schedule slot it ran for.")
     start_time: str | None = None
     completion_time: str | None = None
     attempt: int = Field(default=1, description="1, or more when retried or restarted.")
     restarted: bool | None = Field(default=None, description="True when the operator stopped mid-run and "
                                                              "started the run again from the beginning.")
+    recovered: bool | None = Field(default=None, description="True when the run finished while its status could "
+                                                             "not be written (API server away, operator "
+                                                             "restarted), and was recorded from its results "
+                                                             "ConfigMaps; batches and retries are then unknown.")
     rows: int | None = None
     batches: int | None = None
     retries: int | None = None
