@@ -71,23 +71,25 @@ def test_client_credentials_is_a_service_account_without_refresh(sim: RunningSim
     assert "refresh_token" not in body and body["refresh_expires_in"] == 0
     claims = verified_claims(sim, body["access_token"])
     assert claims["preferred_username"] == "service-account-api-client" and "email" not in claims
-    assert claims["azp"] == "api-client" and claims["clientId"] == "api-client"
+    assert claims["azp"] == "api-client" and claims["client_id"] == "api-client"
 
 
 @pytest.mark.parametrize(("form", "auth", "status", "body"), [
-    ({"grant_type": "password", "username": "demo.user@example.com", "password": "wrong"}, "valid", 401,
+    ({"grant_type": "password", "username": "demo.user@example.com", "password": "wrong"}, "valid", 400,
      {"error": "invalid_grant", "error_description": "Invalid user credentials"}),
-    ({"grant_type": "password", "username": "nobody@example.com", "password": "x"}, "valid", 401,
+    ({"grant_type": "password", "username": "nobody@example.com", "password": "x"}, "valid", 400,
      {"error": "invalid_grant", "error_description": "Invalid user credentials"}),
     ({"grant_type": "password"}, ("api-client", "wrong-secret"), 401,
-     {"error": "unauthorized_client", "error_description": "Invalid client secret"}),
+     {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}),
     ({"grant_type": "password", "client_id": "api-client"}, None, 401,
-     {"error": "unauthorized_client", "error_description": "Client secret not provided in request"}),
+     {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}),
     ({"grant_type": "password"}, ("no-such-client", "x"), 401,
      {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"}),
     ({}, "valid", 400, {"error": "invalid_request", "error_description": "Missing form parameter: grant_type"}),
-    ({"grant_type": "authorization_code"}, "valid", 400,
+    ({"grant_type": "foo"}, "valid", 400,
      {"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"}),
+    ({"grant_type": "authorization_code"}, "valid", 400,
+     {"error": "invalid_request", "error_description": "Missing parameter: code"}),
     ({"grant_type": "client_credentials", "client_id": "sdk-client"}, None, 401,
      {"error": "unauthorized_client", "error_description": "Public client not allowed to retrieve service account"}),
     ({"grant_type": "refresh_token", "refresh_token": "not-a-token"}, "valid", 400,
@@ -96,6 +98,7 @@ def test_client_credentials_is_a_service_account_without_refresh(sim: RunningSim
 def test_keycloak_error_bodies(sim: RunningSimulator, form: dict, auth: object, status: int, body: dict) -> None:
     response = post_token(sim, form, auth=(sim.client, sim.secret) if auth == "valid" else auth)
     assert (response.status_code, response.json()) == (status, body)
+    assert (response.headers["Cache-Control"], response.headers["Pragma"]) == ("no-store", "no-cache")
 
 
 def test_refresh_token_of_another_client_is_refused(sim: RunningSimulator) -> None:
@@ -151,6 +154,6 @@ def test_token_requests_are_counted_by_listener_client_and_grant(sim: RunningSim
                auth=(sim.client, sim.secret))
     counters = sim.admin.counters()
     assert counters["requests"] == {"token": 3, "keycloak_token": 1}
-    assert counters["statuses"]["token"] == {"200": 2, "401": 1}
+    assert counters["statuses"]["token"] == {"200": 2, "400": 1}
     assert counters["grants_by_client"] == {"api-client": {"password": 3, "client_credentials": 1}}
     assert counters["clients"]["api-client"] == {"token": 3, "keycloak_token": 1}

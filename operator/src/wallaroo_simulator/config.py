@@ -64,6 +64,12 @@ class UserConfig(_Strict):
     password: str = Field(repr=False)
     email: str | None = None  # defaults to the username (Wallaroo usernames are emails)
     id: str | None = None  # Keycloak user id; defaults to a UUID derived from the username
+    first_name: str | None = None  # the token's given_name (and name, with last_name)
+    last_name: str | None = None
+    enabled: bool = True  # false: the password grant answers "Account disabled"
+    # Keycloak required actions (VERIFY_EMAIL, UPDATE_PASSWORD, ...): any pending one makes the
+    # password grant answer "Account is not fully set up".
+    required_actions: list[str] = []
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> UserConfig:
@@ -78,6 +84,7 @@ class ClientConfig(_Strict):
     client_id: str
     secret: str | None = Field(None, repr=False)
     service_account: bool = True  # allows client_credentials (confidential clients only)
+    direct_access_grants: bool = True  # allows the password grant
     tokens: TokenLifetimes | None = None  # overrides the realm's lifetimes for this client
 
     @property
