@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 import requests
 from wallaroo_simulator import run_simulator
-from wallaroo_simulator.config import ClientConfig, SimulatorConfig, TokenLifetimes, UserConfig
+from wallaroo_simulator.config import (
+    ClientConfig,
+    SimulatorConfig,
+    TokenLifetimes,
+    UserConfig,
+)
 
 from tests.support import keycloak as kc
 

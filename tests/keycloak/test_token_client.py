@@ -14,7 +14,12 @@ from urllib.parse import quote_plus
 import jwt
 import pytest
 import requests
-from wallaroo_operator.wallaroo import Credentials, InvalidConnection, TokenProvider, WallarooError
+from wallaroo_operator.wallaroo import (
+    Credentials,
+    InvalidConnection,
+    TokenProvider,
+    WallarooError,
+)
 from wallaroo_operator.wallaroo.errors import (
     AccountDisabled,
     AccountNotSetUp,
@@ -25,7 +30,14 @@ from wallaroo_operator.wallaroo.errors import (
 
 from tests.support.waiting import wait_for
 
-from .conftest import API_SECRET, ODD_SECRET, PASSWORD, SHORT_REFRESH_SECONDS, CountingSession, IdentityProvider
+from .conftest import (
+    API_SECRET,
+    ODD_SECRET,
+    PASSWORD,
+    SHORT_REFRESH_SECONDS,
+    CountingSession,
+    IdentityProvider,
+)
 
 USER = "demo.user@example.com"
 
@@ -173,31 +185,31 @@ def test_a_client_that_does_not_encode_is_refused(idp: IdentityProvider) -> None
 # ---- refusals: Keycloak's answer and the error the client makes of it ------------------------------
 
 REFUSALS = {
-    "wrong password": (dict(password="not-the-password"), password_form(password="not-the-password"),
+    "wrong password": ({"password": "not-the-password"}, password_form(password="not-the-password"),
                        ("api-client", API_SECRET), 400, "invalid_grant", "Invalid user credentials",
                        InvalidCredentials),
-    "unknown user": (dict(username="nobody@example.com"), password_form("nobody@example.com"),
+    "unknown user": ({"username": "nobody@example.com"}, password_form("nobody@example.com"),
                      ("api-client", API_SECRET), 400, "invalid_grant", "Invalid user credentials",
                      InvalidCredentials),
-    "wrong client secret": (dict(client_secret="not-the-secret"), password_form(),
+    "wrong client secret": ({"client_secret": "not-the-secret"}, password_form(),
                             ("api-client", "not-the-secret"), 401, "unauthorized_client",
                             "Invalid client or Invalid client credentials", InvalidClientCredentials),
-    "unknown client": (dict(client_id="no-such-client"), password_form(), ("no-such-client", API_SECRET), 401,
+    "unknown client": ({"client_id": "no-such-client"}, password_form(), ("no-such-client", API_SECRET), 401,
                        "invalid_client", "Invalid client or Invalid client credentials", InvalidClientCredentials),
-    "disabled user": (dict(username="disabled.user@example.com"), password_form("disabled.user@example.com"),
+    "disabled user": ({"username": "disabled.user@example.com"}, password_form("disabled.user@example.com"),
                       ("api-client", API_SECRET), 400, "invalid_grant", "Account disabled", AccountDisabled),
     "disabled user, wrong password": (
-        dict(username="disabled.user@example.com", password="not-the-password"),
+        {"username": "disabled.user@example.com", "password": "not-the-password"},
         password_form("disabled.user@example.com", "not-the-password"), ("api-client", API_SECRET), 400,
         "invalid_grant", "Invalid user credentials", InvalidCredentials),
-    "pending required action": (dict(username="pending.user@example.com"), password_form("pending.user@example.com"),
+    "pending required action": ({"username": "pending.user@example.com"}, password_form("pending.user@example.com"),
                                 ("api-client", API_SECRET), 400, "invalid_grant", "Account is not fully set up",
                                 AccountNotSetUp),
     "client without direct access grants": (
-        dict(client_id="no-direct-client"), password_form(), ("no-direct-client", API_SECRET), 400,
+        {"client_id": "no-direct-client"}, password_form(), ("no-direct-client", API_SECRET), 400,
         "unauthorized_client", "Client not allowed for direct access grants", ClientNotAllowed),
     "client without a service account": (
-        dict(client_id="no-service-client", grant="client_credentials"), {"grant_type": "client_credentials"},
+        {"client_id": "no-service-client", "grant": "client_credentials"}, {"grant_type": "client_credentials"},
         ("no-service-client", API_SECRET), 401, "unauthorized_client",
         "Client not enabled to retrieve service account", ClientNotAllowed),
 }

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 import requests
-from wallaroo_operator.wallaroo import Credentials, InvalidConnection, TokenCache, refresh_margin
+from wallaroo_operator.wallaroo import (
+    Credentials,
+    InvalidConnection,
+    TokenCache,
+    refresh_margin,
+)
 from wallaroo_operator.wallaroo.auth import (
     REFUSAL_MEMORY_SECONDS,
     AuthenticationFailed,
