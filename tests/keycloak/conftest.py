@@ -53,6 +53,7 @@ USERS = (
     User("session.user@example.com"),  # the logout tests end this one's sessions
     User("disabled.user@example.com", enabled=False),
     User("pending.user@example.com", required_actions=("UPDATE_PASSWORD",)),
+    User("locked.user@example.com"),  # the brute-force test locks this one
 )
 CLIENTS = (
     Client("api-client", API_SECRET),
@@ -71,6 +72,8 @@ class IdentityProvider:
     name: str
     base_url: str  # ending in /auth
     logout_user: Any = field(repr=False)  # (username) -> None: end all of the user's sessions
+    set_brute_force: Any = field(repr=False)  # (failure_factor) -> None: temporary lockout on
+    clear_brute_force: Any = field(repr=False)  # () -> None: off, lockouts cleared
 
     @property
     def realm_url(self) -> str:
@@ -126,10 +129,12 @@ def real_keycloak() -> Iterator[kc.Keycloak]:
 def idp(request: pytest.FixtureRequest) -> Iterator[IdentityProvider]:
     if request.param == "keycloak":
         keycloak: kc.Keycloak = request.getfixturevalue("real_keycloak")
-        yield IdentityProvider("keycloak", keycloak.base_url, keycloak.logout_user)
+        yield IdentityProvider("keycloak", keycloak.base_url, keycloak.logout_user, keycloak.set_brute_force,
+                               keycloak.clear_brute_force)
         return
     with run_simulator(simulator_config()) as sim:
-        yield IdentityProvider("simulator", sim.base_url + "/auth", sim.admin.logout_user)
+        yield IdentityProvider("simulator", sim.base_url + "/auth", sim.admin.logout_user, sim.admin.set_brute_force,
+                               sim.admin.clear_brute_force)
 
 
 class CountingSession(requests.Session):

@@ -244,3 +244,19 @@ def test_unknown_realm(idp: IdentityProvider) -> None:
     with pytest.raises(InvalidConnection, match="realm that does not exist") as refused:
         provider(idp, token_url=url).token()
     assert isinstance(refused.value, WallarooError) and refused.value.status == 404
+
+
+def test_a_locked_account_answers_like_a_wrong_password(idp: IdentityProvider) -> None:
+    locked = "locked.user@example.com"
+    idp.set_brute_force(3)
+    try:
+        for _ in range(3):
+            wrong = post(idp.token_url, password_form(locked, "not-the-password"), basic("api-client", API_SECRET))
+            assert_keycloak_error(wrong, 400, "invalid_grant", "Invalid user credentials")
+        right = post(idp.token_url, password_form(locked), basic("api-client", API_SECRET))
+        assert_keycloak_error(right, 400, "invalid_grant", "Invalid user credentials")
+        with pytest.raises(InvalidCredentials, match="locked after failed logins"):
+            provider(idp, username=locked).token()
+    finally:
+        idp.clear_brute_force()
+    assert post(idp.token_url, password_form(locked), basic("api-client", API_SECRET)).status_code == 200

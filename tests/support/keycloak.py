@@ -205,6 +205,18 @@ class Keycloak:
     def user_id(self, username: str) -> str:
         return self.admin("GET", f"/users?exact=true&username={requests.utils.quote(username)}")[0]["id"]
 
+    def set_brute_force(self, failure_factor: int) -> None:
+        """Brute-force detection with temporary lockout after ``failure_factor`` failures in a row. The
+        quick-login check (two failures within its interval lock at once) is made too short to trigger."""
+        self.admin("PUT", "", {"bruteForceProtected": True, "permanentLockout": False, "failureFactor": failure_factor,
+                               "waitIncrementSeconds": 60, "maxFailureWaitSeconds": 900,
+                               "quickLoginCheckMilliSeconds": 1, "minimumQuickLoginWaitSeconds": 60})
+
+    def clear_brute_force(self) -> None:
+        """Brute-force detection off, every lockout cleared (Keycloak's default)."""
+        self.admin("PUT", "", {"bruteForceProtected": False})
+        self.admin("DELETE", "/attack-detection/brute-force/users")
+
     def logout_user(self, username: str) -> None:
         """End every session of the user (the admin console's "Sign out")."""
         self.admin("POST", f"/users/{self.user_id(username)}/logout")

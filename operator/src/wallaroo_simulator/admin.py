@@ -14,7 +14,7 @@ import requests
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import ClientConfig, FaultSpec, TokenLifetimes, UserConfig
+from .config import BruteForceConfig, ClientConfig, FaultSpec, TokenLifetimes, UserConfig
 from .endpoints import STATE, Handler
 from .errors import ErrorAnswer, json_response
 from .state import SimulatorState
@@ -58,6 +58,7 @@ def add_admin_routes(app: web.Application) -> None:
         web.put("/tokens", _set_token_lifetimes),
         web.patch("/users/{username}", _update_user), web.post("/users/{username}/logout", _logout_user),
         web.patch("/clients/{client_id}", _update_client),
+        web.put("/brute-force", _set_brute_force), web.delete("/brute-force", _set_brute_force),
     ]
     for route in routes:
         app.router.add_route(route.method, ADMIN_PREFIX + route.path, _answering(route.handler))
@@ -214,6 +215,13 @@ async def _update_client(request: web.Request) -> web.Response:
                           "service_account": changed.service_account})
 
 
+async def _set_brute_force(request: web.Request) -> web.Response:
+    """PUT: turn Keycloak's brute-force detection on (BruteForceConfig); DELETE: off. Either clears lockouts."""
+    config = await _parse(request, BruteForceConfig) if request.method == "PUT" else None
+    request.app[STATE].brute_force.configure(config)
+    return json_response({"brute_force": config.model_dump() if config else None})
+
+
 class AdminClient:
     """Drives a running simulator's admin API over HTTP, from the same process or another one."""
 
@@ -271,6 +279,14 @@ class AdminClient:
     def update_client(self, client_id: str, **changes: Any) -> dict[str, Any]:
         """Change ``secret``, ``direct_access_grants`` or ``service_account`` of a client."""
         return self._call("PATCH", f"/clients/{quote(client_id, safe='')}", changes)
+
+    def set_brute_force(self, failure_factor: int = 30, wait_seconds: float = 60) -> None:
+        """Turn Keycloak's brute-force detection on (temporary lockout), clearing lockouts."""
+        self._call("PUT", "/brute-force", {"failure_factor": failure_factor, "wait_seconds": wait_seconds})
+
+    def clear_brute_force(self) -> None:
+        """Turn brute-force detection off and clear lockouts."""
+        self._call("DELETE", "/brute-force")
 
     def counters(self) -> dict[str, Any]:
         return self._call("GET", "/counters")

@@ -92,6 +92,15 @@ class ClientConfig(_Strict):
         return self.secret is None
 
 
+class BruteForceConfig(_Strict):
+    """Keycloak's brute-force detection with temporary lockout (off by default, as in Keycloak): after
+    ``failure_factor`` failed logins in a row a user is locked for ``wait_seconds``, and every login,
+    the right password included, answers "Invalid user credentials"; a successful login resets the count."""
+
+    failure_factor: int = Field(30, ge=1)
+    wait_seconds: float = Field(60, gt=0)
+
+
 class InputSpec(_Strict):
     name: str
     width: int = Field(ge=1)
@@ -137,6 +146,7 @@ class SimulatorConfig(_Strict):
     clients: list[ClientConfig] = Field(min_length=1)
     workspaces: list[WorkspaceConfig] = []
     tokens: TokenLifetimes = TokenLifetimes()
+    brute_force: BruteForceConfig | None = None  # Keycloak's brute-force detection; None: off
     external_urls_enabled: bool = True  # an administrator switch in a real install
     mlops_faults: FaultSpec | None = None
     keycloak_faults: FaultSpec | None = None

@@ -22,7 +22,7 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .config import ClientConfig, SimulatorConfig, TokenLifetimes, UserConfig
+from .config import BruteForceConfig, ClientConfig, SimulatorConfig, TokenLifetimes, UserConfig
 from .counters import ANONYMOUS
 from .endpoints import CLIENT_ID, STATE
 from .errors import NO_STORE, ErrorAnswer, InvalidToken, json_response, keycloak_error
@@ -190,6 +190,39 @@ class Sessions:
             return len(self._active)
 
 
+class BruteForceGuard:
+    """Keycloak's temporary lockout: consecutive failures per user, and until when the user is locked."""
+
+    def __init__(self, config: BruteForceConfig | None) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def configure(self, config: BruteForceConfig | None) -> None:
+        with self._lock:
+            self.config = config
+            self._failures.clear()
+            self._locked_until.clear()
+
+    def is_locked(self, user: UserConfig) -> bool:
+        with self._lock:
+            return self.config is not None and time.monotonic() < self._locked_until.get(str(user.id), 0.0)
+
+    def failed(self, user: UserConfig) -> None:
+        with self._lock:
+            if self.config is None:
+                return
+            failures = self._failures.get(str(user.id), 0) + 1
+            self._failures[str(user.id)] = failures
+            if failures % self.config.failure_factor == 0:
+                self._locked_until[str(user.id)] = time.monotonic() + self.config.wait_seconds
+
+    def succeeded(self, user: UserConfig) -> None:
+        with self._lock:
+            self._failures.pop(str(user.id), None)
+
+
 async def token(request: web.Request) -> web.Response:
     """POST .../openid-connect/token: grants password, refresh_token and client_credentials."""
     state = request.app[STATE]
@@ -214,7 +247,7 @@ def _grant(request: web.Request, client: ClientConfig, grant_type: str,
     if grant_type == "password":
         if not client.direct_access_grants:
             raise keycloak_error(400, "unauthorized_client", "Client not allowed for direct access grants")
-        user = _password_user(state.world.users, form)
+        user = _password_user(state.world.users, form, state.brute_force)
         return user, state.sessions.open(user, client)
     if grant_type == "refresh_token":
         return _refreshed_user(request, client, _field(form, "refresh_token"))
@@ -248,13 +281,18 @@ def _refreshed_user(request: web.Request, client: ClientConfig, refresh_token: s
     return user, session
 
 
-def _password_user(users: dict[str, UserConfig], form: Any) -> UserConfig:
-    """The direct grant flow as measured on 26.7.3: the password first (a wrong one is "Invalid user
-    credentials" even for a disabled user), then the account's state."""
+def _password_user(users: dict[str, UserConfig], form: Any, guard: BruteForceGuard) -> UserConfig:
+    """The direct grant flow as measured on 26.7.3: a locked user and the password first (a wrong one is
+    "Invalid user credentials" even for a disabled user), then the account's state."""
     user = users.get(_field(form, "username"))
     password = _field(form, "password")
-    if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
+    if user is not None and guard.is_locked(user):
         raise keycloak_error(400, "invalid_grant", "Invalid user credentials")
+    if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
+        if user is not None:
+            guard.failed(user)
+        raise keycloak_error(400, "invalid_grant", "Invalid user credentials")
+    guard.succeeded(user)
     if not user.enabled:
         raise keycloak_error(400, "invalid_grant", "Account disabled")
     if user.required_actions:

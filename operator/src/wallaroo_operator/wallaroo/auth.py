@@ -246,12 +246,12 @@ class TokenProvider:
             if tokens is None or tokens.refresh_token is None:
                 return
             what = f"logging out {self.principal}"
+            secrets = self.credentials.secret_values() + (tokens.access_token, tokens.refresh_token)
             response = self._post_token_endpoint(
-                logout_url_for(self.token_url), {"refresh_token": tokens.refresh_token}, what,
-                self.credentials.secret_values() + (tokens.access_token, tokens.refresh_token),
+                logout_url_for(self.token_url), {"refresh_token": tokens.refresh_token}, what, secrets
             )
             if response.status_code not in (200, 204):
-                raise token_error(response, what, self.credentials, self.secret_values())
+                raise token_error(response, what, self.credentials, secrets)
 
     def stats(self) -> TokenStats:
         with self._lock:
