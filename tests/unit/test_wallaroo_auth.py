@@ -391,3 +391,12 @@ def test_token_set_ignores_a_malformed_refresh_lifetime() -> None:
     tokens = TokenSet.from_response({"access_token": "a", "expires_in": 60, "refresh_token": "r",
                                      "refresh_expires_in": "soon"}, 0)
     assert tokens.refresh_expires_at is None
+
+
+@pytest.mark.parametrize("error_class", [InvalidCredentials, InvalidClientCredentials, AccountDisabled,
+                                         AccountNotSetUp, ClientNotAllowed])
+def test_each_refusal_is_its_own_condition_reason_and_is_not_retried(error_class: type[AuthenticationFailed]) -> None:
+    from wallaroo_operator.controller.errors import Disposition, classify
+
+    run_error = classify(error_class("logging in: HTTP 400: refused"))
+    assert run_error.reason == error_class.__name__ and run_error.disposition is Disposition.FAIL
