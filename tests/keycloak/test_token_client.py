@@ -40,6 +40,8 @@ from .conftest import (
 )
 
 USER = "demo.user@example.com"
+# The first test against the real Keycloak waits for it to start: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(1200)
 
 
 class FakeClock:
