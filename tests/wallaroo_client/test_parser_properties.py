@@ -30,7 +30,7 @@ TOKEN_URL = "https://keycloak.example/auth/realms/master/protocol/openid-connect
 API_URL = "https://api.example/v1/api"
 INFER_URL = "https://api.example/v1/api/pipelines/infer/p-1/p"
 NO_WAIT = RetryPolicy(initial_backoff=0.0, max_backoff=0.0, max_retries_per_request=1, budget=1, max_retry_after=0.0)
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ---- what a server may answer -----------------------------------------------------------------------
 
