@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from localcluster.processes import is_running, stop
 
+from tests.support import keycloak
 from tests.support.kube import REPO_ROOT
 from tests.support.waiting import wait_for
 
@@ -55,3 +56,23 @@ def test_a_killed_test_run_leaves_no_jvm(tmp_path: Path) -> None:
             driver.wait()
         if java_pid is not None and is_running(java_pid):  # only when the test failed: leave nothing
             stop(java_pid)
+
+
+def test_without_a_jdk_or_maven_the_real_keycloak_is_skipped_with_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    reason = keycloak.unavailable_reason()
+    assert reason is not None and "java" in reason and "\n" not in reason
+
+
+def test_a_failed_start_says_why_with_the_log_tail(tmp_path: Path) -> None:
+    home = tmp_path / "keycloak"
+    (home / "bin").mkdir(parents=True)
+    kc_sh = home / "bin" / "kc.sh"
+    kc_sh.write_text("#!/bin/sh\necho 'ERROR: Port already in use'\nexit 1\n")
+    kc_sh.chmod(0o755)
+    server = keycloak.Keycloak(home, tmp_path)
+    with pytest.raises(keycloak.KeycloakFailed, match="(?s)exited with 1 while starting.*Port already in use"):
+        server.start()
+    server.stop()
+    assert server.pid is None
