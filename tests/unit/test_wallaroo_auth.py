@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wallaroo_operator.wallaroo import (
     Credentials,
     InvalidConnection,
@@ -400,3 +402,19 @@ def test_each_refusal_is_its_own_condition_reason_and_is_not_retried(error_class
 
     run_error = classify(error_class("logging in: HTTP 400: refused"))
     assert run_error.reason == error_class.__name__ and run_error.disposition is Disposition.FAIL
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.text(), st.text(min_size=1))
+def test_any_client_id_and_secret_survive_keycloaks_decoding(client_id: str, secret: str) -> None:
+    decoded = base64.b64decode(basic_authorization(client_id, secret).removeprefix("Basic ")).decode()
+    sent_id, _, sent_secret = decoded.partition(":")
+    assert (form_url_decode(sent_id), form_url_decode(sent_secret)) == (client_id, secret)
+
+
+@pytest.mark.parametrize("field", ["client_secret", "password", "username", "client_id"])
+def test_credentials_that_are_not_utf8_text_are_refused_plainly(field: str) -> None:
+    broken = b"caf\xe9".decode("utf-8", errors="surrogateescape")
+    with pytest.raises(InvalidConnection, match="not valid UTF-8") as refused:
+        credentials(**{field: broken})
+    assert broken not in refused.value.message

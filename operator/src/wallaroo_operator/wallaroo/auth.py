@@ -68,6 +68,10 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        for name, value in (("client id", self.client_id), ("client secret", self.client_secret),
+                            ("username", self.username), ("password", self.password)):
+            if value is not None and not _is_utf8_text(value):
+                raise InvalidConnection(f"the {name} is not valid UTF-8 text")
         if self.grant not in GRANTS:
             raise InvalidConnection(f"unsupported grant {self.grant!r}; use one of {GRANTS}")
         if self.grant == "password" and not (self.username and self.password):
@@ -129,6 +133,17 @@ class TokenSet:
             refresh_expires_at=now + refresh_lifetime if refresh and refresh_lifetime else None,
             refresh_lifetime=refresh_lifetime,
         )
+
+
+def _is_utf8_text(value: object) -> bool:
+    """A str that UTF-8 can carry (no lone surrogates, as from bytes decoded with surrogateescape)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _seconds(value: Any) -> float | None:
