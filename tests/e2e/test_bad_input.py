@@ -75,8 +75,8 @@ def test_missing_secret_key_and_missing_configmap_wait(kube: Kube, namespace, si
 
 
 @pytest.mark.parametrize("secret_override, reason", [
-    ({"password": "not-the-password"}, "AuthenticationFailed"),
-    ({"clientSecret": "not-the-secret"}, "AuthenticationFailed"),
+    ({"password": "not-the-password"}, "InvalidCredentials"),
+    ({"clientSecret": "not-the-secret"}, "InvalidClientCredentials"),
 ])
 def test_wrong_credentials(kube: Kube, namespace, simulator, operator, secret_override, reason):
     create_credentials(kube, namespace, simulator, **secret_override)

@@ -53,7 +53,7 @@ def test_no_secret_in_logs_events_or_status_after_bad_input(kube: Kube, namespac
         "connection status": json.dumps([x.get("status") for x in connections["items"]]),
     }
     # The scan saw real content: the operator's verbose log, its events, failed runs.
-    assert "inference_job" in haystacks["operator output"] and "AuthenticationFailed" in haystacks["events"]
+    assert "inference_job" in haystacks["operator output"] and "InvalidCredentials" in haystacks["events"]
     needles = {"client secret": simulator.secret, "password": simulator.password,
                "wrong password": WRONG_PASSWORD, "wrong secret": WRONG_SECRET, "a JWT": "eyJ",
                "an Authorization header": "Bearer "}

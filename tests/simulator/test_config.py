@@ -64,3 +64,19 @@ def test_secrets_stay_out_of_reprs() -> None:
     config = default_config()
     assert config.users[0].password not in repr(config)
     assert config.confidential_client.secret not in repr(config)
+
+
+def test_example_config_has_keycloaks_account_and_client_states() -> None:
+    config = load_config(EXAMPLE)
+    with run_simulator(config) as sim:
+        def login(username: str, password: str, client: tuple[str, str] = ("api-client", "example-client-secret")):
+            form = {"grant_type": "password", "username": username, "password": password}
+            return requests.post(sim.token_url, data=form, auth=client, timeout=10)
+
+        assert login("carol@example.com", "carol-password").json()["error_description"] == "Account disabled"
+        assert login("dave@example.com", "dave-password").json()["error_description"] == "Account is not fully set up"
+        refused = login("alice@example.com", "alice-password", ("inference-only", "example+inference%secret"))
+        assert refused.status_code == 400  # a raw "%se" is no escape; and the password grant is off anyway
+        service = {"grant_type": "client_credentials"}
+        encoded = {"Authorization": "Basic aW5mZXJlbmNlLW9ubHk6ZXhhbXBsZSUyQmluZmVyZW5jZSUyNXNlY3JldA=="}
+        assert requests.post(sim.token_url, data=service, headers=encoded, timeout=10).status_code == 200

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import jwt
 import pytest
 import requests
 
 from wallaroo_simulator import RunningSimulator
+from wallaroo_simulator.keycloak import form_url_decode
 
 from tests.simulator.conftest import password_grant
 from tests.support.waiting import wait_for
@@ -71,23 +74,25 @@ def test_client_credentials_is_a_service_account_without_refresh(sim: RunningSim
     assert "refresh_token" not in body and body["refresh_expires_in"] == 0
     claims = verified_claims(sim, body["access_token"])
     assert claims["preferred_username"] == "service-account-api-client" and "email" not in claims
-    assert claims["azp"] == "api-client" and claims["clientId"] == "api-client"
+    assert claims["azp"] == "api-client" and claims["client_id"] == "api-client"
 
 
 @pytest.mark.parametrize(("form", "auth", "status", "body"), [
-    ({"grant_type": "password", "username": "demo.user@example.com", "password": "wrong"}, "valid", 401,
+    ({"grant_type": "password", "username": "demo.user@example.com", "password": "wrong"}, "valid", 400,
      {"error": "invalid_grant", "error_description": "Invalid user credentials"}),
-    ({"grant_type": "password", "username": "nobody@example.com", "password": "x"}, "valid", 401,
+    ({"grant_type": "password", "username": "nobody@example.com", "password": "x"}, "valid", 400,
      {"error": "invalid_grant", "error_description": "Invalid user credentials"}),
     ({"grant_type": "password"}, ("api-client", "wrong-secret"), 401,
-     {"error": "unauthorized_client", "error_description": "Invalid client secret"}),
+     {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}),
     ({"grant_type": "password", "client_id": "api-client"}, None, 401,
-     {"error": "unauthorized_client", "error_description": "Client secret not provided in request"}),
+     {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}),
     ({"grant_type": "password"}, ("no-such-client", "x"), 401,
      {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"}),
     ({}, "valid", 400, {"error": "invalid_request", "error_description": "Missing form parameter: grant_type"}),
-    ({"grant_type": "authorization_code"}, "valid", 400,
+    ({"grant_type": "foo"}, "valid", 400,
      {"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"}),
+    ({"grant_type": "authorization_code"}, "valid", 400,
+     {"error": "invalid_request", "error_description": "Missing parameter: code"}),
     ({"grant_type": "client_credentials", "client_id": "sdk-client"}, None, 401,
      {"error": "unauthorized_client", "error_description": "Public client not allowed to retrieve service account"}),
     ({"grant_type": "refresh_token", "refresh_token": "not-a-token"}, "valid", 400,
@@ -96,6 +101,7 @@ def test_client_credentials_is_a_service_account_without_refresh(sim: RunningSim
 def test_keycloak_error_bodies(sim: RunningSimulator, form: dict, auth: object, status: int, body: dict) -> None:
     response = post_token(sim, form, auth=(sim.client, sim.secret) if auth == "valid" else auth)
     assert (response.status_code, response.json()) == (status, body)
+    assert (response.headers["Cache-Control"], response.headers["Pragma"]) == ("no-store", "no-cache")
 
 
 def test_refresh_token_of_another_client_is_refused(sim: RunningSimulator) -> None:
@@ -151,6 +157,107 @@ def test_token_requests_are_counted_by_listener_client_and_grant(sim: RunningSim
                auth=(sim.client, sim.secret))
     counters = sim.admin.counters()
     assert counters["requests"] == {"token": 3, "keycloak_token": 1}
-    assert counters["statuses"]["token"] == {"200": 2, "401": 1}
+    assert counters["statuses"]["token"] == {"200": 2, "400": 1}
     assert counters["grants_by_client"] == {"api-client": {"password": 3, "client_credentials": 1}}
     assert counters["clients"]["api-client"] == {"token": 3, "keycloak_token": 1}
+
+
+# ---- Keycloak 26's account and client states, changed at run time through /_sim -------------------
+
+
+def keycloak_refusal(response: requests.Response) -> tuple[int, str, str]:
+    body = response.json()
+    return response.status_code, body["error"], body["error_description"]
+
+
+def test_disabled_user_and_pending_required_actions(sim: RunningSimulator) -> None:
+    form = {"grant_type": "password", "username": sim.username, "password": sim.password}
+    creds = (sim.client, sim.secret)
+    sim.admin.update_user(sim.username, enabled=False)
+    assert keycloak_refusal(post_token(sim, form, creds)) == (400, "invalid_grant", "Account disabled")
+    wrong = form | {"password": "wrong"}  # the password is checked first, as in Keycloak 26
+    assert keycloak_refusal(post_token(sim, wrong, creds)) == (400, "invalid_grant", "Invalid user credentials")
+    sim.admin.update_user(sim.username, enabled=True, required_actions=["VERIFY_EMAIL"])
+    assert keycloak_refusal(post_token(sim, form, creds)) == (400, "invalid_grant", "Account is not fully set up")
+    sim.admin.update_user(sim.username, required_actions=[])
+    assert post_token(sim, form, creds).status_code == 200
+    assert sim.admin.world()["user_states"][sim.username] == {"enabled": True, "required_actions": []}
+
+
+def test_refresh_of_a_user_disabled_since_login(sim: RunningSimulator) -> None:
+    refresh = password_grant(sim)["refresh_token"]
+    sim.admin.update_user(sim.username, enabled=False)
+    response = post_token(sim, {"grant_type": "refresh_token", "refresh_token": refresh}, (sim.client, sim.secret))
+    assert keycloak_refusal(response) == (400, "invalid_grant", "User disabled")
+
+
+def test_client_without_direct_access_grants_or_service_account(sim: RunningSimulator) -> None:
+    creds = (sim.client, sim.secret)
+    sim.admin.update_client(sim.client, direct_access_grants=False, service_account=False)
+    response = post_token(sim, {"grant_type": "password", "username": sim.username, "password": "wrong"}, creds)
+    assert keycloak_refusal(response) == (400, "unauthorized_client", "Client not allowed for direct access grants")
+    response = post_token(sim, {"grant_type": "client_credentials"}, creds)
+    assert keycloak_refusal(response) == (401, "unauthorized_client", "Client not enabled to retrieve service account")
+    sim.admin.update_client(sim.client, secret="rotated-secret", direct_access_grants=True)
+    assert post_token(sim, {"grant_type": "password", "username": sim.username, "password": sim.password},
+                      (sim.client, "rotated-secret")).status_code == 200
+
+
+def test_logout_ends_the_session(sim: RunningSimulator) -> None:
+    creds = (sim.client, sim.secret)
+    logout_url = sim.token_url.replace("/token", "/logout")
+    refresh = password_grant(sim)["refresh_token"]
+    logout = requests.post(logout_url, data={"refresh_token": refresh}, auth=creds, timeout=10)
+    assert (logout.status_code, logout.headers["Cache-Control"], logout.text) == (204, "no-cache", "")
+    response = post_token(sim, {"grant_type": "refresh_token", "refresh_token": refresh}, creds)
+    assert keycloak_refusal(response) == (400, "invalid_grant", "Session not active")
+    assert requests.post(logout_url, data={"refresh_token": refresh}, auth=creds, timeout=10).status_code == 204
+    garbage = requests.post(logout_url, data={"refresh_token": "garbage"}, auth=creds, timeout=10)
+    assert keycloak_refusal(garbage) == (400, "invalid_grant", "Invalid refresh token")
+    assert "Cache-Control" not in garbage.headers  # Keycloak's logout errors carry none
+    browser = requests.post(logout_url, auth=creds, timeout=10)
+    assert browser.status_code == 200 and browser.headers["Content-Type"].startswith("text/html")
+
+
+def test_admin_signs_a_user_out_everywhere(sim: RunningSimulator) -> None:
+    refreshes = [password_grant(sim)["refresh_token"] for _ in range(2)]
+    assert sim.admin.world()["sessions"] == 2
+    assert sim.admin.logout_user(sim.username) == 2
+    for refresh in refreshes:
+        response = post_token(sim, {"grant_type": "refresh_token", "refresh_token": refresh}, (sim.client, sim.secret))
+        assert keycloak_refusal(response) == (400, "invalid_grant", "Session not active")
+    assert password_grant(sim)["access_token"]  # a new login opens a new session
+
+
+@pytest.mark.parametrize("path", ["/auth/realms/other/protocol/openid-connect/token",
+                                  "/auth/realms/master2/.well-known/openid-configuration"])
+def test_unknown_realm(sim: RunningSimulator, path: str) -> None:
+    response = requests.post(sim.base_url + path, data={"grant_type": "password"}, timeout=10)
+    assert (response.status_code, response.json()) == (404, {"error": "Realm does not exist"})
+
+
+@pytest.mark.parametrize(("sent", "decoded"), [
+    ("plain", "plain"), ("a+b", "a b"), ("a%2Bb", "a+b"), ("%C3%A9%E2%82%AC", "é€"), ("é", "é"),
+    ("%3A", ":"), ("%c3", "\ufffd"), ("", ""),
+])
+def test_basic_credentials_are_form_url_decoded_like_javas_urldecoder(sent: str, decoded: str) -> None:
+    assert form_url_decode(sent) == decoded
+
+
+@pytest.mark.parametrize("malformed", ["%", "%z1", "abc%2", "%%"])
+def test_a_malformed_escape_is_an_error_as_in_java(malformed: str) -> None:
+    with pytest.raises(ValueError):
+        form_url_decode(malformed)
+
+
+def test_unencoded_basic_credentials_are_refused(sim: RunningSimulator) -> None:
+    sim.admin.update_client(sim.client, secret="a+b%zz")
+    form = {"grant_type": "client_credentials"}
+
+    def basic(pair: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+    malformed = requests.post(sim.token_url, data=form, headers=basic(f"{sim.client}:a+b%zz"), timeout=10)
+    assert keycloak_refusal(malformed) == (400, "unauthorized_client", "Unexpected error when authenticating client")
+    encoded = requests.post(sim.token_url, data=form, headers=basic(f"{sim.client}:a%2Bb%25zz"), timeout=10)
+    assert encoded.status_code == 200

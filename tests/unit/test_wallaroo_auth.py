@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 from typing import Any
 
 import pytest
-from wallaroo_operator.wallaroo import Credentials, InvalidConnection, TokenCache, refresh_margin
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wallaroo_operator.wallaroo import (
+    Credentials,
+    InvalidConnection,
+    TokenCache,
+    refresh_margin,
+)
 from wallaroo_operator.wallaroo.auth import (
+    REFUSAL_MEMORY_SECONDS,
     AuthenticationFailed,
     Renewal,
     TokenProvider,
     TokenSet,
+    basic_authorization,
+    logout_url_for,
     plan_renewal,
+    token_error,
 )
+from wallaroo_operator.wallaroo.errors import (
+    AccountDisabled,
+    AccountNotSetUp,
+    ClientNotAllowed,
+    InvalidClientCredentials,
+    InvalidCredentials,
+    ServerError,
+    UnexpectedResponse,
+)
+from wallaroo_simulator.keycloak import form_url_decode
 
 TOKEN_URL = "https://x.keycloak.example/auth/realms/master/protocol/openid-connect/token"
 SECRET = "client-secret-value"
@@ -217,3 +241,180 @@ def test_token_cache_shares_providers_per_connection_and_credentials() -> None:
     assert len(cache) == 3
     cache.clear()
     assert len(cache) == 0
+
+
+# ---- client authentication (RFC 6749 section 2.3.1) --------------------------------------------
+
+
+@pytest.mark.parametrize(("client_id", "secret", "pair"), [
+    ("api-client", "plain", "api-client:plain"),
+    ("api-client", "a+b", "api-client:a%2Bb"),
+    ("api-client", "100%", "api-client:100%25"),
+    ("api:client", "x:y", "api%3Aclient:x%3Ay"),
+    ("api-client", "é €", "api-client:%C3%A9+%E2%82%AC"),
+])
+def test_basic_authorization_form_url_encodes_before_base64(client_id: str, secret: str, pair: str) -> None:
+    header = basic_authorization(client_id, secret)
+    assert header.startswith("Basic ")
+    assert base64.b64decode(header.removeprefix("Basic ")).decode("ascii") == pair
+
+
+def test_basic_authorization_round_trips_through_keycloaks_decoding() -> None:
+    secret = "p+q%20r:s%zz é€"
+    decoded = base64.b64decode(basic_authorization("odd", secret).removeprefix("Basic ")).decode()
+    client_id, _, sent = decoded.partition(":")
+    assert (form_url_decode(client_id), form_url_decode(sent)) == ("odd", secret)
+
+
+def test_logout_url_sits_beside_the_token_endpoint() -> None:
+    assert logout_url_for(TOKEN_URL) == TOKEN_URL.removesuffix("/token") + "/logout"
+
+
+# ---- what a refusal says --------------------------------------------------------------------
+
+
+def keycloak_answer(status: int, body: dict[str, str]) -> requests.Response:
+    response = requests.Response()
+    response.status_code, response._content = status, json.dumps(body).encode()
+    return response
+
+
+@pytest.mark.parametrize(("status", "error", "description", "error_class", "says"), [
+    (400, "invalid_grant", "Invalid user credentials", InvalidCredentials, "username or password of user"),
+    (401, "invalid_grant", "Invalid user credentials", InvalidCredentials, "locked after failed logins"),
+    (401, "unauthorized_client", "Invalid client or Invalid client credentials", InvalidClientCredentials,
+     "check the client id 'api-client'"),
+    (401, "unauthorized_client", "Invalid client secret", InvalidClientCredentials, "secret of client"),
+    (401, "invalid_client", "Invalid client or Invalid client credentials", InvalidClientCredentials, "client id"),
+    (400, "unauthorized_client", "Unexpected error when authenticating client", InvalidClientCredentials,
+     "client id"),
+    (400, "invalid_grant", "Account disabled", AccountDisabled, "is disabled; an administrator must enable it"),
+    (400, "invalid_grant", "User disabled", AccountDisabled, "is disabled"),
+    (400, "invalid_grant", "Account is not fully set up", AccountNotSetUp, "pending required actions"),
+    (400, "unauthorized_client", "Client not allowed for direct access grants", ClientNotAllowed,
+     "enable 'Direct access grants'"),
+    (401, "unauthorized_client", "Client not enabled to retrieve service account", ClientNotAllowed,
+     "enable 'Service accounts'"),
+    (400, "invalid_grant", "Session not active", AuthenticationFailed, "refused the grant"),
+    (400, "invalid_request", "Missing form parameter: grant_type", AuthenticationFailed, "token URL and credentials"),
+])
+def test_each_refusal_names_its_cause(status: int, error: str, description: str,
+                                      error_class: type[AuthenticationFailed], says: str) -> None:
+    refused = token_error(keycloak_answer(status, {"error": error, "error_description": description}),
+                          "logging in", credentials(), (SECRET, PASSWORD))
+    assert type(refused) is error_class and refused.reason == error_class.reason
+    assert description in refused.message and says in refused.message and not refused.retryable
+
+
+def test_an_account_disabled_is_not_a_wrong_password() -> None:
+    disabled = token_error(keycloak_answer(400, {"error": "invalid_grant", "error_description": "Account disabled"}),
+                           "logging in", credentials(), ())
+    assert "password" not in disabled.message
+
+
+def test_unknown_realm_and_busy_keycloak() -> None:
+    realm = token_error(keycloak_answer(404, {"error": "Realm does not exist"}), "logging in", credentials(), ())
+    assert isinstance(realm, InvalidConnection) and "realm that does not exist" in realm.message
+    busy = token_error(keycloak_answer(503, {"error": "temporarily_unavailable"}), "logging in", credentials(), ())
+    assert isinstance(busy, ServerError) and busy.retryable
+
+
+def test_a_refusal_never_quotes_a_secret() -> None:
+    echoed = {"error": "invalid_grant", "error_description": f"bad password {PASSWORD} for secret {SECRET}"}
+    refused = token_error(keycloak_answer(400, echoed), "logging in", credentials(), (SECRET, PASSWORD))
+    assert SECRET not in refused.message and PASSWORD not in refused.message
+
+
+# ---- refused logins are not repeated -----------------------------------------------------------
+
+
+class RefusingKeycloak(TokenProvider):
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(TOKEN_URL, credentials(), clock=clock)
+        self.attempts = 0
+        self.refuse = True
+
+    def _exchange(self, form: dict[str, Any], what: str) -> dict[str, Any]:
+        self.attempts += 1
+        if self.refuse:
+            raise AccountDisabled(f"{what}: HTTP 400: Account disabled")
+        return {"access_token": "access", "expires_in": 300}
+
+
+def test_a_refused_login_is_remembered_not_repeated() -> None:
+    clock = FakeClock()
+    provider = RefusingKeycloak(clock)
+    for _ in range(5):
+        with pytest.raises(AccountDisabled, match="Account disabled"):
+            provider.token()
+    assert provider.attempts == 1
+    provider.refuse = False  # an administrator enables the account
+    clock.now += REFUSAL_MEMORY_SECONDS - 1
+    with pytest.raises(AccountDisabled, match="not asked again"):
+        provider.token()
+    clock.now += 1
+    assert provider.token() == "access" and provider.attempts == 2
+
+
+def test_concurrent_callers_after_a_refusal_cause_one_attempt() -> None:
+    provider = RefusingKeycloak(FakeClock())
+    failures: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            provider.token()
+        except AccountDisabled as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=call) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(failures) == 16 and provider.attempts == 1
+
+
+@pytest.mark.parametrize("body", [
+    {"access_token": "a", "expires_in": float("nan")},
+    {"access_token": "a", "expires_in": True},
+    {"access_token": "a", "expires_in": 10**400},
+    {"access_token": "a", "expires_in": -5},
+    {"access_token": "a", "expires_in": "60"},
+    {"access_token": 5, "expires_in": 60},
+    {"access_token": "", "expires_in": 60},
+    {"access_token": "a", "expires_in": 60, "refresh_token": ["r"]},
+])
+def test_token_set_refuses_malformed_answers(body: dict[str, Any]) -> None:
+    with pytest.raises(UnexpectedResponse):
+        TokenSet.from_response(body, 0)
+
+
+def test_token_set_ignores_a_malformed_refresh_lifetime() -> None:
+    tokens = TokenSet.from_response({"access_token": "a", "expires_in": 60, "refresh_token": "r",
+                                     "refresh_expires_in": "soon"}, 0)
+    assert tokens.refresh_expires_at is None
+
+
+@pytest.mark.parametrize("error_class", [InvalidCredentials, InvalidClientCredentials, AccountDisabled,
+                                         AccountNotSetUp, ClientNotAllowed])
+def test_each_refusal_is_its_own_condition_reason_and_is_not_retried(error_class: type[AuthenticationFailed]) -> None:
+    from wallaroo_operator.controller.errors import Disposition, classify
+
+    run_error = classify(error_class("logging in: HTTP 400: refused"))
+    assert run_error.reason == error_class.__name__ and run_error.disposition is Disposition.FAIL
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.text(), st.text(min_size=1))
+def test_any_client_id_and_secret_survive_keycloaks_decoding(client_id: str, secret: str) -> None:
+    decoded = base64.b64decode(basic_authorization(client_id, secret).removeprefix("Basic ")).decode()
+    sent_id, _, sent_secret = decoded.partition(":")
+    assert (form_url_decode(sent_id), form_url_decode(sent_secret)) == (client_id, secret)
+
+
+@pytest.mark.parametrize("field", ["client_secret", "password", "username", "client_id"])
+def test_credentials_that_are_not_utf8_text_are_refused_plainly(field: str) -> None:
+    broken = b"caf\xe9".decode("utf-8", errors="surrogateescape")
+    with pytest.raises(InvalidConnection, match="not valid UTF-8") as refused:
+        credentials(**{field: broken})
+    assert broken not in refused.value.message

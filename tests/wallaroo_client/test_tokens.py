@@ -112,15 +112,18 @@ def test_keycloak_hiccup_during_a_run_is_retried(sim: RunningSimulator, api: Wal
     assert outcome.retries == 1 and outcome.rows == 3
 
 
-@pytest.mark.parametrize(("overrides", "hint"), [
-    ({"password": "wrong-password-123"}, "check the username and password of user 'demo.user@example.com'"),
-    ({"client_secret": "wrong-secret-456"}, "check the secret of client 'api-client'"),
-    ({"username": "nobody@example.com"}, "check the username and password"),
+@pytest.mark.parametrize(("overrides", "reason", "hint"), [
+    ({"password": "wrong-password-123"}, "InvalidCredentials",
+     "the username or password of user 'demo.user@example.com' is wrong"),
+    ({"client_secret": "wrong-secret-456"}, "InvalidClientCredentials",
+     "check the client id 'api-client' and its secret"),
+    ({"username": "nobody@example.com"}, "InvalidCredentials", "the username or password of user"),
 ])
-def test_refused_credentials(sim: RunningSimulator, overrides: dict[str, str], hint: str) -> None:
+def test_refused_credentials(sim: RunningSimulator, overrides: dict[str, str], reason: str, hint: str) -> None:
     tokens = provider_for(sim, **overrides)
     with pytest.raises(AuthenticationFailed, match="HTTP 40") as caught:
         WallarooApi(sim.api_url, tokens).list_workspaces()
+    assert caught.value.reason == reason
     assert hint in caught.value.message
     assert not caught.value.retryable
     for secret in (*overrides.values(), sim.password, sim.secret):

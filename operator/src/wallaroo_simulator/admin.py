@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .config import FaultSpec, TokenLifetimes
+from .config import BruteForceConfig, ClientConfig, FaultSpec, TokenLifetimes, UserConfig
 from .endpoints import STATE, Handler
 from .errors import ErrorAnswer, json_response
 from .state import SimulatorState
@@ -31,6 +32,22 @@ class _LifetimesRequest(TokenLifetimes):
     client_id: str | None = None
 
 
+class _UserUpdate(BaseModel):
+    """What an administrator can change on a user at run time (unset fields stay as they are)."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: str | None = Field(None, repr=False)
+    enabled: bool | None = None
+    required_actions: list[str] | None = None
+
+
+class _ClientUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    secret: str | None = Field(None, repr=False)
+    direct_access_grants: bool | None = None
+    service_account: bool | None = None
+
+
 def add_admin_routes(app: web.Application) -> None:
     routes = [
         web.get("/health", _health), web.get("/world", _world),
@@ -39,6 +56,9 @@ def add_admin_routes(app: web.Application) -> None:
         web.delete("/faults/{target}", _clear_faults), web.delete("/faults", _clear_faults),
         web.post("/pipelines/{name}/undeploy", _undeploy), web.post("/pipelines/{name}/redeploy", _redeploy),
         web.put("/tokens", _set_token_lifetimes),
+        web.patch("/users/{username}", _update_user), web.post("/users/{username}/logout", _logout_user),
+        web.patch("/clients/{client_id}", _update_client),
+        web.put("/brute-force", _set_brute_force), web.delete("/brute-force", _set_brute_force),
     ]
     for route in routes:
         app.router.add_route(route.method, ADMIN_PREFIX + route.path, _answering(route.handler))
@@ -94,7 +114,11 @@ async def _world(request: web.Request) -> web.Response:
     return json_response({
         "base_url": state.base_url, "keycloak_url": state.keycloak_url, "public_url": state.public_url,
         "users": [u.username for u in world.users.values()],
-        "clients": [{"client_id": c.client_id, "public": c.is_public} for c in world.clients.values()],
+        "user_states": {u.username: {"enabled": u.enabled, "required_actions": u.required_actions}
+                        for u in world.users.values()},
+        "clients": [{"client_id": c.client_id, "public": c.is_public, "direct_access_grants": c.direct_access_grants,
+                     "service_account": c.service_account} for c in world.clients.values()],
+        "sessions": len(state.sessions),
         "workspaces": [{"id": w.id, "name": w.config.name, "pipelines": [p.name for p in w.pipelines]}
                        for w in world.workspaces],
         "pipelines": {name: pipeline_summary(state, p) for name, p in world.pipelines.items()},
@@ -153,6 +177,51 @@ async def _set_token_lifetimes(request: web.Request) -> web.Response:
     return json_response({"ok": True})
 
 
+def _user(state: SimulatorState, username: str) -> UserConfig:
+    try:
+        return state.world.users[username]
+    except KeyError:
+        raise _admin_error(404, f"no user named {username!r}") from None
+
+
+async def _update_user(request: web.Request) -> web.Response:
+    """Like Keycloak's admin console: enable/disable, set required actions, reset the password."""
+    state = request.app[STATE]
+    user = _user(state, request.match_info["username"])
+    update = await _parse(request, _UserUpdate)
+    changed = user.model_copy(update=update.model_dump(exclude_none=True))
+    state.world.users[user.username] = changed
+    return json_response({"username": changed.username, "enabled": changed.enabled,
+                          "required_actions": changed.required_actions})
+
+
+async def _logout_user(request: web.Request) -> web.Response:
+    """End every session of the user (Keycloak's "Sign out"): their refresh tokens stop working."""
+    state = request.app[STATE]
+    return json_response({"ended": state.sessions.end_all_of(_user(state, request.match_info["username"]))})
+
+
+async def _update_client(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    client_id = request.match_info["client_id"]
+    client = state.world.clients.get(client_id)
+    if client is None:
+        raise _admin_error(404, f"no client named {client_id!r}")
+    update = await _parse(request, _ClientUpdate)
+    changed: ClientConfig = client.model_copy(update=update.model_dump(exclude_none=True))
+    state.world.clients[client_id] = changed
+    return json_response({"client_id": client_id, "public": changed.is_public,
+                          "direct_access_grants": changed.direct_access_grants,
+                          "service_account": changed.service_account})
+
+
+async def _set_brute_force(request: web.Request) -> web.Response:
+    """PUT: turn Keycloak's brute-force detection on (BruteForceConfig); DELETE: off. Either clears lockouts."""
+    config = await _parse(request, BruteForceConfig) if request.method == "PUT" else None
+    request.app[STATE].brute_force.configure(config)
+    return json_response({"brute_force": config.model_dump() if config else None})
+
+
 class AdminClient:
     """Drives a running simulator's admin API over HTTP, from the same process or another one."""
 
@@ -198,6 +267,26 @@ class AdminClient:
         """Lifetimes of tokens issued from now on, for every client or for one."""
         self._call("PUT", "/tokens", {"access_seconds": access_seconds, "refresh_seconds": refresh_seconds,
                                       "client_id": client_id})
+
+    def update_user(self, username: str, **changes: Any) -> dict[str, Any]:
+        """Change ``password``, ``enabled`` or ``required_actions`` of a user."""
+        return self._call("PATCH", f"/users/{quote(username, safe='')}", changes)
+
+    def logout_user(self, username: str) -> int:
+        """End the user's sessions; how many there were."""
+        return self._call("POST", f"/users/{quote(username, safe='')}/logout")["ended"]
+
+    def update_client(self, client_id: str, **changes: Any) -> dict[str, Any]:
+        """Change ``secret``, ``direct_access_grants`` or ``service_account`` of a client."""
+        return self._call("PATCH", f"/clients/{quote(client_id, safe='')}", changes)
+
+    def set_brute_force(self, failure_factor: int = 30, wait_seconds: float = 60) -> None:
+        """Turn Keycloak's brute-force detection on (temporary lockout), clearing lockouts."""
+        self._call("PUT", "/brute-force", {"failure_factor": failure_factor, "wait_seconds": wait_seconds})
+
+    def clear_brute_force(self) -> None:
+        """Turn brute-force detection off and clear lockouts."""
+        self._call("DELETE", "/brute-force")
 
     def counters(self) -> dict[str, Any]:
         return self._call("GET", "/counters")

@@ -64,6 +64,12 @@ class UserConfig(_Strict):
     password: str = Field(repr=False)
     email: str | None = None  # defaults to the username (Wallaroo usernames are emails)
     id: str | None = None  # Keycloak user id; defaults to a UUID derived from the username
+    first_name: str | None = None  # the token's given_name (and name, with last_name)
+    last_name: str | None = None
+    enabled: bool = True  # false: the password grant answers "Account disabled"
+    # Keycloak required actions (VERIFY_EMAIL, UPDATE_PASSWORD, ...): any pending one makes the
+    # password grant answer "Account is not fully set up".
+    required_actions: list[str] = []
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> UserConfig:
@@ -78,11 +84,21 @@ class ClientConfig(_Strict):
     client_id: str
     secret: str | None = Field(None, repr=False)
     service_account: bool = True  # allows client_credentials (confidential clients only)
+    direct_access_grants: bool = True  # allows the password grant
     tokens: TokenLifetimes | None = None  # overrides the realm's lifetimes for this client
 
     @property
     def is_public(self) -> bool:
         return self.secret is None
+
+
+class BruteForceConfig(_Strict):
+    """Keycloak's brute-force detection with temporary lockout (off by default, as in Keycloak): after
+    ``failure_factor`` failed logins in a row a user is locked for ``wait_seconds``, and every login,
+    the right password included, answers "Invalid user credentials"; a successful login resets the count."""
+
+    failure_factor: int = Field(30, ge=1)
+    wait_seconds: float = Field(60, gt=0)
 
 
 class InputSpec(_Strict):
@@ -130,6 +146,7 @@ class SimulatorConfig(_Strict):
     clients: list[ClientConfig] = Field(min_length=1)
     workspaces: list[WorkspaceConfig] = []
     tokens: TokenLifetimes = TokenLifetimes()
+    brute_force: BruteForceConfig | None = None  # Keycloak's brute-force detection; None: off
     external_urls_enabled: bool = True  # an administrator switch in a real install
     mlops_faults: FaultSpec | None = None
     keycloak_faults: FaultSpec | None = None

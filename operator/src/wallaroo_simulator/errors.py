@@ -112,5 +112,10 @@ def mlops_error(status: int, message: str) -> ErrorAnswer:
     return ErrorAnswer(error_response("mlops", status, message))
 
 
-def keycloak_error(status: int, error: str, description: str) -> ErrorAnswer:
-    return ErrorAnswer(json_response({"error": error, "error_description": description}, status))
+# Keycloak sends these on every token endpoint answer, errors included (not on logout's).
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def keycloak_error(status: int, error: str, description: str, *, no_store: bool = True) -> ErrorAnswer:
+    body = {"error": error, "error_description": description}
+    return ErrorAnswer(json_response(body, status, NO_STORE if no_store else None))

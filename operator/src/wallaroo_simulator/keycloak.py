@@ -1,31 +1,38 @@
-"""Keycloak's OpenID Connect endpoints for realm ``master``: tokens (RS256 JWTs), JWKS and discovery.
+"""Keycloak's OpenID Connect endpoints for realm ``master``: tokens (RS256 JWTs), logout, JWKS and discovery.
 
-Error bodies follow Keycloak (reference section 2). Access tokens are stateless JWTs, as in Keycloak:
-they stay valid until ``exp`` even if lifetimes change afterwards.
+Statuses and error bodies follow Keycloak 26.x as measured (docs/simulator.md); tests/keycloak runs the
+same cases against a real Keycloak. Access tokens are stateless JWTs, as in Keycloak: they stay valid
+until ``exp`` even if lifetimes change afterwards or the session ends. Refresh tokens need their session.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hmac
 import secrets
+import string
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .config import ClientConfig, SimulatorConfig, TokenLifetimes, UserConfig
+from .config import BruteForceConfig, ClientConfig, SimulatorConfig, TokenLifetimes, UserConfig
 from .counters import ANONYMOUS
 from .endpoints import CLIENT_ID, STATE
-from .errors import InvalidToken, json_response, keycloak_error
+from .errors import NO_STORE, ErrorAnswer, InvalidToken, json_response, keycloak_error
 from .faults import add_latency, inject_failure
 
-REALM_PATH = "/auth/realms/master"
+REALM = "master"
+REALM_PATH = f"/auth/realms/{REALM}"
 TOKEN_PATH = REALM_PATH + "/protocol/openid-connect/token"
+LOGOUT_PATH = REALM_PATH + "/protocol/openid-connect/logout"
+OTHER_REALM_PATH = "/auth/realms/{realm:(?!" + REALM + "/)[^/]+}/{rest:.*}"
 CERTS_PATH = REALM_PATH + "/protocol/openid-connect/certs"
 DISCOVERY_PATH = REALM_PATH + "/.well-known/openid-configuration"
 SCOPE = "profile email"
@@ -121,18 +128,99 @@ def _access_claims(client: ClientConfig, user: UserConfig | None, issuer: str, s
     """The claims Wallaroo's Keycloak puts into access tokens (reference section 2)."""
     if user is None:
         subject = str(uuid.uuid5(_SERVICE_ACCOUNT_NAMESPACE, client.client_id))
-        identity: dict[str, Any] = {"clientId": client.client_id, "clientHost": client_address,
+        identity: dict[str, Any] = {"client_id": client.client_id, "clientHost": client_address,
                                     "clientAddress": client_address, "email_verified": False,
                                     "preferred_username": f"service-account-{client.client_id}"}
     else:
         subject = str(user.id)
-        identity = {"sid": session, "email_verified": True, "preferred_username": user.username, "email": user.email}
+        identity = {"sid": session, "email_verified": True, "preferred_username": user.username, "email": user.email,
+                    **_name_claims(user)}
     hasura = {"x-hasura-user-id": subject, "x-hasura-default-role": "user",
               "x-hasura-allowed-roles": ["user"], "x-hasura-user-groups": "{}"}
     return {"iss": issuer, "aud": ["master-realm", "account"], "sub": subject, "typ": "Bearer",
             "azp": client.client_id, "session_state": session, "acr": "1", "allowed-origins": ["*"],
             "realm_access": {"roles": _REALM_ROLES}, "scope": SCOPE, **identity,
             "https://hasura.io/jwt/claims": hasura}
+
+
+def _name_claims(user: UserConfig) -> dict[str, str]:
+    """Keycloak's profile scope: given_name, family_name and name, for the names a user has."""
+    claims = {"given_name": user.first_name, "family_name": user.last_name,
+              "name": " ".join(n for n in (user.first_name, user.last_name) if n)}
+    return {key: value for key, value in claims.items() if value}
+
+
+@dataclass(frozen=True)
+class Session:
+    user_id: str
+    client_id: str
+
+
+class Sessions:
+    """Keycloak's user sessions: a password grant opens one, a refresh needs it, logout ends it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: dict[str, Session] = {}
+
+    def open(self, user: UserConfig, client: ClientConfig) -> str:
+        session_id = str(uuid.uuid4())
+        with self._lock:
+            self._active[session_id] = Session(str(user.id), client.client_id)
+        return session_id
+
+    def is_active(self, session_id: str | None) -> bool:
+        with self._lock:
+            return (session_id or "") in self._active
+
+    def end(self, session_id: str | None) -> None:
+        with self._lock:
+            self._active.pop(session_id or "", None)
+
+    def end_all_of(self, user: UserConfig) -> int:
+        """Log a user out everywhere (the admin console's "Sign out"); how many sessions ended."""
+        with self._lock:
+            ended = [sid for sid, session in self._active.items() if session.user_id == user.id]
+            for session_id in ended:
+                del self._active[session_id]
+            return len(ended)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+
+class BruteForceGuard:
+    """Keycloak's temporary lockout: consecutive failures per user, and until when the user is locked."""
+
+    def __init__(self, config: BruteForceConfig | None) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._locked_until: dict[str, float] = {}
+
+    def configure(self, config: BruteForceConfig | None) -> None:
+        with self._lock:
+            self.config = config
+            self._failures.clear()
+            self._locked_until.clear()
+
+    def is_locked(self, user: UserConfig) -> bool:
+        with self._lock:
+            return self.config is not None and time.monotonic() < self._locked_until.get(str(user.id), 0.0)
+
+    def failed(self, user: UserConfig) -> None:
+        with self._lock:
+            if self.config is None:
+                return
+            failures = self._failures.get(str(user.id), 0) + 1
+            self._failures[str(user.id)] = failures
+            if failures % self.config.failure_factor == 0:
+                self._locked_until[str(user.id)] = time.monotonic() + self.config.wait_seconds
+
+    def succeeded(self, user: UserConfig) -> None:
+        with self._lock:
+            self._failures.pop(str(user.id), None)
 
 
 async def token(request: web.Request) -> web.Response:
@@ -149,7 +237,7 @@ async def token(request: web.Request) -> web.Response:
     user, session = _grant(request, client, grant_type, form)
     await add_latency(faults)
     response = state.issuer.issue(client, user, _issuer(request), session, request.remote or "")
-    return json_response(response, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+    return json_response(response, headers=NO_STORE)
 
 
 def _grant(request: web.Request, client: ClientConfig, grant_type: str,
@@ -157,30 +245,89 @@ def _grant(request: web.Request, client: ClientConfig, grant_type: str,
     """The user (None for a service account) and the session a grant yields, or Keycloak's refusal."""
     state = request.app[STATE]
     if grant_type == "password":
-        return _password_user(state.world.users, form), None
+        if not client.direct_access_grants:
+            raise keycloak_error(400, "unauthorized_client", "Client not allowed for direct access grants")
+        user = _password_user(state.world.users, form, state.brute_force)
+        return user, state.sessions.open(user, client)
     if grant_type == "refresh_token":
-        claims = state.issuer.verify_refresh(_field(form, "refresh_token"), client)
-        user = next((u for u in state.world.users.values() if u.id == claims["sub"]), None)
-        if user is None:
-            raise keycloak_error(400, "invalid_grant", "User not found")
-        return user, claims.get("sid")
+        return _refreshed_user(request, client, _field(form, "refresh_token"))
     if grant_type == "client_credentials":
         if client.is_public:
             raise keycloak_error(401, "unauthorized_client", "Public client not allowed to retrieve service account")
         if not client.service_account:
-            raise keycloak_error(400, "unauthorized_client", "Client not enabled to retrieve service account")
+            raise keycloak_error(401, "unauthorized_client", "Client not enabled to retrieve service account")
         return None, None
+    if grant_type == "authorization_code":  # no browser flow here, so no code is ever valid
+        if not _field(form, "code"):
+            raise keycloak_error(400, "invalid_request", "Missing parameter: code")
+        raise keycloak_error(400, "invalid_grant", "Code not valid")
     if not grant_type:
         raise keycloak_error(400, "invalid_request", "Missing form parameter: grant_type")
     raise keycloak_error(400, "unsupported_grant_type", "Unsupported grant_type")
 
 
-def _password_user(users: dict[str, UserConfig], form: Any) -> UserConfig:
+def _refreshed_user(request: web.Request, client: ClientConfig, refresh_token: str) -> tuple[UserConfig, str | None]:
+    """Keycloak checks the token (expiry first), then its session, then the user."""
+    state = request.app[STATE]
+    claims = state.issuer.verify_refresh(refresh_token, client)
+    session = claims.get("sid")
+    if not state.sessions.is_active(session):
+        raise keycloak_error(400, "invalid_grant", "Session not active")
+    user = next((u for u in state.world.users.values() if u.id == claims["sub"]), None)
+    if user is None:
+        raise keycloak_error(400, "invalid_grant", "User not found")
+    if not user.enabled:
+        raise keycloak_error(400, "invalid_grant", "User disabled")
+    return user, session
+
+
+def _password_user(users: dict[str, UserConfig], form: Any, guard: BruteForceGuard) -> UserConfig:
+    """The direct grant flow as measured on 26.7.3: a locked user and the password first (a wrong one is
+    "Invalid user credentials" even for a disabled user), then the account's state."""
     user = users.get(_field(form, "username"))
     password = _field(form, "password")
+    if user is not None and guard.is_locked(user):
+        raise keycloak_error(400, "invalid_grant", "Invalid user credentials")
     if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
-        raise keycloak_error(401, "invalid_grant", "Invalid user credentials")
+        if user is not None:
+            guard.failed(user)
+        raise keycloak_error(400, "invalid_grant", "Invalid user credentials")
+    guard.succeeded(user)
+    if not user.enabled:
+        raise keycloak_error(400, "invalid_grant", "Account disabled")
+    if user.required_actions:
+        raise keycloak_error(400, "invalid_grant", "Account is not fully set up")
     return user
+
+
+async def logout(request: web.Request) -> web.Response:
+    """POST .../openid-connect/logout with the client's credentials and a refresh token: 204, the session
+    ended (also when it already had). Keycloak's logout errors carry no Cache-Control."""
+    state = request.app[STATE]
+    form = await request.post()
+    try:
+        client_id, secret = _presented_client(request, form)
+        request[CLIENT_ID] = client_id or ANONYMOUS
+        client = _authenticate_client(state.world.clients, client_id, secret)
+        refresh_token = _field(form, "refresh_token")
+        if not refresh_token:  # a browser logout: Keycloak shows its logout page
+            return web.Response(text=_LOGOUT_PAGE, content_type="text/html", headers={"Cache-Control": "no-cache"})
+        claims = state.issuer.verify_refresh(refresh_token, client)
+    except ErrorAnswer as error:
+        for header in NO_STORE:
+            error.response.headers.pop(header, None)
+        raise
+    state.sessions.end(claims.get("sid"))
+    return web.Response(status=204, headers={"Cache-Control": "no-cache"})
+
+
+_LOGOUT_PAGE = '<!DOCTYPE html>\n<html class="login-pf" lang="en"><head><title>Logging out</title></head>' \
+               "<body>Do you want to log out?</body></html>\n"
+
+
+async def unknown_realm(request: web.Request) -> web.Response:
+    """Any path under a realm other than master (the route excludes master)."""
+    raise ErrorAnswer(json_response({"error": "Realm does not exist"}, 404))
 
 
 def _field(form: Any, name: str) -> str:
@@ -196,10 +343,42 @@ def _presented_client(request: web.Request, form: Any) -> tuple[str | None, str 
     if scheme.lower() != "basic":
         return _field(form, "client_id") or None, _field(form, "client_secret") or None
     try:
-        client_id, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-    except ValueError:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8", errors="replace")
+    except binascii.Error:
         return None, None
-    return unquote(client_id), unquote(secret)
+    client_id, _, secret = decoded.partition(":")
+    try:
+        return form_url_decode(client_id), form_url_decode(secret)
+    except ValueError:  # Java's URLDecoder throws; Keycloak answers with this
+        raise keycloak_error(400, "unauthorized_client", "Unexpected error when authenticating client") from None
+
+
+_HEX = frozenset(string.hexdigits)
+
+
+def form_url_decode(text: str) -> str:
+    """Java's ``URLDecoder.decode(text, UTF-8)``, which Keycloak applies to HTTP Basic client credentials
+    (RFC 6749 section 2.3.1): ``+`` is a space, runs of ``%XX`` are UTF-8 bytes (malformed ones become
+    U+FFFD), and a ``%`` without two hex digits is an error (ValueError)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "+":
+            out.append(" ")
+            i += 1
+        elif text[i] == "%":
+            run = bytearray()
+            while i < len(text) and text[i] == "%":
+                digits = text[i + 1:i + 3]
+                if len(digits) != 2 or not set(digits) <= _HEX:
+                    raise ValueError("malformed %-escape")
+                run.append(int(digits, 16))
+                i += 3
+            out.append(run.decode("utf-8", errors="replace"))
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
 
 
 def _authenticate_client(clients: dict[str, ClientConfig], client_id: str | None, secret: str | None) -> ClientConfig:
@@ -208,10 +387,8 @@ def _authenticate_client(clients: dict[str, ClientConfig], client_id: str | None
         raise keycloak_error(401, "invalid_client", "Invalid client or Invalid client credentials")
     if client.is_public:
         return client
-    if not secret:
-        raise keycloak_error(401, "unauthorized_client", "Client secret not provided in request")
-    if not hmac.compare_digest(str(client.secret).encode(), secret.encode()):
-        raise keycloak_error(401, "unauthorized_client", "Invalid client secret")
+    if not secret or not hmac.compare_digest(str(client.secret).encode(), secret.encode()):
+        raise keycloak_error(401, "unauthorized_client", "Invalid client or Invalid client credentials")
     return client
 
 

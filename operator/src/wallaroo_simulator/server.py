@@ -72,6 +72,8 @@ def _add_keycloak_routes(app: web.Application, token_endpoint_name: str) -> None
     app.router.add_post(keycloak.TOKEN_PATH, endpoint(token_endpoint_name, "keycloak")(keycloak.token))
     app.router.add_get(keycloak.CERTS_PATH, endpoint("certs", "keycloak")(keycloak.certs))
     app.router.add_get(keycloak.DISCOVERY_PATH, endpoint("discovery", "keycloak")(keycloak.discovery))
+    app.router.add_post(keycloak.LOGOUT_PATH, endpoint("logout", "keycloak")(keycloak.logout))
+    app.router.add_route("*", keycloak.OTHER_REALM_PATH, endpoint("realms", "keycloak")(keycloak.unknown_realm))
 
 
 class SimulatorServer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .config import KEYCLOAK_TARGET, MLOPS_TARGET, FaultSpec, SimulatorConfig
 from .counters import Counters
 from .faults import FaultState
-from .keycloak import TokenIssuer
+from .keycloak import BruteForceGuard, Sessions, TokenIssuer
 from .world import PipelineState, World
 
 
@@ -14,6 +14,8 @@ class SimulatorState:
         self.config = config
         self.world = World(config)
         self.issuer = TokenIssuer(config)
+        self.sessions = Sessions()
+        self.brute_force = BruteForceGuard(config.brute_force)
         self.counters = Counters()
         self.public_url = public_url.rstrip("/") if public_url else None
         self.base_url = ""  # the API listener's real URL, known once it listens

@@ -43,7 +43,7 @@ class Workspace:
                 created_by=str(item.get("created_by") or ""),
                 pipelines=tuple(int(p) for p in item.get("pipelines") or ()),
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):  # Overflow: an id of Infinity
             raise UnexpectedResponse("workspaces/list returned a malformed workspace") from None
 
 
@@ -128,7 +128,7 @@ class WallarooApi:
             description = http.describe_response(response, self.tokens.secret_values())
             raise api_error(response.status_code, description, what)
         try:
-            return response.json()
+            return http.decode_json(response.content)
         except ValueError:
             raise UnexpectedResponse(f"{what}: the API answered non-JSON") from None
 

@@ -7,30 +7,42 @@ tokens), but never more than half its lifetime early, so that very short tokens
 token while it is valid by the same margin, else a fresh login; a refresh that
 Keycloak refuses (for example ``invalid_grant``: session ended) falls back to a
 login.
+
+A login Keycloak refuses (wrong password, disabled account, ...) is never
+retried: the refusal is remembered for ``REFUSAL_MEMORY_SECONDS`` and repeated
+to every caller without asking Keycloak again, because each attempt counts
+towards its brute-force lockout. New credentials get a new provider (see
+:meth:`Credentials.cache_key`), so fixing a Secret takes effect at once.
+
+Client credentials go in HTTP Basic form-URL-encoded first (RFC 6749 section
+2.3.1), as Keycloak decodes them: a secret with ``+``, ``%`` or ``:`` is sent as
+itself.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 import requests
-from requests.auth import HTTPBasicAuth
 
 from . import http
 from .errors import (
     AuthenticationFailed,
     InvalidConnection,
-    ServerError,
     UnexpectedResponse,
     WallarooError,
 )
+from .refusals import refusal
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +52,9 @@ Clock = Callable[[], float]
 
 MIN_REFRESH_MARGIN = 10.0
 REFRESH_MARGIN_FRACTION = 0.1
+# Keycloak's default brute-force detection locks an account after 30 failures; a job
+# scheduled every minute must not get there by itself.
+REFUSAL_MEMORY_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,10 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        for name, value in (("client id", self.client_id), ("client secret", self.client_secret),
+                            ("username", self.username), ("password", self.password)):
+            if value is not None and not _is_utf8_text(value):
+                raise InvalidConnection(f"the {name} is not valid UTF-8 text")
         if self.grant not in GRANTS:
             raise InvalidConnection(f"unsupported grant {self.grant!r}; use one of {GRANTS}")
         if self.grant == "password" and not (self.username and self.password):
@@ -98,15 +117,14 @@ class TokenSet:
 
     @classmethod
     def from_response(cls, body: Mapping[str, Any], now: float) -> TokenSet:
-        try:
-            access = str(body["access_token"])
-            lifetime = float(body["expires_in"])
-        except (KeyError, TypeError, ValueError):
-            raise UnexpectedResponse(
-                "token endpoint answered without access_token/expires_in"
-            ) from None
+        access = body.get("access_token")
+        lifetime = _seconds(body.get("expires_in"))
+        if not isinstance(access, str) or not access or not lifetime:
+            raise UnexpectedResponse("token endpoint answered without access_token/expires_in")
         refresh = body.get("refresh_token") or None
-        refresh_lifetime = float(body.get("refresh_expires_in") or 0) or None
+        if refresh is not None and not isinstance(refresh, str):
+            raise UnexpectedResponse("token endpoint answered a refresh_token that is not a string")
+        refresh_lifetime = _seconds(body.get("refresh_expires_in"))
         return cls(
             access_token=access,
             access_expires_at=now + lifetime,
@@ -115,6 +133,28 @@ class TokenSet:
             refresh_expires_at=now + refresh_lifetime if refresh and refresh_lifetime else None,
             refresh_lifetime=refresh_lifetime,
         )
+
+
+def _is_utf8_text(value: object) -> bool:
+    """A str that UTF-8 can carry (no lone surrogates, as from bytes decoded with surrogateescape)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _seconds(value: Any) -> float | None:
+    """A lifetime in seconds from a token response: a positive finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # a huge integer: no real lifetime
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def refresh_margin(lifetime: float) -> float:
@@ -172,6 +212,7 @@ class TokenProvider:
         # Held during HTTP on purpose: concurrent callers wait for one login instead of N.
         self._lock = threading.Lock()
         self._tokens: TokenSet | None = None
+        self._refusal: tuple[AuthenticationFailed, float] | None = None  # a refused login, and when
         self._logins = 0
         self._refreshes = 0
         self._invalidations = 0
@@ -186,6 +227,7 @@ class TokenProvider:
     def token(self) -> str:
         """A valid access token, from the cache when possible."""
         with self._lock:
+            self._repeat_refusal()
             renewal = plan_renewal(self._tokens, self._clock())
             if renewal is Renewal.REFRESH:
                 self._tokens = self._refresh_or_login()
@@ -206,6 +248,20 @@ class TokenProvider:
             self._tokens = None
             self._invalidations += 1
             return True
+
+    def logout(self) -> None:
+        """End the Keycloak session (if any) and forget the tokens; the next call logs in."""
+        with self._lock:
+            tokens, self._tokens = self._tokens, None
+            if tokens is None or tokens.refresh_token is None:
+                return
+            what = f"logging out {self.principal}"
+            secrets = self.credentials.secret_values() + (tokens.access_token, tokens.refresh_token)
+            response = self._post_token_endpoint(
+                logout_url_for(self.token_url), {"refresh_token": tokens.refresh_token}, what, secrets
+            )
+            if response.status_code not in (200, 204):
+                raise token_error(response, what, self.credentials, secrets)
 
     def stats(self) -> TokenStats:
         with self._lock:
@@ -234,10 +290,30 @@ class TokenProvider:
         form: dict[str, Any] = {"grant_type": self.credentials.grant}
         if self.credentials.grant == "password":
             form |= {"username": self.credentials.username, "password": self.credentials.password}
-        tokens = self._request_tokens(form, f"logging in as {self.principal}")
+        try:
+            tokens = self._request_tokens(form, f"logging in as {self.principal}")
+        except AuthenticationFailed as refused:
+            self._refusal = (refused, self._clock())
+            raise
+        self._refusal = None
         self._logins += 1
         log.debug("logged in to %s as %s", http.host_of(self.token_url), self.principal)
         return tokens
+
+    def _repeat_refusal(self) -> None:
+        """Raise the remembered refusal again, rather than let Keycloak count another failure."""
+        if self._refusal is None:
+            return
+        refused, at = self._refusal
+        if self._clock() - at >= REFUSAL_MEMORY_SECONDS:
+            self._refusal = None
+            return
+        raise type(refused)(
+            f"{refused.message} (Keycloak refused these credentials less than "
+            f"{REFUSAL_MEMORY_SECONDS:.0f} s ago and is not asked again before; "
+            "changing the credentials takes effect at once)",
+            status=refused.status,
+        )
 
     def _request_tokens(self, form: dict[str, Any], what: str) -> TokenSet:
         return TokenSet.from_response(self._exchange(form, what), self._clock())
@@ -245,41 +321,59 @@ class TokenProvider:
     def _exchange(self, form: dict[str, Any], what: str) -> Mapping[str, Any]:
         """One POST to the token endpoint; the JSON body of its 200 answer."""
         secrets = self.secret_values()
-        response = http.post(
+        response = self._post_token_endpoint(self.token_url, form, what, secrets)
+        if response.status_code != 200:
+            raise token_error(response, what, self.credentials, secrets)
+        return parse_token_body(response.content, what)
+
+    def _post_token_endpoint(
+        self, url: str, form: dict[str, Any], what: str, secrets: tuple[str, ...]
+    ) -> requests.Response:
+        authorization = basic_authorization(self.credentials.client_id, self.credentials.client_secret)
+        return http.post(
             self._session,
-            self.token_url,
+            url,
             what=what,
             secrets=secrets,
             data=form,
-            auth=HTTPBasicAuth(self.credentials.client_id, self.credentials.client_secret),
+            headers={"Authorization": authorization},
             verify=self._verify,
             timeout=self._timeout,
         )
-        if response.status_code != 200:
-            raise token_error(response, what, self.credentials, secrets)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise UnexpectedResponse(f"{what}: the token endpoint answered no JSON object")
-        return body
+
+
+def basic_authorization(client_id: str, client_secret: str) -> str:
+    """HTTP Basic client authentication as RFC 6749 section 2.3.1 and Keycloak want it:
+    id and secret form-URL-encoded (UTF-8) before base64, so ``:``, ``+``, ``%`` survive."""
+    pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode("ascii")).decode("ascii")
+
+
+def logout_url_for(token_url: str) -> str:
+    """Keycloak's end-session endpoint beside the token endpoint."""
+    base, _, _ = token_url.rstrip("/").rpartition("/")
+    return f"{base}/logout"
+
+
+def parse_token_body(content: bytes, what: str) -> Mapping[str, Any]:
+    """The JSON object of a token endpoint's 200 answer, or UnexpectedResponse."""
+    try:
+        body = http.decode_json(content)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise UnexpectedResponse(f"{what}: the token endpoint answered no JSON object")
+    return body
 
 
 def token_error(
     response: requests.Response, what: str, credentials: Credentials, secrets: tuple[str, ...]
 ) -> WallarooError:
-    """Turn a failed token response into an error a user can act on."""
+    """Turn a failed token response into an error that names its cause and what to do."""
     description = http.describe_response(response, secrets)
-    kind = http.parse_error_body(response.text).kind
-    if response.status_code >= 500 or response.status_code == 429:
-        return ServerError(f"{what}: {description}", status=response.status_code)
-    hint = {
-        "invalid_grant": f"check the username and password of {credentials.principal}",
-        "unauthorized_client": f"check the secret of client {credentials.client_id!r}",
-        "invalid_client": f"check the client id {credentials.client_id!r} and its secret",
-    }.get(kind or "", "check the connection's token URL and credentials")
-    return AuthenticationFailed(f"{what}: {description}; {hint}", status=response.status_code)
+    body = http.parse_error_body(response.text)
+    return refusal(response.status_code, body, description, what, credentials.principal,
+                   credentials.client_id)
 
 
 @dataclass(frozen=True)

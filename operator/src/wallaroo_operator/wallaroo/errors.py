@@ -68,9 +68,42 @@ class InvalidConnection(WallarooError):
 
 
 class AuthenticationFailed(WallarooError):
-    """Keycloak refused the credentials, or the API refused a fresh token."""
+    """Keycloak refused to issue a token, or the API refused a fresh token.
+
+    The subclasses below name the cause Keycloak gave for a refused login, so a
+    condition can say what to fix; none of them is retried (brute-force detection
+    could lock the account).
+    """
 
     reason = "AuthenticationFailed"
+
+
+class InvalidCredentials(AuthenticationFailed):
+    """Wrong username or password (Keycloak answers the same for an unknown or locked user)."""
+
+    reason = "InvalidCredentials"
+
+
+class InvalidClientCredentials(AuthenticationFailed):
+    """Unknown OAuth client, or a wrong or missing client secret."""
+
+    reason = "InvalidClientCredentials"
+
+
+class AccountDisabled(AuthenticationFailed):
+    reason = "AccountDisabled"
+
+
+class AccountNotSetUp(AuthenticationFailed):
+    """The user has pending required actions (verify email, update password or profile, ...)."""
+
+    reason = "AccountNotSetUp"
+
+
+class ClientNotAllowed(AuthenticationFailed):
+    """The client may not use the grant: direct access grants or its service account is off."""
+
+    reason = "ClientNotAllowed"
 
 
 class WorkspaceNotFound(WallarooError):

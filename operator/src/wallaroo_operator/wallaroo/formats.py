@@ -61,9 +61,12 @@ def encode_batch(rows: Sequence[Any], input_name: str, fmt: RequestFormat) -> En
 
 def parse_outputs(body: Any, fmt: RequestFormat, expected_rows: int) -> list[RowOutputs]:
     """Per-row outputs of one batch, in the batch's row order."""
-    if fmt == "legacy":
-        return parse_legacy(body, expected_rows)
-    return parse_pandas_records(body, expected_rows)
+    try:
+        if fmt == "legacy":
+            return parse_legacy(body, expected_rows)
+        return parse_pandas_records(body, expected_rows)
+    except RecursionError:  # nesting near the decoder's own limit
+        raise UnexpectedResponse("inference response nested too deeply") from None
 
 
 # ---- legacy -------------------------------------------------------------------------------
@@ -113,10 +116,15 @@ def _legacy_output_rows(index: int, output: Any) -> list[list[float]]:
         raise UnexpectedResponse(
             f"output_{index} has type {type_name!r}; only numeric outputs are supported"
         )
-    dim, data = tensor.get("dim"), tensor.get("data")
+    dim = tensor.get("dim") if isinstance(tensor, dict) else None
+    data = tensor.get("data") if isinstance(tensor, dict) else None
     if not (isinstance(dim, list) and dim and isinstance(data, list)):
         raise UnexpectedResponse(f"output_{index} lacks dim or data")
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dim):
+        raise UnexpectedResponse(f"output_{index} has dim {dim}, not sizes")
     rows, width = dim[0], math.prod(dim[1:])
+    if width == 0 and rows > 0:  # rows of nothing: a row count no data backs
+        raise UnexpectedResponse(f"output_{index} has dim {dim} with no values per row")
     if rows * width != len(data):
         raise UnexpectedResponse(
             f"output_{index} has {len(data)} values, but dim {dim} needs {rows * width}"
@@ -175,5 +183,5 @@ def _flatten_values(value: Any) -> list[Any]:
 def _as_floats(values: Iterable[Any], what: str) -> list[float]:
     try:
         return [float(v) for v in values]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # Overflow: an integer beyond float
         raise UnexpectedResponse(f"{what} holds non-numeric values") from None

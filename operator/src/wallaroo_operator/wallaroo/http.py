@@ -58,47 +58,66 @@ class ErrorBody:
     kind: str | None = None  # Keycloak's `error` or the engine's `error_type`
 
 
+def decode_json(text: str | bytes) -> Any:
+    """``json.loads`` that fails with ValueError only (deep nesting raises RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def parse_error_body(text: str) -> ErrorBody:
     """Parse every error shape in reference §5 (plain text included)."""
     stripped = text.strip()
     try:
-        data = json.loads(stripped)
+        data = decode_json(stripped)
     except ValueError:
         return ErrorBody(message=stripped)
     if isinstance(data, list):
-        return _parse_error_list(data)
+        return _parse_error_list(data, stripped)
     if isinstance(data, dict):
-        return _parse_error_object(data)
+        return _parse_error_object(data, stripped)
     return ErrorBody(message=stripped)
 
 
-def _parse_error_list(items: list[Any]) -> ErrorBody:
+def _parse_error_list(items: list[Any], text: str) -> ErrorBody:
     """Engines up to 2023.2: ``[{"error": ..., "error_type": ...}, ...]``."""
     errors = [i for i in items if isinstance(i, dict)]
-    messages = [str(i.get("error", "")) for i in errors if i.get("error")]
-    kinds = [str(i["error_type"]) for i in errors if i.get("error_type")]
-    return ErrorBody(
-        message="; ".join(messages) or json.dumps(items)[:200],
-        kind=kinds[0] if kinds else None,
-    )
+    messages = [_text(i.get("error", "")) for i in errors if i.get("error")]
+    kinds = [_text(i["error_type"]) for i in errors if i.get("error_type")]
+    return ErrorBody(message="; ".join(messages) or text[:200], kind=kinds[0] if kinds else None)
 
 
-def _parse_error_object(data: dict[str, Any]) -> ErrorBody:
+def _parse_error_object(data: dict[str, Any], text: str) -> ErrorBody:
     if "error_description" in data or _is_keycloak_error(data):
         return ErrorBody(
-            message=str(data.get("error_description") or data.get("error")),
-            kind=str(data.get("error")),
+            message=_text(data.get("error_description") or data.get("error")),
+            kind=data["error"] if isinstance(data.get("error"), str) else None,
         )
     message = data.get("msg") or data.get("error") or data.get("message")
-    code = data.get("code") if isinstance(data.get("code"), int) else None
-    if code is None and isinstance(data.get("status"), int):  # the load balancer's shape
+    code = data.get("code") if _is_int(data.get("code")) else None
+    if code is None and _is_int(data.get("status")):  # the load balancer's shape
         code = data["status"]
     source = data.get("source")
     return ErrorBody(
-        message=str(message) if message is not None else json.dumps(data)[:200],
+        message=_text(message) if message is not None else text[:200],
         code=code,
-        source=str(source) if source is not None else None,
+        source=_text(source) if source is not None else None,
     )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    """A JSON value as message text; nested structures as their (bounded) JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)[:200]
+    except (RecursionError, ValueError):
+        return "(unreadable value)"
 
 
 def _is_keycloak_error(data: dict[str, Any]) -> bool:
