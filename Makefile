@@ -87,7 +87,7 @@ bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.m
 image: ## build the operator image (needs a Docker engine)
 	docker build -t wallaroo-inference-operator:0.1.0 .
 
-test: controlplane ## run every test (starts its own control plane and simulator)
+test: controlplane helm ## run every test (starts its own control plane and simulator)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 

@@ -1,0 +1,215 @@
+"""`helm install` into the real local control plane: objects, CRDs, RBAC that grants what it says,
+and `helm uninstall` removing what it installed (and not the CRDs)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import kubernetes
+import pytest
+from wallaroo_operator import constants as c
+
+from hack.chart.generate import CHART
+from tests.chart.conftest import Helm
+from tests.support.kube import (
+    REPO_ROOT,
+    USE_EXISTING_CLUSTER,
+    Kube,
+    client_for,
+    crd_established,
+    load_yaml_documents,
+    unique_name,
+)
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.cluster,
+              pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs cluster-wide RBAC: local cluster only")]
+
+CRD_NAMES = [f"{c.JOB_PLURAL}.{c.GROUP}", f"{c.CONNECTION_PLURAL}.{c.GROUP}"]
+RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
+
+
+def rbac(kube: Kube) -> kubernetes.client.RbacAuthorizationV1Api:
+    return kubernetes.client.RbacAuthorizationV1Api(kube.api)
+
+
+def allowed(kube: Kube, user: str, verb: str, resource: str, namespace: str = "", group: str = c.GROUP,
+            subresource: str = "", groups: list[str] | None = None) -> bool:
+    """Ask the API server's authorizer, as a SubjectAccessReview, whether `user` may do this."""
+    review = kubernetes.client.V1SubjectAccessReview(spec=kubernetes.client.V1SubjectAccessReviewSpec(
+        user=user, groups=groups or ["system:authenticated"],
+        resource_attributes=kubernetes.client.V1ResourceAttributes(
+            namespace=namespace, verb=verb, group=group, resource=resource, subresource=subresource)))
+    return kubernetes.client.AuthorizationV1Api(kube.api).create_subject_access_review(review).status.allowed
+
+
+def service_account(namespace: str, name: str) -> dict:
+    return {"user": f"system:serviceaccount:{namespace}:{name}",
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"]}
+
+
+def gone(read) -> bool:
+    try:
+        read()
+    except kubernetes.client.ApiException as error:
+        if error.status == 404:
+            return True
+        raise
+    return False
+
+
+def create_namespace(kube: Kube, name: str, labels: dict | None = None) -> None:
+    kube.core.create_namespace(kubernetes.client.V1Namespace(
+        metadata=kubernetes.client.V1ObjectMeta(name=name, labels=labels)))
+
+
+@contextmanager
+def installed(helm: Helm, kubeconfig: Path, kube: Kube, tmp_path: Path, values: dict | None = None):
+    """The chart installed as a fresh release in a fresh restricted namespace; uninstalled afterwards."""
+    release, namespace = unique_name("wio"), unique_name("wio-system")
+    create_namespace(kube, namespace, RESTRICTED)
+    try:
+        helm.run("install", release, str(CHART), "--namespace", namespace, values=values or {},
+                 kubeconfig=kubeconfig, tmp_path=tmp_path)
+        try:
+            yield release, namespace
+        finally:
+            helm.run("uninstall", release, "--namespace", namespace, kubeconfig=kubeconfig, check=False)
+    finally:
+        kube.core.delete_namespace(namespace)
+
+
+def operator_rules() -> list[dict]:
+    docs = load_yaml_documents(REPO_ROOT / "manifests" / "rbac.yaml")
+    return next(d for d in docs if d["kind"] == "ClusterRole")["rules"]
+
+
+def test_install_creates_the_operator_and_uninstall_removes_it(helm: Helm, kube: Kube, tmp_path: Path):
+    with installed(helm, kube.kubeconfig, kube, tmp_path) as (release, namespace):
+        deployment = kubernetes.client.AppsV1Api(kube.api).read_namespaced_deployment(release, namespace)
+        assert deployment.spec.template.spec.security_context.run_as_non_root is True
+        kube.core.read_namespaced_service_account(release, namespace)
+        kube.core.read_namespaced_service(f"{release}-metrics", namespace)
+        role = rbac(kube).read_cluster_role(release)
+        assert kube.api.sanitize_for_serialization(role.rules) == operator_rules()
+        rbac(kube).read_cluster_role_binding(release)
+        for name in CRD_NAMES:
+            assert crd_established(kube.extensions, name)
+
+        operator = service_account(namespace, release)
+        anywhere = unique_name("any")  # the cluster-wide binding covers namespaces that do not exist yet
+        assert allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere)
+        assert allowed(kube, **operator, verb="patch", resource="inferencejobs", subresource="status",
+                       namespace=anywhere)
+        assert allowed(kube, **operator, verb="watch", resource="customresourcedefinitions",
+                       group="apiextensions.k8s.io")
+        assert not allowed(kube, **operator, verb="list", resource="secrets", group="", namespace=anywhere)
+        assert not allowed(kube, **operator, verb="delete", resource="inferencejobs", namespace=anywhere)
+
+        helm.run("uninstall", release, "--namespace", namespace, kubeconfig=kube.kubeconfig)
+        apps = kubernetes.client.AppsV1Api(kube.api)
+        for what, read in {
+            "Deployment": lambda: apps.read_namespaced_deployment(release, namespace),
+            "ServiceAccount": lambda: kube.core.read_namespaced_service_account(release, namespace),
+            "Service": lambda: kube.core.read_namespaced_service(f"{release}-metrics", namespace),
+            "ClusterRole": lambda: rbac(kube).read_cluster_role(release),
+            "ClusterRoleBinding": lambda: rbac(kube).read_cluster_role_binding(release),
+            "view ClusterRole": lambda: rbac(kube).read_cluster_role(f"{release}-view"),
+            "edit ClusterRole": lambda: rbac(kube).read_cluster_role(f"{release}-edit"),
+        }.items():
+            wait_for(lambda read=read: gone(read), timeout=30, what=f"the {what} to be deleted by helm uninstall")
+        assert not allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere)
+        for name in CRD_NAMES:  # CRDs outlive the release: deleting them would delete every job
+            assert crd_established(kube.extensions, name)
+
+
+def test_namespaced_install_grants_only_the_chosen_namespaces(helm: Helm, kube: Kube, namespace: str,
+                                                               tmp_path: Path):
+    with installed(helm, kube.kubeconfig, kube, tmp_path, {"watchNamespaces": [namespace]}) as (release, system):
+        operator = service_account(system, release)
+        other = unique_name("other")
+        assert allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=namespace)
+        assert allowed(kube, **operator, verb="create", resource="configmaps", group="", namespace=namespace)
+        assert not allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=other)
+        assert not allowed(kube, **operator, verb="list", resource="inferencejobs", namespace=other)
+        assert allowed(kube, **operator, verb="list", resource="inferencejobs", namespace=namespace)
+        assert allowed(kube, **operator, verb="watch", resource="namespaces", group="")
+        assert not allowed(kube, **operator, verb="get", resource="secrets", group="")  # not cluster-wide
+        container = kubernetes.client.AppsV1Api(kube.api).read_namespaced_deployment(
+            release, system).spec.template.spec.containers[0]
+        assert container.args == [f"--namespace={namespace}"]
+
+
+def test_user_roles_grant_what_they_say(helm: Helm, kube: Kube, namespace: str, tmp_path: Path):
+    """A user bound to the chart's view or edit role in a namespace can do exactly that there."""
+    with installed(helm, kube.kubeconfig, kube, tmp_path) as (release, _):
+        for user, role in (("viewer", f"{release}-view"), ("editor", f"{release}-edit")):
+            bind(kube, namespace, user, role)
+        for plural in (c.JOB_PLURAL, c.CONNECTION_PLURAL):
+            for verb in ("get", "list", "watch"):
+                assert allowed(kube, "viewer", verb, plural, namespace)
+            for verb in ("create", "update", "patch", "delete", "deletecollection"):
+                assert not allowed(kube, "viewer", verb, plural, namespace)
+                assert allowed(kube, "editor", verb, plural, namespace)
+            assert allowed(kube, "viewer", "get", plural, namespace, subresource="status")
+            assert not allowed(kube, "editor", "patch", plural, namespace, subresource="status"), "the operator's"
+            assert not allowed(kube, "viewer", "get", plural, unique_name("elsewhere"))
+        assert not allowed(kube, "viewer", "get", "secrets", namespace, group="")
+        assert not allowed(kube, "editor", "get", "secrets", namespace, group="")
+
+
+@pytest.mark.skipif(not USE_EXISTING_CLUSTER and "clusterrole-aggregation" not in
+                    __import__("localcluster.cluster", fromlist=["CONTROLLERS"]).CONTROLLERS,
+                    reason="the local cluster does not run kube-controller-manager's clusterrole-aggregation "
+                           "controller (localcluster/cluster.py CONTROLLERS), which fills the built-in view/edit")
+def test_built_in_view_and_edit_include_the_user_roles(helm: Helm, kube: Kube, namespace: str, tmp_path: Path):
+    with installed(helm, kube.kubeconfig, kube, tmp_path):
+        for user, role in (("builtin-viewer", "view"), ("builtin-editor", "edit"), ("builtin-admin", "admin")):
+            bind(kube, namespace, user, role)
+        for user in ("builtin-viewer", "builtin-editor", "builtin-admin"):
+            wait_for(lambda user=user: allowed(kube, user, "list", c.JOB_PLURAL, namespace), timeout=30,
+                     what=f"{user} to list InferenceJobs through the aggregated role")
+        for user in ("builtin-editor", "builtin-admin"):
+            wait_for(lambda user=user: allowed(kube, user, "create", c.JOB_PLURAL, namespace), timeout=30,
+                     what=f"{user} to create InferenceJobs through the aggregated role")
+        assert not allowed(kube, "builtin-viewer", "create", c.JOB_PLURAL, namespace)
+
+
+@pytest.mark.skipif(not os.environ.get("WALLAROO_CHART_TEST_IMAGE"),
+                    reason="needs a node running the operator's image: set WALLAROO_CHART_TEST_IMAGE (the image "
+                           "loaded into the local cluster's node, issue 8) to run it")
+def test_the_operator_becomes_available(helm: Helm, kube: Kube, tmp_path: Path):
+    repository, _, tag = os.environ["WALLAROO_CHART_TEST_IMAGE"].rpartition(":")
+    values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}
+    with installed(helm, kube.kubeconfig, kube, tmp_path, values) as (release, namespace):
+        apps = kubernetes.client.AppsV1Api(kube.api)
+        wait_for(lambda: any(cond.type == "Available" and cond.status == "True" for cond in
+                             apps.read_namespaced_deployment_status(release, namespace).status.conditions or []),
+                 timeout=180, what="the operator's Deployment to become Available")
+
+
+def bind(kube: Kube, namespace: str, user: str, cluster_role: str) -> None:
+    rbac(kube).create_namespaced_role_binding(namespace, {
+        "metadata": {"name": f"{user}-{cluster_role}"[:63]},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+
+
+def test_install_on_a_cluster_without_the_crds_creates_them(helm: Helm, tmp_path: Path):
+    """The chart's crds/ are installed by `helm install` when absent (a cluster of its own: the shared
+    one has them already) and become Established; `helm uninstall` leaves them."""
+    from localcluster import LocalCluster, build_binaries
+
+    with tempfile.TemporaryDirectory(prefix="localcluster-chart-") as state, \
+            LocalCluster(Path(state) / "cluster", build_binaries()) as cluster:
+        extensions = kubernetes.client.ApiextensionsV1Api(client_for(cluster.kubeconfig))
+        assert all(gone(lambda name=name: extensions.read_custom_resource_definition(name)) for name in CRD_NAMES)
+        helm.run("install", "wio", str(CHART), "--namespace", "default", kubeconfig=cluster.kubeconfig,
+                 tmp_path=tmp_path, values={})
+        for name in CRD_NAMES:
+            wait_for(lambda name=name: crd_established(extensions, name), timeout=30, what=f"CRD {name} Established")
+        helm.run("uninstall", "wio", "--namespace", "default", kubeconfig=cluster.kubeconfig)
+        assert all(crd_established(extensions, name) for name in CRD_NAMES)
