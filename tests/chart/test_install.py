@@ -4,12 +4,14 @@ and `helm uninstall` removing what it installed (and not the CRDs)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import kubernetes
 import pytest
+import yaml
 from wallaroo_operator import constants as c
 
 from hack.chart.generate import CHART
@@ -46,6 +48,12 @@ def allowed(kube: Kube, user: str, verb: str, resource: str, namespace: str = ""
     return kubernetes.client.AuthorizationV1Api(kube.api).create_subject_access_review(review).status.allowed
 
 
+def granted(kube: Kube, user: str, verb: str, resource: str, namespace: str = "", **kwargs) -> None:
+    """Wait until the authorizer allows it: RBAC objects just created reach its cache a moment later."""
+    wait_for(lambda: allowed(kube, user, verb, resource, namespace, **kwargs), timeout=30,
+             what=f"{user} to be allowed to {verb} {resource} in {namespace or 'the cluster'}")
+
+
 def service_account(namespace: str, name: str) -> dict:
     return {"user": f"system:serviceaccount:{namespace}:{name}",
             "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"]}
@@ -69,7 +77,8 @@ def create_namespace(kube: Kube, name: str, labels: dict | None = None) -> None:
 @contextmanager
 def installed(helm: Helm, kubeconfig: Path, kube: Kube, tmp_path: Path, values: dict | None = None):
     """The chart installed as a fresh release in a fresh restricted namespace; uninstalled afterwards."""
-    release, namespace = unique_name("wio"), unique_name("wio-system")
+    # A release name containing the chart's name is the objects' name too (see _helpers.tpl).
+    release, namespace = unique_name("wallaroo-inference-operator"), unique_name("wio-system")
     create_namespace(kube, namespace, RESTRICTED)
     try:
         helm.run("install", release, str(CHART), "--namespace", namespace, values=values or {},
@@ -101,7 +110,7 @@ def test_install_creates_the_operator_and_uninstall_removes_it(helm: Helm, kube:
 
         operator = service_account(namespace, release)
         anywhere = unique_name("any")  # the cluster-wide binding covers namespaces that do not exist yet
-        assert allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere)
+        granted(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere)
         assert allowed(kube, **operator, verb="patch", resource="inferencejobs", subresource="status",
                        namespace=anywhere)
         assert allowed(kube, **operator, verb="watch", resource="customresourcedefinitions",
@@ -121,7 +130,8 @@ def test_install_creates_the_operator_and_uninstall_removes_it(helm: Helm, kube:
             "edit ClusterRole": lambda: rbac(kube).read_cluster_role(f"{release}-edit"),
         }.items():
             wait_for(lambda read=read: gone(read), timeout=30, what=f"the {what} to be deleted by helm uninstall")
-        assert not allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere)
+        wait_for(lambda: not allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere),
+                 timeout=30, what="the operator's grants to be gone")
         for name in CRD_NAMES:  # CRDs outlive the release: deleting them would delete every job
             assert crd_established(kube.extensions, name)
 
@@ -131,7 +141,8 @@ def test_namespaced_install_grants_only_the_chosen_namespaces(helm: Helm, kube: 
     with installed(helm, kube.kubeconfig, kube, tmp_path, {"watchNamespaces": [namespace]}) as (release, system):
         operator = service_account(system, release)
         other = unique_name("other")
-        assert allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=namespace)
+        granted(kube, **operator, verb="get", resource="secrets", group="", namespace=namespace)
+        granted(kube, **operator, verb="watch", resource="namespaces", group="")
         assert allowed(kube, **operator, verb="create", resource="configmaps", group="", namespace=namespace)
         assert not allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=other)
         assert not allowed(kube, **operator, verb="list", resource="inferencejobs", namespace=other)
@@ -148,6 +159,8 @@ def test_user_roles_grant_what_they_say(helm: Helm, kube: Kube, namespace: str, 
     with installed(helm, kube.kubeconfig, kube, tmp_path) as (release, _):
         for user, role in (("viewer", f"{release}-view"), ("editor", f"{release}-edit")):
             bind(kube, namespace, user, role)
+        granted(kube, "viewer", "get", c.JOB_PLURAL, namespace)
+        granted(kube, "editor", "create", c.JOB_PLURAL, namespace)
         for plural in (c.JOB_PLURAL, c.CONNECTION_PLURAL):
             for verb in ("get", "list", "watch"):
                 assert allowed(kube, "viewer", verb, plural, namespace)
@@ -169,12 +182,10 @@ def test_built_in_view_and_edit_include_the_user_roles(helm: Helm, kube: Kube, n
     with installed(helm, kube.kubeconfig, kube, tmp_path):
         for user, role in (("builtin-viewer", "view"), ("builtin-editor", "edit"), ("builtin-admin", "admin")):
             bind(kube, namespace, user, role)
-        for user in ("builtin-viewer", "builtin-editor", "builtin-admin"):
-            wait_for(lambda user=user: allowed(kube, user, "list", c.JOB_PLURAL, namespace), timeout=30,
-                     what=f"{user} to list InferenceJobs through the aggregated role")
+        for user in ("builtin-viewer", "builtin-editor", "builtin-admin"):  # once aggregated, and cached
+            granted(kube, user, "list", c.JOB_PLURAL, namespace)
         for user in ("builtin-editor", "builtin-admin"):
-            wait_for(lambda user=user: allowed(kube, user, "create", c.JOB_PLURAL, namespace), timeout=30,
-                     what=f"{user} to create InferenceJobs through the aggregated role")
+            granted(kube, user, "create", c.JOB_PLURAL, namespace)
         assert not allowed(kube, "builtin-viewer", "create", c.JOB_PLURAL, namespace)
 
 
@@ -198,18 +209,34 @@ def bind(kube: Kube, namespace: str, user: str, cluster_role: str) -> None:
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
 
 
-def test_install_on_a_cluster_without_the_crds_creates_them(helm: Helm, tmp_path: Path):
-    """The chart's crds/ are installed by `helm install` when absent (a cluster of its own: the shared
-    one has them already) and become Established; `helm uninstall` leaves them."""
+def test_helm_installs_missing_crds_but_upgrading_them_is_up_to_kubectl(helm: Helm, tmp_path: Path):
+    """On a cluster of its own (the shared one has the CRDs already): `helm install` creates the chart's
+    crds/ and they become Established; the upgrade docs/install.md gives (server-side apply, which has to
+    take the fields over from the manager `helm`) changes them; `helm uninstall` leaves them."""
     from localcluster import LocalCluster, build_binaries
 
+    binaries = build_binaries()
     with tempfile.TemporaryDirectory(prefix="localcluster-chart-") as state, \
-            LocalCluster(Path(state) / "cluster", build_binaries()) as cluster:
+            LocalCluster(Path(state) / "cluster", binaries) as cluster:
         extensions = kubernetes.client.ApiextensionsV1Api(client_for(cluster.kubeconfig))
         assert all(gone(lambda name=name: extensions.read_custom_resource_definition(name)) for name in CRD_NAMES)
         helm.run("install", "wio", str(CHART), "--namespace", "default", kubeconfig=cluster.kubeconfig,
                  tmp_path=tmp_path, values={})
         for name in CRD_NAMES:
             wait_for(lambda name=name: crd_established(extensions, name), timeout=30, what=f"CRD {name} Established")
+
+        newer = load_yaml_documents(next((CHART / "crds").glob(f"*_{c.JOB_PLURAL}.yaml")))[0]
+        newer["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = "A newer InferenceJob."
+        path = tmp_path / "newer-crd.yaml"
+        path.write_text(yaml.safe_dump(newer))
+        kubectl = [str(binaries.kubectl), "--kubeconfig", str(cluster.kubeconfig), "apply", "--server-side"]
+        refused = subprocess.run([*kubectl, "-f", str(path)], capture_output=True, text=True, check=False)
+        assert refused.returncode != 0 and 'conflict with "helm"' in refused.stderr, refused.stderr
+        forced = subprocess.run([*kubectl, "--force-conflicts", "-f", str(path)], capture_output=True, text=True,
+                                check=False)
+        assert forced.returncode == 0, forced.stderr
+        schema = extensions.read_custom_resource_definition(CRD_NAMES[0]).spec.versions[0].schema
+        assert schema.open_apiv3_schema.description == "A newer InferenceJob."
+
         helm.run("uninstall", "wio", "--namespace", "default", kubeconfig=cluster.kubeconfig)
         assert all(crd_established(extensions, name) for name in CRD_NAMES)

@@ -14,7 +14,7 @@ from tests.support.kube import Kube
 
 pytestmark = pytest.mark.cluster
 
-TOO_LONG = "Too long: must have at most 262144 bytes"
+TOO_LONG = "Too long: may not be more than 262144 bytes"
 
 
 def kubectl(kube: Kube, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

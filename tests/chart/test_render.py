@@ -43,10 +43,14 @@ def test_helm_lint_is_clean(helm: Helm, tmp_path: Path, values: dict):
 
 
 def test_lint_fails_on_a_broken_value(helm: Helm, tmp_path: Path):
-    """The lint above can fail: a value that makes a template fail is reported."""
+    """The lint above can fail: a value the schema (or a template, without it) refuses is reported."""
     result = helm.run("lint", "--strict", str(CHART_DIR), values={"executor": {"type": "cron"}},
                       tmp_path=tmp_path, check=False)
-    assert result.returncode != 0 and 'executor.type: "cron" is neither job nor local' in result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "at '/executor/type': value must be one of '', 'job', 'local'" in result.stdout
+    unchecked = helm.run("template", RELEASE, str(CHART_DIR), "--skip-schema-validation", tmp_path=tmp_path,
+                         values={"executor": {"type": "cron"}}, check=False)
+    assert unchecked.returncode != 0 and 'executor.type: "cron" is neither job nor local' in unchecked.stderr
 
 
 def test_defaults_render_the_deployment_of_manifests(helm: Helm, tmp_path: Path):
@@ -183,7 +187,7 @@ def test_values_reach_the_pod(helm: Helm, tmp_path: Path):
     values = {
         "image": {"repository": "registry.example.com/wio", "tag": "1.2.3", "pullPolicy": "Always"},
         "imagePullSecrets": [{"name": "pull"}],
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "2Gi"}},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": None, "memory": "2Gi"}},
         "nodeSelector": {"pool": "ops"},
         "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],
         "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
@@ -199,10 +203,11 @@ def test_values_reach_the_pod(helm: Helm, tmp_path: Path):
     pod = deployment["spec"]["template"]
     container = pod["spec"]["containers"][0]
     assert container["image"] == "registry.example.com/wio:1.2.3" and container["imagePullPolicy"] == "Always"
-    assert container["resources"] == values["resources"]
+    assert container["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "2Gi"}}
     assert container["args"] == ["--verbose"]
-    for key in ("imagePullSecrets", "nodeSelector", "tolerations", "affinity", "priorityClassName"):
+    for key in ("imagePullSecrets", "tolerations", "affinity", "priorityClassName"):
         assert pod["spec"][key] == values[key], key
+    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "ops"}, "Helm merges maps"
     env = env_of(deployment)
     assert env["KOPF_RUN_LOG_FORMAT"] == "plain" and env["WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS"] == "3"
     assert env["WALLAROO_OPERATOR_RETRY_CAP_SECONDS"] == "30"
@@ -243,12 +248,11 @@ def test_argocd_health_config_map_holds_the_script_unchanged(helm: Helm, tmp_pat
 
 
 def test_values_file_documents_every_top_level_value():
-    """values.yaml is the chart's reference: each top-level key is preceded by or holds a comment."""
-    text = (CHART_DIR / "values.yaml").read_text()
-    for key in yaml.safe_load(text):
-        before = text.split(f"\n{key}:", 1)[0].rstrip().splitlines()[-1]
-        block = text.split(f"\n{key}:", 1)[1].split("\n\n", 1)[0]
-        assert before.startswith("#") or "#" in block, f"values.yaml: document {key}"
+    """values.yaml is the chart's reference: each top-level key has a comment in its paragraph."""
+    paragraphs = (CHART_DIR / "values.yaml").read_text().split("\n\n")
+    for key in yaml.safe_load("\n\n".join(paragraphs)):
+        paragraph = next(p for p in paragraphs if f"\n{key}:" in f"\n{p}")
+        assert "#" in paragraph, f"values.yaml: document {key}"
 
 
 @pytest.mark.parametrize("values", [
