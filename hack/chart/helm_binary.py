@@ -53,8 +53,9 @@ def helm_binary() -> Path:
     version = pinned_version(HELM_MODULE, HELM)
     target = cache_dir(version)
     if not (target / "helm").is_file():
-        _build_into_cache(target, lambda out: _go_build(HELM_MODULE, [f"{HELM}/cmd/helm"], f"{out}/helm",
-                                                         helm_ldflags(version)))
+        _build_into_cache(
+            target, lambda out: _go_build(HELM_MODULE, [f"{HELM}/cmd/helm"], f"{out}/helm", helm_ldflags(version))
+        )
     return target / "helm"
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from localcluster.build import BuildError
 
 from hack.chart.generate import CHART
 from hack.chart.helm_binary import helm_binary
+from localcluster.build import BuildError
 from tests.support.kube import REPO_ROOT
 
 # Renders use the names `kubectl apply -k manifests/` uses, so objects compare one to one.
@@ -22,8 +22,14 @@ class Helm:
     def __init__(self, binary: Path):
         self.binary = binary
 
-    def run(self, *args: str, values: dict | None = None, kubeconfig: Path | None = None,
-            tmp_path: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        *args: str,
+        values: dict | None = None,
+        kubeconfig: Path | None = None,
+        tmp_path: Path | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
         command = [str(self.binary), *args]
         if values is not None:
             assert tmp_path is not None, "values are passed as a file"
@@ -39,8 +45,9 @@ class Helm:
 
     def template(self, tmp_path: Path, values: dict | None = None, *args: str) -> list[dict]:
         """`helm template` of the chart with these values, as a list of objects."""
-        result = self.run("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args,
-                          values=values or {}, tmp_path=tmp_path)
+        result = self.run(
+            "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args, values=values or {}, tmp_path=tmp_path
+        )
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 

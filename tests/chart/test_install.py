@@ -12,7 +12,6 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-from wallaroo_operator import constants as c
 
 from hack.chart.generate import CHART
 from tests.chart.conftest import Helm
@@ -25,10 +24,14 @@ from tests.support.kube import (
     load_yaml_documents,
     unique_name,
 )
+from tests.support.rbac import service_account_kubeconfig
 from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
 
-pytestmark = [pytest.mark.cluster,
-              pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs cluster-wide RBAC: local cluster only")]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs cluster-wide RBAC: local cluster only"),
+]
 
 CRD_NAMES = [f"{c.JOB_PLURAL}.{c.GROUP}", f"{c.CONNECTION_PLURAL}.{c.GROUP}"]
 RESTRICTED = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")}
@@ -38,25 +41,43 @@ def rbac(kube: Kube) -> kubernetes.client.RbacAuthorizationV1Api:
     return kubernetes.client.RbacAuthorizationV1Api(kube.api)
 
 
-def allowed(kube: Kube, user: str, verb: str, resource: str, namespace: str = "", group: str = c.GROUP,
-            subresource: str = "", groups: list[str] | None = None) -> bool:
+def allowed(
+    kube: Kube,
+    user: str,
+    verb: str,
+    resource: str,
+    namespace: str = "",
+    group: str = c.GROUP,
+    subresource: str = "",
+    groups: list[str] | None = None,
+) -> bool:
     """Ask the API server's authorizer, as a SubjectAccessReview, whether `user` may do this."""
-    review = kubernetes.client.V1SubjectAccessReview(spec=kubernetes.client.V1SubjectAccessReviewSpec(
-        user=user, groups=groups or ["system:authenticated"],
-        resource_attributes=kubernetes.client.V1ResourceAttributes(
-            namespace=namespace, verb=verb, group=group, resource=resource, subresource=subresource)))
+    review = kubernetes.client.V1SubjectAccessReview(
+        spec=kubernetes.client.V1SubjectAccessReviewSpec(
+            user=user,
+            groups=groups or ["system:authenticated"],
+            resource_attributes=kubernetes.client.V1ResourceAttributes(
+                namespace=namespace, verb=verb, group=group, resource=resource, subresource=subresource
+            ),
+        )
+    )
     return kubernetes.client.AuthorizationV1Api(kube.api).create_subject_access_review(review).status.allowed
 
 
 def granted(kube: Kube, user: str, verb: str, resource: str, namespace: str = "", **kwargs) -> None:
     """Wait until the authorizer allows it: RBAC objects just created reach its cache a moment later."""
-    wait_for(lambda: allowed(kube, user, verb, resource, namespace, **kwargs), timeout=30,
-             what=f"{user} to be allowed to {verb} {resource} in {namespace or 'the cluster'}")
+    wait_for(
+        lambda: allowed(kube, user, verb, resource, namespace, **kwargs),
+        timeout=30,
+        what=f"{user} to be allowed to {verb} {resource} in {namespace or 'the cluster'}",
+    )
 
 
 def service_account(namespace: str, name: str) -> dict:
-    return {"user": f"system:serviceaccount:{namespace}:{name}",
-            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"]}
+    return {
+        "user": f"system:serviceaccount:{namespace}:{name}",
+        "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"],
+    }
 
 
 def gone(read) -> bool:
@@ -70,8 +91,9 @@ def gone(read) -> bool:
 
 
 def create_namespace(kube: Kube, name: str, labels: dict | None = None) -> None:
-    kube.core.create_namespace(kubernetes.client.V1Namespace(
-        metadata=kubernetes.client.V1ObjectMeta(name=name, labels=labels)))
+    kube.core.create_namespace(
+        kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name, labels=labels))
+    )
 
 
 @contextmanager
@@ -81,14 +103,32 @@ def installed(helm: Helm, kubeconfig: Path, kube: Kube, tmp_path: Path, values: 
     release, namespace = unique_name("wallaroo-inference-operator"), unique_name("wio-system")
     create_namespace(kube, namespace, RESTRICTED)
     try:
-        helm.run("install", release, str(CHART), "--namespace", namespace, values=values or {},
-                 kubeconfig=kubeconfig, tmp_path=tmp_path)
+        helm.run(
+            "install",
+            release,
+            str(CHART),
+            "--namespace",
+            namespace,
+            values=values or {},
+            kubeconfig=kubeconfig,
+            tmp_path=tmp_path,
+        )
         try:
             yield release, namespace
         finally:
             helm.run("uninstall", release, "--namespace", namespace, kubeconfig=kubeconfig, check=False)
     finally:
         kube.core.delete_namespace(namespace)
+
+
+def policy_refuses(as_operator: kubernetes.client.CoreV1Api, kube: Kube, namespace: str, policy: str) -> bool:
+    """The API server loads policies asynchronously: probe with a create the policy must refuse."""
+    try:
+        as_operator.create_namespaced_config_map(namespace, {"metadata": {"name": "probe"}, "data": {}})
+    except kubernetes.client.ApiException as error:
+        return error.status in (403, 422) and policy in error.body
+    kube.core.delete_namespaced_config_map("probe", namespace)  # not in force yet: clean up, probe again
+    return False
 
 
 def operator_rules() -> list[dict]:
@@ -111,15 +151,26 @@ def test_install_creates_the_operator_and_uninstall_removes_it(helm: Helm, kube:
         operator = service_account(namespace, release)
         anywhere = unique_name("any")  # the cluster-wide binding covers namespaces that do not exist yet
         granted(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere)
-        assert allowed(kube, **operator, verb="patch", resource="inferencejobs", subresource="status",
-                       namespace=anywhere)
-        assert allowed(kube, **operator, verb="watch", resource="customresourcedefinitions",
-                       group="apiextensions.k8s.io")
+        assert allowed(
+            kube, **operator, verb="patch", resource="inferencejobs", subresource="status", namespace=anywhere
+        )
+        assert allowed(
+            kube, **operator, verb="watch", resource="customresourcedefinitions", group="apiextensions.k8s.io"
+        )
         assert not allowed(kube, **operator, verb="list", resource="secrets", group="", namespace=anywhere)
         assert not allowed(kube, **operator, verb="delete", resource="inferencejobs", namespace=anywhere)
+        as_operator = kubernetes.client.CoreV1Api(
+            client_for(service_account_kubeconfig(kube, tmp_path / "sa.kubeconfig", namespace, release))
+        )
+        wait_for(
+            lambda: policy_refuses(as_operator, kube, namespace, f"{release}-configmaps"),
+            timeout=60,
+            what="the admission policy to refuse the release's ServiceAccount a ConfigMap that is not results",
+        )
 
         helm.run("uninstall", release, "--namespace", namespace, kubeconfig=kube.kubeconfig)
         apps = kubernetes.client.AppsV1Api(kube.api)
+        admission = kubernetes.client.AdmissionregistrationV1Api(kube.api)
         for what, read in {
             "Deployment": lambda: apps.read_namespaced_deployment(release, namespace),
             "ServiceAccount": lambda: kube.core.read_namespaced_service_account(release, namespace),
@@ -128,16 +179,22 @@ def test_install_creates_the_operator_and_uninstall_removes_it(helm: Helm, kube:
             "ClusterRoleBinding": lambda: rbac(kube).read_cluster_role_binding(release),
             "view ClusterRole": lambda: rbac(kube).read_cluster_role(f"{release}-view"),
             "edit ClusterRole": lambda: rbac(kube).read_cluster_role(f"{release}-edit"),
+            "ValidatingAdmissionPolicy": lambda: admission.read_validating_admission_policy(f"{release}-configmaps"),
+            "ValidatingAdmissionPolicyBinding": lambda: admission.read_validating_admission_policy_binding(
+                f"{release}-configmaps"
+            ),
         }.items():
             wait_for(lambda read=read: gone(read), timeout=30, what=f"the {what} to be deleted by helm uninstall")
-        wait_for(lambda: not allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere),
-                 timeout=30, what="the operator's grants to be gone")
+        wait_for(
+            lambda: not allowed(kube, **operator, verb="get", resource="secrets", group="", namespace=anywhere),
+            timeout=30,
+            what="the operator's grants to be gone",
+        )
         for name in CRD_NAMES:  # CRDs outlive the release: deleting them would delete every job
             assert crd_established(kube.extensions, name)
 
 
-def test_namespaced_install_grants_only_the_chosen_namespaces(helm: Helm, kube: Kube, namespace: str,
-                                                               tmp_path: Path):
+def test_namespaced_install_grants_only_the_chosen_namespaces(helm: Helm, kube: Kube, namespace: str, tmp_path: Path):
     with installed(helm, kube.kubeconfig, kube, tmp_path, {"watchNamespaces": [namespace]}) as (release, system):
         operator = service_account(system, release)
         other = unique_name("other")
@@ -149,8 +206,11 @@ def test_namespaced_install_grants_only_the_chosen_namespaces(helm: Helm, kube: 
         assert allowed(kube, **operator, verb="list", resource="inferencejobs", namespace=namespace)
         assert allowed(kube, **operator, verb="watch", resource="namespaces", group="")
         assert not allowed(kube, **operator, verb="get", resource="secrets", group="")  # not cluster-wide
-        container = kubernetes.client.AppsV1Api(kube.api).read_namespaced_deployment(
-            release, system).spec.template.spec.containers[0]
+        container = (
+            kubernetes.client.AppsV1Api(kube.api)
+            .read_namespaced_deployment(release, system)
+            .spec.template.spec.containers[0]
+        )
         assert container.args == [f"--namespace={namespace}"]
 
 
@@ -174,10 +234,12 @@ def test_user_roles_grant_what_they_say(helm: Helm, kube: Kube, namespace: str, 
         assert not allowed(kube, "editor", "get", "secrets", namespace, group="")
 
 
-@pytest.mark.skipif(not USE_EXISTING_CLUSTER and "clusterrole-aggregation" not in
-                    __import__("localcluster.cluster", fromlist=["CONTROLLERS"]).CONTROLLERS,
-                    reason="the local cluster does not run kube-controller-manager's clusterrole-aggregation "
-                           "controller (localcluster/cluster.py CONTROLLERS), which fills the built-in view/edit")
+@pytest.mark.skipif(
+    not USE_EXISTING_CLUSTER
+    and "clusterrole-aggregation" not in __import__("localcluster.cluster", fromlist=["CONTROLLERS"]).CONTROLLERS,
+    reason="the local cluster does not run kube-controller-manager's clusterrole-aggregation "
+    "controller (localcluster/cluster.py CONTROLLERS), which fills the built-in view/edit",
+)
 def test_built_in_view_and_edit_include_the_user_roles(helm: Helm, kube: Kube, namespace: str, tmp_path: Path):
     with installed(helm, kube.kubeconfig, kube, tmp_path):
         for user, role in (("builtin-viewer", "view"), ("builtin-editor", "edit"), ("builtin-admin", "admin")):
@@ -189,24 +251,35 @@ def test_built_in_view_and_edit_include_the_user_roles(helm: Helm, kube: Kube, n
         assert not allowed(kube, "builtin-viewer", "create", c.JOB_PLURAL, namespace)
 
 
-@pytest.mark.skipif(not os.environ.get("WALLAROO_CHART_TEST_IMAGE"),
-                    reason="needs a node running the operator's image: set WALLAROO_CHART_TEST_IMAGE (the image "
-                           "loaded into the local cluster's node, issue 8) to run it")
+@pytest.mark.skipif(
+    not os.environ.get("WALLAROO_CHART_TEST_IMAGE"),
+    reason="needs a node running the operator's image: set WALLAROO_CHART_TEST_IMAGE (the image "
+    "loaded into the local cluster's node, issue 8) to run it",
+)
 def test_the_operator_becomes_available(helm: Helm, kube: Kube, tmp_path: Path):
     repository, _, tag = os.environ["WALLAROO_CHART_TEST_IMAGE"].rpartition(":")
     values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}
     with installed(helm, kube.kubeconfig, kube, tmp_path, values) as (release, namespace):
         apps = kubernetes.client.AppsV1Api(kube.api)
-        wait_for(lambda: any(cond.type == "Available" and cond.status == "True" for cond in
-                             apps.read_namespaced_deployment_status(release, namespace).status.conditions or []),
-                 timeout=180, what="the operator's Deployment to become Available")
+        wait_for(
+            lambda: any(
+                cond.type == "Available" and cond.status == "True"
+                for cond in apps.read_namespaced_deployment_status(release, namespace).status.conditions or []
+            ),
+            timeout=180,
+            what="the operator's Deployment to become Available",
+        )
 
 
 def bind(kube: Kube, namespace: str, user: str, cluster_role: str) -> None:
-    rbac(kube).create_namespaced_role_binding(namespace, {
-        "metadata": {"name": f"{user}-{cluster_role}"[:63]},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]})
+    rbac(kube).create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": f"{user}-{cluster_role}"[:63]},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        },
+    )
 
 
 def test_helm_installs_missing_crds_but_upgrading_them_is_up_to_kubectl(helm: Helm, tmp_path: Path):
@@ -216,12 +289,22 @@ def test_helm_installs_missing_crds_but_upgrading_them_is_up_to_kubectl(helm: He
     from localcluster import LocalCluster, build_binaries
 
     binaries = build_binaries()
-    with tempfile.TemporaryDirectory(prefix="localcluster-chart-") as state, \
-            LocalCluster(Path(state) / "cluster", binaries) as cluster:
+    with (
+        tempfile.TemporaryDirectory(prefix="localcluster-chart-") as state,
+        LocalCluster(Path(state) / "cluster", binaries) as cluster,
+    ):
         extensions = kubernetes.client.ApiextensionsV1Api(client_for(cluster.kubeconfig))
         assert all(gone(lambda name=name: extensions.read_custom_resource_definition(name)) for name in CRD_NAMES)
-        helm.run("install", "wio", str(CHART), "--namespace", "default", kubeconfig=cluster.kubeconfig,
-                 tmp_path=tmp_path, values={})
+        helm.run(
+            "install",
+            "wio",
+            str(CHART),
+            "--namespace",
+            "default",
+            kubeconfig=cluster.kubeconfig,
+            tmp_path=tmp_path,
+            values={},
+        )
         for name in CRD_NAMES:
             wait_for(lambda name=name: crd_established(extensions, name), timeout=30, what=f"CRD {name} Established")
 
@@ -232,8 +315,9 @@ def test_helm_installs_missing_crds_but_upgrading_them_is_up_to_kubectl(helm: He
         kubectl = [str(binaries.kubectl), "--kubeconfig", str(cluster.kubeconfig), "apply", "--server-side"]
         refused = subprocess.run([*kubectl, "-f", str(path)], capture_output=True, text=True, check=False)
         assert refused.returncode != 0 and 'conflict with "helm"' in refused.stderr, refused.stderr
-        forced = subprocess.run([*kubectl, "--force-conflicts", "-f", str(path)], capture_output=True, text=True,
-                                check=False)
+        forced = subprocess.run(
+            [*kubectl, "--force-conflicts", "-f", str(path)], capture_output=True, text=True, check=False
+        )
         assert forced.returncode == 0, forced.stderr
         schema = extensions.read_custom_resource_definition(CRD_NAMES[0]).spec.versions[0].schema
         assert schema.open_apiv3_schema.description == "A newer InferenceJob."

@@ -20,14 +20,24 @@ TOO_LONG = "Too long: may not be more than 262144 bytes"
 def kubectl(kube: Kube, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     from localcluster import build_binaries
 
-    return subprocess.run([str(build_binaries().kubectl), "--kubeconfig", str(kube.kubeconfig), *args],
-                          input=stdin, capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        [str(build_binaries().kubectl), "--kubeconfig", str(kube.kubeconfig), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def big_input(name: str, namespace: str) -> dict:
     rows = [[0.1 * (i % 10)] * 30 for i in range(1_000)]  # about 290 KB of the tutorial's JSON shape
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace},
-            "data": {"data.json": json.dumps({"text_input": rows})}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {"data.json": json.dumps({"text_input": rows})},
+    }
 
 
 def test_client_side_apply_refuses_a_configmap_over_256_kib(kube: Kube, namespace: str, tmp_path: Path):
@@ -48,8 +58,18 @@ def test_client_side_apply_refuses_a_configmap_over_256_kib(kube: Kube, namespac
 
     data_file = tmp_path / "input.json"
     data_file.write_text(manifest["data"]["data.json"])
-    generated = kubectl(kube, "-n", namespace, "create", "configmap", "from-file",
-                        f"--from-file=data.json={data_file}", "--dry-run=client", "-o", "yaml")
+    generated = kubectl(
+        kube,
+        "-n",
+        namespace,
+        "create",
+        "configmap",
+        "from-file",
+        f"--from-file=data.json={data_file}",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    )
     assert generated.returncode == 0, generated.stderr
     piped = kubectl(kube, "-n", namespace, "apply", "--server-side", "-f", "-", stdin=generated.stdout)
     assert piped.returncode == 0, piped.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -18,16 +17,24 @@ VALUE_SETS = {
     "default": {},
     "namespaced": {"watchNamespaces": ["team-a", "team-b"]},
     "service-monitor": {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}},
-    "job-executor": {"executor": {"type": "job", "job": {"resources": {"limits": {"memory": "512Mi"}}}}},
-    "everything": {"watchNamespaces": ["team-a"], "argocd": {"healthCheckConfigMap": True},
-                   "metrics": {"serviceMonitor": {"enabled": True}}, "commonLabels": {"team": "ml"},
-                   "securityContext": {"runAsUser": None, "runAsGroup": None}},
+    "job-executor": {"executor": {"type": "job"}},
+    "no-admission-policy": {"admissionPolicy": {"create": False}},
+    "everything": {
+        "watchNamespaces": ["team-a"],
+        "argocd": {"healthCheckConfigMap": True},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+        "commonLabels": {"team": "ml"},
+        "securityContext": {"runAsUser": None, "runAsGroup": None},
+    },
 }
 
 
 def manifest(name: str, kind: str, object_name: str | None = None) -> dict:
-    found = [d for d in load_yaml_documents(MANIFESTS / name)
-             if d["kind"] == kind and (object_name is None or d["metadata"]["name"] == object_name)]
+    found = [
+        d
+        for d in load_yaml_documents(MANIFESTS / name)
+        if d["kind"] == kind and (object_name is None or d["metadata"]["name"] == object_name)
+    ]
     assert len(found) == 1
     return found[0]
 
@@ -44,12 +51,20 @@ def test_helm_lint_is_clean(helm: Helm, tmp_path: Path, values: dict):
 
 def test_lint_fails_on_a_broken_value(helm: Helm, tmp_path: Path):
     """The lint above can fail: a value the schema (or a template, without it) refuses is reported."""
-    result = helm.run("lint", "--strict", str(CHART_DIR), values={"executor": {"type": "cron"}},
-                      tmp_path=tmp_path, check=False)
+    result = helm.run(
+        "lint", "--strict", str(CHART_DIR), values={"executor": {"type": "cron"}}, tmp_path=tmp_path, check=False
+    )
     assert result.returncode != 0
     assert "at '/executor/type': value must be one of '', 'job', 'local'" in result.stdout
-    unchecked = helm.run("template", RELEASE, str(CHART_DIR), "--skip-schema-validation", tmp_path=tmp_path,
-                         values={"executor": {"type": "cron"}}, check=False)
+    unchecked = helm.run(
+        "template",
+        RELEASE,
+        str(CHART_DIR),
+        "--skip-schema-validation",
+        tmp_path=tmp_path,
+        values={"executor": {"type": "cron"}},
+        check=False,
+    )
     assert unchecked.returncode != 0 and 'executor.type: "cron" is neither job nor local' in unchecked.stderr
 
 
@@ -98,28 +113,29 @@ def test_cluster_wide_rbac_is_the_cluster_role_of_manifests(helm: Helm, tmp_path
     binding = only(objects, "ClusterRoleBinding", RELEASE)
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": RELEASE}
     account = only(objects, "ServiceAccount")
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
-                                    "namespace": NAMESPACE}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+    ]
     assert account["metadata"]["name"] == only(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
     assert not of_kind(objects, "Role") and not of_kind(objects, "RoleBinding")
     assert "args" not in only(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
 
 
-def test_namespaced_mode_has_a_role_per_namespace_and_only_watches_in_the_cluster(helm: Helm, tmp_path: Path):
+def test_namespaced_mode_is_the_namespaced_component_of_manifests(helm: Helm, tmp_path: Path):
+    """A Role and RoleBinding per namespace with the rules of manifests/namespaced/roles.yaml, and the read-only
+    ClusterRole of manifests/namespaced/cluster-role.yaml instead of the cluster-wide one."""
     objects = helm.template(tmp_path, VALUE_SETS["namespaced"])
-    ours = manifest("rbac.yaml", "ClusterRole", "wallaroo-inference-operator")["rules"]
+    ours = next(d for d in load_yaml_documents(MANIFESTS / "namespaced" / "roles.yaml") if d["kind"] == "Role")
     container = only(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["--namespace=team-a", "--namespace=team-b"]
+    assert [a for a in container["args"] if a.startswith("--namespace")] == ["--namespace=team-a", "--namespace=team-b"]
     roles, bindings = of_kind(objects, "Role"), of_kind(objects, "RoleBinding")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
-    cluster_rules = only(objects, "ClusterRole", f"{RELEASE}-cluster")["rules"]
     for role in roles:
-        # Every rule of manifests/ is in the Role or, for cluster-scoped resources, in the ClusterRole.
-        assert sorted(map(json.dumps, role["rules"] + cluster_rules)) == sorted(map(json.dumps, ours + [
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}]))
-    assert all(set(rule["verbs"]) <= {"list", "watch"} for rule in cluster_rules), "read-only cluster-wide"
-    assert {r["resources"][0] for r in cluster_rules} == {"customresourcedefinitions", "namespaces"}
+        assert role["rules"] == ours["rules"]
+    cluster_role = only(objects, "ClusterRole", f"{RELEASE}-cluster")
+    assert cluster_role["rules"] == manifest("namespaced/cluster-role.yaml", "ClusterRole")["rules"]
+    assert all(set(rule["verbs"]) <= {"list", "watch"} for rule in cluster_role["rules"]), "read-only cluster-wide"
     assert only(objects, "ClusterRoleBinding")["roleRef"]["name"] == f"{RELEASE}-cluster"
     for binding in bindings:
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RELEASE}
@@ -127,8 +143,9 @@ def test_namespaced_mode_has_a_role_per_namespace_and_only_watches_in_the_cluste
 
 
 def test_a_namespace_glob_is_refused_with_a_reason(helm: Helm, tmp_path: Path):
-    result = helm.run("template", RELEASE, str(CHART_DIR), values={"watchNamespaces": ["team-*"]},
-                      tmp_path=tmp_path, check=False)
+    result = helm.run(
+        "template", RELEASE, str(CHART_DIR), values={"watchNamespaces": ["team-*"]}, tmp_path=tmp_path, check=False
+    )
     assert result.returncode != 0
     assert 'watchNamespaces: "team-*" is not a namespace name' in result.stderr
 
@@ -147,16 +164,19 @@ def test_user_roles_are_those_of_manifests(helm: Helm, tmp_path: Path):
         ours = manifest("user-roles.yaml", "ClusterRole", f"wallaroo-inference-operator-{suffix}")
         theirs = only(objects, "ClusterRole", f"{RELEASE}-{suffix}")
         assert theirs["rules"] == ours["rules"]
-        aggregation = {k: v for k, v in ours["metadata"]["labels"].items() if k.startswith("rbac.authorization.k8s.io/")}
+        labels = ours["metadata"]["labels"]
+        aggregation = {k: v for k, v in labels.items() if k.startswith("rbac.authorization.k8s.io/")}
         assert aggregation and aggregation.items() <= theirs["metadata"]["labels"].items()
-    names = {r["metadata"]["name"] for r in of_kind(helm.template(tmp_path, {"userRoles": {"create": False}}),
-                                                      "ClusterRole")}
+    names = {
+        r["metadata"]["name"] for r in of_kind(helm.template(tmp_path, {"userRoles": {"create": False}}), "ClusterRole")
+    }
     assert names == {RELEASE}, "userRoles.create: false leaves only the operator's ClusterRole"
 
 
 def test_metrics_service_and_service_monitor(helm: Helm, tmp_path: Path):
-    objects = helm.template(tmp_path, {"metrics": {"port": 9100, "serviceMonitor": {"enabled": True,
-                                                                                    "labels": {"release": "prom"}}}})
+    objects = helm.template(
+        tmp_path, {"metrics": {"port": 9100, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}}
+    )
     deployment, service = only(objects, "Deployment"), only(objects, "Service")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
@@ -178,8 +198,14 @@ def test_metrics_off_removes_port_env_and_service(helm: Helm, tmp_path: Path):
     assert "WALLAROO_OPERATOR_METRICS_PORT" not in env_of(deployment)
     assert [p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]] == ["health"]
     assert not of_kind(objects, "Service")
-    result = helm.run("template", RELEASE, str(CHART_DIR), tmp_path=tmp_path, check=False,
-                      values={"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}})
+    result = helm.run(
+        "template",
+        RELEASE,
+        str(CHART_DIR),
+        tmp_path=tmp_path,
+        check=False,
+        values={"metrics": {"enabled": False, "serviceMonitor": {"enabled": True}}},
+    )
     assert result.returncode != 0 and "metrics.serviceMonitor.enabled needs metrics.enabled" in result.stderr
 
 
@@ -190,13 +216,24 @@ def test_values_reach_the_pod(helm: Helm, tmp_path: Path):
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": None, "memory": "2Gi"}},
         "nodeSelector": {"pool": "ops"},
         "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}},
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]
+                }
+            }
+        },
         "priorityClassName": "platform",
-        "operator": {"logFormat": "plain", "maxConcurrentRuns": 3, "extraArgs": ["--verbose"],
-                     "extraEnv": [{"name": "WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "value": "30"}]},
-        "podLabels": {"team": "ml"}, "podAnnotations": {"note": "pod"},
-        "commonLabels": {"cost-centre": "42"}, "commonAnnotations": {"owner": "platform"},
+        "operator": {
+            "logFormat": "plain",
+            "maxConcurrentRuns": 3,
+            "extraArgs": ["--verbose"],
+            "extraEnv": [{"name": "WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "value": "30"}],
+        },
+        "podLabels": {"team": "ml"},
+        "podAnnotations": {"note": "pod"},
+        "commonLabels": {"cost-centre": "42"},
+        "commonAnnotations": {"owner": "platform"},
     }
     objects = helm.template(tmp_path, values)
     deployment = only(objects, "Deployment")
@@ -221,20 +258,22 @@ def test_values_reach_the_pod(helm: Helm, tmp_path: Path):
     assert pinned["spec"]["template"]["spec"]["containers"][0]["image"] == f"wallaroo-inference-operator@{digest}"
 
 
-def test_executor_values_become_the_documented_env(helm: Helm, tmp_path: Path):
-    default_env = env_of(only(helm.template(tmp_path), "Deployment"))
-    assert not [name for name in default_env if "EXECUTOR" in name or "WORKER" in name], "unset: operator defaults"
-    job = env_of(only(helm.template(tmp_path, {"executor": {"type": "job", "job": {
-        "resources": {"limits": {"memory": "512Mi"}}, "ttlSecondsAfterFinished": 600}}}), "Deployment"))
-    assert job["WALLAROO_OPERATOR_EXECUTOR"] == "job"
-    assert job["WALLAROO_OPERATOR_WORKER_IMAGE"] == "wallaroo-inference-operator:0.1.0"
-    assert json.loads(job["WALLAROO_OPERATOR_WORKER_RESOURCES"]) == {"limits": {"memory": "512Mi"}}
-    assert job["WALLAROO_OPERATOR_WORKER_TTL_SECONDS_AFTER_FINISHED"] == "600"
-    local = env_of(only(helm.template(tmp_path, {"executor": {"type": "local", "local": {"memoryLimit": "512Mi"}}}),
-                        "Deployment"))
-    assert local["WALLAROO_OPERATOR_EXECUTOR"] == "local"
-    assert local["WALLAROO_OPERATOR_LOCAL_WORKER_MEMORY_LIMIT"] == "512Mi"
-    assert "WALLAROO_OPERATOR_WORKER_IMAGE" not in local
+def container_of(objects: list[dict]) -> dict:
+    return only(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_executor_values_become_the_operators_flag_and_env(helm: Helm, tmp_path: Path):
+    ours = manifest("deployment.yaml", "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    default = container_of(helm.template(tmp_path))
+    assert default.get("args") == ours.get("args"), "no executor value: what manifests/ sets"
+    for executor in ("job", "local"):
+        container = container_of(helm.template(tmp_path, {"executor": {"type": executor}}))
+        assert [a for a in container["args"] if a.startswith("--executor")] == [f"--executor={executor}"]
+    job = container_of(helm.template(tmp_path, {"executor": {"type": "job"}, "image": {"tag": "9.9.9"}}))
+    assert {"name": "WALLAROO_OPERATOR_WORKER_IMAGE", "value": "wallaroo-inference-operator:9.9.9"} in job["env"]
+    own = container_of(helm.template(tmp_path, {"executor": {"type": "job", "job": {"image": "reg/worker:1"}}}))
+    assert {"name": "WALLAROO_OPERATOR_WORKER_IMAGE", "value": "reg/worker:1"} in own["env"]
+    assert [e["name"] for e in own["env"]].count("WALLAROO_OPERATOR_WORKER_IMAGE") == 1
 
 
 def test_argocd_health_config_map_holds_the_script_unchanged(helm: Helm, tmp_path: Path):
@@ -255,13 +294,30 @@ def test_values_file_documents_every_top_level_value():
         assert "#" in paragraph, f"values.yaml: document {key}"
 
 
-@pytest.mark.parametrize("values", [
-    {"securityContext": {"privileged": True}},
-    {"securityContext": {"runAsUser": 0}},
-    {"replicaCount": 2},
-    {"operator": {"logFormat": "xml"}},
-], ids=["privileged", "root", "replicas", "log-format"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"securityContext": {"privileged": True}},
+        {"securityContext": {"runAsUser": 0}},
+        {"replicaCount": 2},
+        {"operator": {"logFormat": "xml"}},
+        {"executor": {"type": "cron"}},
+    ],
+    ids=["privileged", "root", "replicas", "log-format", "executor"],
+)
 def test_values_outside_the_schema_are_refused(helm: Helm, tmp_path: Path, values: dict):
     """values.schema.json: a typo or a setting the chart does not have fails instead of being ignored."""
     result = helm.run("template", RELEASE, str(CHART_DIR), values=values, tmp_path=tmp_path, check=False)
     assert result.returncode != 0 and "values don't meet the specifications of the schema" in result.stderr
+
+
+def test_the_admission_policy_is_that_of_manifests_for_this_releases_account(helm: Helm, tmp_path: Path):
+    objects = helm.template(tmp_path, {"serviceAccount": {"name": "op"}})
+    ours = manifest("admission-policy.yaml", "ValidatingAdmissionPolicy")
+    policy, binding = only(objects, "ValidatingAdmissionPolicy"), only(objects, "ValidatingAdmissionPolicyBinding")
+    expression = policy["spec"]["matchConditions"][0]["expression"]
+    assert expression == "request.userInfo.username == 'system:serviceaccount:wallaroo-operator:op'"
+    policy["spec"]["matchConditions"][0]["expression"] = ours["spec"]["matchConditions"][0]["expression"]
+    assert policy["spec"] == ours["spec"]
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
+    assert not of_kind(helm.template(tmp_path, VALUE_SETS["no-admission-policy"]), "ValidatingAdmissionPolicy")
