@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -213,7 +214,7 @@ def test_values_reach_the_pod(helm: Helm, tmp_path: Path):
     values = {
         "image": {"repository": "registry.example.com/wio", "tag": "1.2.3", "pullPolicy": "Always"},
         "imagePullSecrets": [{"name": "pull"}],
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": None, "memory": "2Gi"}},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "2Gi"}},
         "nodeSelector": {"pool": "ops"},
         "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],
         "affinity": {
@@ -240,11 +241,11 @@ def test_values_reach_the_pod(helm: Helm, tmp_path: Path):
     pod = deployment["spec"]["template"]
     container = pod["spec"]["containers"][0]
     assert container["image"] == "registry.example.com/wio:1.2.3" and container["imagePullPolicy"] == "Always"
-    assert container["resources"] == {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "2Gi"}}
+    assert container["resources"] == values["resources"], "replaces manifests/' resources as a whole"
     assert container["args"] == ["--verbose"]
     for key in ("imagePullSecrets", "tolerations", "affinity", "priorityClassName"):
         assert pod["spec"][key] == values[key], key
-    assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux", "pool": "ops"}, "Helm merges maps"
+    assert pod["spec"]["nodeSelector"] == {"pool": "ops"}, "replaces manifests/' nodeSelector"
     env = env_of(deployment)
     assert env["KOPF_RUN_LOG_FORMAT"] == "plain" and env["WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS"] == "3"
     assert env["WALLAROO_OPERATOR_RETRY_CAP_SECONDS"] == "30"
@@ -321,3 +322,38 @@ def test_the_admission_policy_is_that_of_manifests_for_this_releases_account(hel
     assert policy["spec"] == ours["spec"]
     assert binding["spec"] == {"policyName": policy["metadata"]["name"], "validationActions": ["Deny"]}
     assert not of_kind(helm.template(tmp_path, VALUE_SETS["no-admission-policy"]), "ValidatingAdmissionPolicy")
+
+
+def test_a_change_to_manifests_reaches_the_chart_through_make_chart(helm: Helm, tmp_path: Path, monkeypatch):
+    """What another change to manifests/ does (here: the Job executor's flag and env, more concurrent runs,
+    other resources, one verb less) is in the chart after `make chart`, with no template edited."""
+    import hack.chart.generate as generate
+
+    manifests, chart = tmp_path / "manifests", tmp_path / "chart"
+    shutil.copytree(MANIFESTS, manifests)
+    shutil.copytree(CHART_DIR, chart)
+    docs = load_yaml_documents(manifests / "deployment.yaml")
+    container = docs[0]["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = ["--executor=job"]
+    container["env"].insert(0, {"name": "WALLAROO_OPERATOR_WORKER_IMAGE", "value": "wallaroo-inference-operator:0.1.0"})
+    next(e for e in container["env"] if e["name"] == "WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS")["value"] = "64"
+    container["resources"] = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+    (manifests / "deployment.yaml").write_text(yaml.safe_dump_all(docs))
+    rbac = load_yaml_documents(manifests / "rbac.yaml")
+    rbac[0]["rules"][0]["verbs"].remove("patch")
+    (manifests / "rbac.yaml").write_text(yaml.safe_dump_all(rbac))
+    monkeypatch.setattr(generate, "MANIFESTS", manifests)
+    generate.generate(chart)
+
+    result = helm.run(
+        "template",
+        RELEASE,
+        str(chart),
+        "--namespace",
+        NAMESPACE,
+        tmp_path=tmp_path,
+        values={"serviceAccount": {"name": "wallaroo-operator"}},
+    )
+    objects = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert only(objects, "Deployment")["spec"]["template"]["spec"] == docs[0]["spec"]["template"]["spec"]
+    assert only(objects, "ClusterRole", RELEASE)["rules"] == rbac[0]["rules"]
