@@ -4,6 +4,7 @@ and `helm uninstall` removing what it installed (and not the CRDs)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -324,3 +325,32 @@ def test_helm_installs_missing_crds_but_upgrading_them_is_up_to_kubectl(helm: He
 
         helm.run("uninstall", "wio", "--namespace", "default", kubeconfig=cluster.kubeconfig)
         assert all(crd_established(extensions, name) for name in CRD_NAMES)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the documented merge command uses jq, not on PATH")
+def test_the_documented_merge_puts_the_health_check_into_argocd_cm(
+    helm: Helm, kube: Kube, namespace: str, tmp_path: Path
+):
+    """docs/install.md and the install notes merge the chart's ConfigMap into argocd-cm: the two keys arrive
+    with the script unchanged, and argocd-cm's other keys stay."""
+    from localcluster import build_binaries
+
+    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "argocd-cm"}, "data": {"url": "x"}})
+    with installed(helm, kube.kubeconfig, kube, tmp_path, {"argocd": {"healthCheckConfigMap": True}}) as (
+        release,
+        system,
+    ):
+        kubectl = f"{build_binaries().kubectl} --kubeconfig {kube.kubeconfig}"
+        merge = (
+            f"{kubectl} -n {system} get configmap {release}-argocd-health -o json"
+            f" | jq '{{data: .data}}' | {kubectl} -n {namespace} patch configmap argocd-cm --type merge"
+            " --patch-file /dev/stdin"
+        )
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", merge], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+    script = (REPO_ROOT / "manifests" / "argocd" / "health-inferencejob.lua").read_text()
+    assert kube.core.read_namespaced_config_map("argocd-cm", namespace).data == {
+        "url": "x",
+        f"resource.customizations.health.{c.GROUP}_{c.JOB_KIND}": script,
+        f"resource.customizations.health.{c.GROUP}_{c.CONNECTION_KIND}": script,
+    }
