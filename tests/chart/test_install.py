@@ -354,3 +354,37 @@ def test_the_documented_merge_puts_the_health_check_into_argocd_cm(
         f"resource.customizations.health.{c.GROUP}_{c.JOB_KIND}": script,
         f"resource.customizations.health.{c.GROUP}_{c.CONNECTION_KIND}": script,
     }
+
+
+def test_upgrade_from_namespaced_to_cluster_wide_swaps_the_rbac(helm: Helm, kube: Kube, namespace: str, tmp_path: Path):
+    """`helm upgrade` as docs/install.md shows it: new values replace the objects they render, and the Roles a
+    namespaced release had are removed when it becomes cluster-wide."""
+    with installed(helm, kube.kubeconfig, kube, tmp_path, {"watchNamespaces": [namespace]}) as (release, system):
+        operator = service_account(system, release)
+        granted(kube, **operator, verb="get", resource="secrets", group="", namespace=namespace)
+        helm.run(
+            "upgrade",
+            release,
+            str(CHART),
+            "--namespace",
+            system,
+            "--reuse-values",
+            "--set",
+            "image.tag=0.2.0",
+            "--set-json",
+            "watchNamespaces=[]",
+            kubeconfig=kube.kubeconfig,
+        )
+        container = (
+            kubernetes.client.AppsV1Api(kube.api)
+            .read_namespaced_deployment(release, system)
+            .spec.template.spec.containers[0]
+        )
+        assert container.image == "wallaroo-inference-operator:0.2.0"
+        assert not [a for a in container.args or [] if a.startswith("--namespace")]
+        wait_for(
+            lambda: gone(lambda: rbac(kube).read_namespaced_role(release, namespace)),
+            timeout=30,
+            what="the namespaced Role to be removed by the upgrade",
+        )
+        granted(kube, **operator, verb="get", resource="secrets", group="", namespace=unique_name("any"))
