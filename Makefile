@@ -14,8 +14,8 @@ LOCKED  := requirements/build.txt requirements/test.txt
 PIP_COMPILE := $(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
                --no-emit-options --resolver=backtracking
 
-.PHONY: help install lock lint controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds test \
-        run demo bench image clean
+.PHONY: help install lock lint controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds chart helm \
+        test run demo bench image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,8 +65,15 @@ sim-up: $(STAMP) ## start the Wallaroo simulator in the background (options: SIM
 sim-down: $(STAMP) ## stop the Wallaroo simulator
 	@$(PY) -m wallaroo_simulator down
 
-crds: $(STAMP) ## regenerate crds/ from the pydantic models
+crds: $(STAMP) ## regenerate crds/ (and the chart's copy) from the pydantic models
 	@$(PY) -m wallaroo_operator crds crds
+	@$(PY) hack/chart/generate.py
+
+chart: $(STAMP) ## regenerate the chart's CRDs, RBAC and Deployment settings from the models and manifests/
+	@$(PY) hack/chart/generate.py
+
+helm: $(STAMP) ## print the path of a helm v3 binary (built from hack/helm/ and cached when none is on PATH)
+	@$(PY) hack/chart/helm_binary.py
 
 run: $(STAMP) ## run the operator in the foreground against the current KUBECONFIG (OPERATOR_ARGS="-n ns")
 	@$(PY) -m wallaroo_operator run $(OPERATOR_ARGS)
@@ -80,7 +87,7 @@ bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.m
 image: ## build the operator image (needs a Docker engine)
 	docker build -t wallaroo-inference-operator:0.1.0 .
 
-test: controlplane ## run every test (starts its own control plane and simulator)
+test: controlplane helm ## run every test (starts its own control plane and simulator)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 
