@@ -243,7 +243,7 @@ class _Run:
 
     def _parse(self, response: requests.Response, batch: Batch, what: str) -> list[RowOutputs]:
         try:
-            body = response.json()
+            body = response.content if self._format == "arrow" else response.json()
         except ValueError:
             raise UnexpectedResponse(f"{what}: the endpoint answered non-JSON") from None
         try:
