@@ -10,7 +10,7 @@ SIM_ARGS ?=
 OPERATOR_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds test \
+.PHONY: help install controlplane cluster-up cluster-down kubeconfig sim-up sim-down s3 s3-up s3-down crds test \
         run demo bench image clean
 
 help: ## list the targets
@@ -43,6 +43,15 @@ sim-up: $(STAMP) ## start the Wallaroo simulator in the background (options: SIM
 sim-down: $(STAMP) ## stop the Wallaroo simulator
 	@$(PY) -m wallaroo_simulator down
 
+s3: $(STAMP) ## build the S3 server for the tests (versitygw from hack/s3/, cached per version)
+	@$(PY) -m localcluster.s3 build
+
+s3-up: $(STAMP) ## start a real S3 server (versitygw, built and cached on first use) on loopback in the background
+	@$(PY) -m localcluster.s3 up
+
+s3-down: $(STAMP) ## stop the S3 server and remove its buckets
+	@$(PY) -m localcluster.s3 down
+
 crds: $(STAMP) ## regenerate crds/ from the pydantic models
 	@$(PY) -m wallaroo_operator crds crds
 
@@ -58,7 +67,7 @@ bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.m
 image: ## build the operator image (needs a Docker engine)
 	docker build -t wallaroo-inference-operator:0.1.0 .
 
-test: controlplane ## run every test (starts its own control plane and simulator)
+test: controlplane s3 ## run every test (starts its own control plane and simulator)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 
