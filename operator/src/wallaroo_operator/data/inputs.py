@@ -85,15 +85,22 @@ def _gunzip(raw: bytes, source: str) -> bytes:
 
 def decode_part(part: InputPart) -> tuple[str, list[list]]:
     """One part → (input field name, rows)."""
+    return decode_document(payload_bytes(part), part.source)
+
+
+def decode_document(raw: bytes, source: str) -> tuple[str, list[list]]:
+    """A whole JSON document (the tutorial's or pandas-records, gzip-compressed or not) → (input name, rows)."""
+    if raw[:2] == GZIP_MAGIC:
+        raw = _gunzip(raw, source)
     try:
-        document = json.loads(payload_bytes(part))
+        document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError("InvalidInput", f"{part.source}: not valid JSON ({_short(error)})") from error
+        raise InputError("InvalidInput", f"{source}: not valid JSON ({_short(error)})") from error
     if isinstance(document, dict):
-        return _tutorial_rows(document, part.source)
+        return _tutorial_rows(document, source)
     if isinstance(document, list):
-        return _pandas_records_rows(document, part.source)
-    raise InputError("InvalidInput", f"{part.source}: expected a JSON object or a list of records")
+        return _pandas_records_rows(document, source)
+    raise InputError("InvalidInput", f"{source}: expected a JSON object or a list of records")
 
 
 def _short(error: Exception) -> str:
