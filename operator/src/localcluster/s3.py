@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from localcluster import processes
@@ -66,8 +66,8 @@ class S3Endpoint:
     endpoint_url: str
     region: str
     access_key: str
-    secret_key: str
-    pid: int
+    secret_key: str = field(repr=False)
+    pid: int = 0
 
 
 class S3Server:

@@ -10,6 +10,7 @@ import pydantic
 from wallaroo_operator.data.inputs import InputError
 from wallaroo_operator.data.results import ResultsTooLarge
 from wallaroo_operator.kube.references import MissingReference
+from wallaroo_operator.objectstore import ObjectStoreError
 from wallaroo_operator.schedule import InvalidSchedule
 from wallaroo_operator.wallaroo import WallarooError
 
@@ -31,7 +32,7 @@ def classify(error: BaseException) -> RunError:
     """Map any exception of a run to a condition reason and message, safe to show a user."""
     if isinstance(error, MissingReference):
         return RunError(error.reason, str(error), Disposition.WAIT)
-    if isinstance(error, WallarooError):
+    if isinstance(error, (WallarooError, ObjectStoreError)):
         return RunError(error.reason, error.message, Disposition.RETRY if error.retryable else Disposition.FAIL)
     if isinstance(error, (InputError, ResultsTooLarge)):
         return RunError(getattr(error, "reason", "InvalidInput"), str(error), Disposition.FAIL)

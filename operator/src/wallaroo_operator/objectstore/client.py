@@ -68,7 +68,7 @@ def make_client(settings: S3Settings) -> Any:
     config = Config(
         signature_version="s3v4",
         s3={"addressing_style": "path" if settings.path_style else "auto"},
-        retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},  # first try included
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         # Checksums only when the operation requires them: several S3-compatible stores reject the newer ones.
