@@ -3,8 +3,11 @@ message names the bucket and key and never holds the secret."""
 
 from __future__ import annotations
 
+import io
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from localcluster.processes import free_port
 from wallaroo_operator.objectstore import (
@@ -137,3 +140,20 @@ def test_server_unreachable_is_retried_within_the_budget(s3) -> None:
     assert store.requests == 3  # the first try and two retries, then the error
     assert_names(error, "some-bucket", "in/", s3.secret_key)
     assert closed in error.message
+
+
+@pytest.mark.parametrize(("column", "message"), [
+    ([[1.0, 2.0], None], "rows of 'text_input' are null"),
+    ([[1.0, 2.0], [1.0, None]], "holds a null, NaN or Infinity"),
+    ([[1.0, 2.0], [1.0, float("nan")]], "holds a null, NaN or Infinity"),
+    ([[1.0, 2.0], [1.0]], "have from 1 to 2 values"),
+    (pa.array([[], []], pa.list_(pa.float64())), "at least one"),
+    (["a", "b"], "not a list of numbers per row"),
+])
+def test_parquet_rows_that_no_pipeline_takes(store: ObjectStore, column: list, message: str) -> None:
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"text_input": pa.array(column)}), sink)
+    put(store, "in/bad.parquet", sink.getvalue())
+    error = failure(lambda: read(store, key="in/bad.parquet"))
+    assert error.reason == "InvalidInput" and message in error.message, error.message
+    assert_names(error, store.bucket, "in/bad.parquet")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc
 import pyarrow.parquet as pq
 
@@ -37,6 +38,7 @@ class RowBatch:
     rows: list[list]
     source: str  # s3://bucket/key
     first_row: int | None  # index of rows[0] in the whole input, when the plan knows it (Parquet)
+    checked: bool = False  # values already checked column-wise by Arrow (Parquet, Arrow IPC)
 
 
 def detect_format(bucket: str, key: str, configured: str = "auto") -> Format:
@@ -70,12 +72,13 @@ class RowValidator:
         self.name: str | None = None
         self.width: int | None = None
 
-    def check(self, name: str, rows: list, source: str) -> None:
+    def check(self, name: str, rows: list, source: str, *, values_checked: bool = False) -> None:
         if self.name is not None and name != self.name:
             raise e.InputColumnNotFound(f"{source}: input column {name!r} differs from {self.name!r} in "
                                         "the objects before it")
         try:
-            validate_rows(name, rows, source)
+            if not values_checked:
+                validate_rows(name, rows, source)
         except InputError as error:
             raise e.InvalidInput(str(error)) from None
         if rows and self.width is not None and len(rows[0]) != self.width:
@@ -84,10 +87,30 @@ class RowValidator:
             self.name, self.width = name, len(rows[0])
 
 
-def batched(name: str, rows: list[list], source: str, first_row: int | None, size: int) -> Iterator[RowBatch]:
+def batched(name: str, rows: list[list], source: str, first_row: int | None, size: int,
+            checked: bool = False) -> Iterator[RowBatch]:
     for start in range(0, len(rows), size):
         yield RowBatch(name, rows[start:start + size], source,
-                       None if first_row is None else first_row + start)
+                       None if first_row is None else first_row + start, checked)
+
+
+def check_arrow_column(column: pa.Array | pa.ChunkedArray, name: str, source: str) -> None:
+    """What `validate_rows` checks row by row, done column-wise by Arrow (about 20 times faster): one
+    non-empty list of finite numbers per row, all of one width."""
+    kind = column.type
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not (
+            pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
+        raise e.InvalidInput(f"{source}: column {name!r} is {kind}, not a list of numbers per row")
+    if column.null_count:
+        raise e.InvalidInput(f"{source}: {column.null_count} rows of {name!r} are null")
+    values = pc.list_flatten(column)
+    if values.null_count or (pa.types.is_floating(kind.value_type) and len(values)
+                             and not pc.all(pc.is_finite(values)).as_py()):
+        raise e.InvalidInput(f"{source}: {name!r} holds a null, NaN or Infinity")
+    widths = pc.min_max(pc.list_value_length(column)).as_py()
+    if len(column) and (widths["min"] != widths["max"] or not widths["min"]):
+        raise e.InvalidInput(f"{source}: rows of {name!r} have from {widths['min']} to {widths['max']} values; "
+                             "every row needs the same number, at least one")
 
 
 # -- Parquet: row groups, read by range ------------------------------------------------------------------
@@ -127,8 +150,9 @@ def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int,
             except (pa.ArrowException, OSError, ValueError) as error:
                 raise e.InvalidInput(f"{source}: row group {group} cannot be read, corrupt or truncated "
                                      f"({_short(error)})") from None
-            rows = table.column(0).slice(low - offset, high - low).to_pylist()
-            yield name, rows, None if first_row is None else first_row + (low - start)
+            column = table.column(0).slice(low - offset, high - low)
+            check_arrow_column(column, name, source)
+            yield name, column.to_pylist(), None if first_row is None else first_row + (low - start)
         offset += count
 
 
@@ -141,7 +165,9 @@ def read_arrow(store: ObjectStore, obj: ObjectInfo, column: str | None) -> Itera
         reader = pa.ipc.open_file(RangeFile(store, obj))
         name = choose_column(reader.schema.names, column, source)
         for index in range(reader.num_record_batches):
-            yield name, reader.get_batch(index).column(name).to_pylist()
+            column = reader.get_batch(index).column(name)
+            check_arrow_column(column, name, source)
+            yield name, column.to_pylist()
     except e.ObjectStoreError:
         raise
     except (pa.ArrowException, OSError, ValueError) as error:

@@ -124,7 +124,7 @@ def read_shard(store: ObjectStore, plan: InputPlan, index: int, count: int, *, c
     validator = reading.RowValidator()
     for unit in plan.shard(index, count):
         for batch in _read_unit(store, unit, column, batch_rows):
-            validator.check(batch.input_name, batch.rows, batch.source)
+            validator.check(batch.input_name, batch.rows, batch.source, values_checked=batch.checked)
             yield batch
 
 
@@ -140,10 +140,10 @@ def _read_unit(store: ObjectStore, unit: Unit, column: str | None, batch_rows: i
         start, end = (unit.start, unit.end) if unit.kind == "rows" else (0, unit.obj.rows or _all_rows(store, info))
         for name, rows, first in reading.read_parquet_rows(store, info, start, end, column, unit.first_row,
                                                            batch_rows):
-            yield from reading.batched(name, rows, source, first, batch_rows)
+            yield from reading.batched(name, rows, source, first, batch_rows, checked=True)
     elif fmt == "arrow":
         for name, rows in reading.read_arrow(store, info, column):
-            yield from reading.batched(name, rows, source, None, batch_rows)
+            yield from reading.batched(name, rows, source, None, batch_rows, checked=True)
     elif fmt == "json":
         name, rows = reading.read_json_document(store, info, column)
         yield from reading.batched(name, rows, source, None, batch_rows)
