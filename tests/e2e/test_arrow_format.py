@@ -4,10 +4,17 @@ documented outputs to float32 (the Arrow answer's type for Float outputs)."""
 from __future__ import annotations
 
 import pytest
+from wallaroo_simulator import expected_outputs
 
 from tests.support.kube import Kube
-from tests.support.operator import aloha_rows, create_input, create_job, phase_is, read_results, wait_for_job
-from wallaroo_simulator import expected_outputs
+from tests.support.operator import (
+    aloha_rows,
+    create_input,
+    create_job,
+    phase_is,
+    read_results,
+    wait_for_job,
+)
 
 pytestmark = pytest.mark.cluster
 
