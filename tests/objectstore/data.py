@@ -48,5 +48,7 @@ ENCODERS = {
     "data.jsonl": jsonl,
     "data.jsonl.gz": lambda rows: gzip.compress(jsonl(rows)),
     "data.parquet": parquet,
+    "data.parquet.gz": lambda rows: gzip.compress(parquet(rows)),
     "data.arrow": arrow_file,
+    "data.arrow.gz": lambda rows: gzip.compress(arrow_file(rows)),
 }

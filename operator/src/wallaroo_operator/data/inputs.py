@@ -63,10 +63,10 @@ def payload_bytes(part: InputPart) -> bytes:
             raise InputError("InvalidInput", f"{part.source}: binaryData is not valid base64") from error
     else:
         raw = (part.text or "").encode()
-    return _gunzip(raw, part.source) if raw[:2] == GZIP_MAGIC else raw
+    return gunzip(raw, part.source) if raw[:2] == GZIP_MAGIC else raw
 
 
-def _gunzip(raw: bytes, source: str) -> bytes:
+def gunzip(raw: bytes, source: str) -> bytes:
     """Every gzip member (`cat a.gz b.gz` is valid gzip), each checked to its end, within the size cap."""
     output, remaining = bytearray(), raw
     while remaining:
@@ -91,7 +91,7 @@ def decode_part(part: InputPart) -> tuple[str, list[list]]:
 def decode_document(raw: bytes, source: str) -> tuple[str, list[list]]:
     """A whole JSON document (the tutorial's or pandas-records, gzip-compressed or not) → (input name, rows)."""
     if raw[:2] == GZIP_MAGIC:
-        raw = _gunzip(raw, source)
+        raw = gunzip(raw, source)
     try:
         document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:

@@ -18,6 +18,7 @@ from wallaroo_operator.data.inputs import (
     GZIP_MAGIC,
     InputError,
     decode_document,
+    gunzip,
     validate_rows,
 )
 from wallaroo_operator.objectstore import errors as e
@@ -116,9 +117,19 @@ def check_arrow_column(column: pa.Array | pa.ChunkedArray, name: str, source: st
 # -- Parquet: row groups, read by range ------------------------------------------------------------------
 
 
-def parquet_file(store: ObjectStore, obj: ObjectInfo) -> pq.ParquetFile:
+def random_access(store: ObjectStore, obj: ObjectInfo, gzipped: bool) -> RangeFile | pa.BufferReader:
+    """Ranged reads of the object; a gzip-compressed Parquet or Arrow file is fetched and decompressed whole."""
+    if not gzipped:
+        return RangeFile(store, obj)
     try:
-        return pq.ParquetFile(RangeFile(store, obj))
+        return pa.BufferReader(gunzip(store.read_range(obj, 0, obj.size), s3_uri(store.bucket, obj.key)))
+    except InputError as error:
+        raise e.InvalidInput(str(error)) from None
+
+
+def parquet_file(store: ObjectStore, obj: ObjectInfo, gzipped: bool = False) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(random_access(store, obj, gzipped))
     except e.ObjectStoreError:
         raise
     except (pa.ArrowException, OSError, ValueError) as error:
@@ -126,17 +137,19 @@ def parquet_file(store: ObjectStore, obj: ObjectInfo) -> pq.ParquetFile:
                              f"truncated ({_short(error)})") from None
 
 
-def parquet_row_counts(store: ObjectStore, obj: ObjectInfo) -> list[int]:
+def parquet_row_counts(store: ObjectStore, obj: ObjectInfo, gzipped: bool = False) -> list[int]:
     """Rows per row group, from the footer alone (one or two ranged reads)."""
-    metadata = parquet_file(store, obj).metadata
+    metadata = parquet_file(store, obj, gzipped).metadata
     return [metadata.row_group(index).num_rows for index in range(metadata.num_row_groups)]
 
 
-def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int, column: str | None,
-                      first_row: int | None, batch_rows: int) -> Iterator[tuple[str, list[list], int | None]]:
-    """Rows [start, end) of the object: only the row groups overlapping them are fetched, one column only."""
+def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int | None, column: str | None,
+                      first_row: int | None, gzipped: bool = False) -> Iterator[tuple[str, list[list], int | None]]:
+    """Rows [start, end) of the object (to its end for None): only the row groups overlapping them are
+    fetched, and only the input column."""
     source = s3_uri(store.bucket, obj.key)
-    parquet = parquet_file(store, obj)
+    parquet = parquet_file(store, obj, gzipped)
+    end = parquet.metadata.num_rows if end is None else end
     name = choose_column(parquet.schema_arrow.names, column, source)
     offset = 0
     for group in range(parquet.metadata.num_row_groups):
@@ -150,24 +163,25 @@ def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int,
             except (pa.ArrowException, OSError, ValueError) as error:
                 raise e.InvalidInput(f"{source}: row group {group} cannot be read, corrupt or truncated "
                                      f"({_short(error)})") from None
-            column = table.column(0).slice(low - offset, high - low)
-            check_arrow_column(column, name, source)
-            yield name, column.to_pylist(), None if first_row is None else first_row + (low - start)
+            values = table.column(0).slice(low - offset, high - low)
+            check_arrow_column(values, name, source)
+            yield name, values.to_pylist(), None if first_row is None else first_row + (low - start)
         offset += count
 
 
 # -- Arrow IPC files: record batch by record batch -------------------------------------------------------
 
 
-def read_arrow(store: ObjectStore, obj: ObjectInfo, column: str | None) -> Iterator[tuple[str, list[list]]]:
+def read_arrow(store: ObjectStore, obj: ObjectInfo, column: str | None,
+               gzipped: bool = False) -> Iterator[tuple[str, list[list]]]:
     source = s3_uri(store.bucket, obj.key)
     try:
-        reader = pa.ipc.open_file(RangeFile(store, obj))
+        reader = pa.ipc.open_file(random_access(store, obj, gzipped))
         name = choose_column(reader.schema.names, column, source)
         for index in range(reader.num_record_batches):
-            column = reader.get_batch(index).column(name)
-            check_arrow_column(column, name, source)
-            yield name, column.to_pylist()
+            values = reader.get_batch(index).column(name)
+            check_arrow_column(values, name, source)
+            yield name, values.to_pylist()
     except e.ObjectStoreError:
         raise
     except (pa.ArrowException, OSError, ValueError) as error:

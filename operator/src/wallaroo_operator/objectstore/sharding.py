@@ -37,6 +37,7 @@ class InputObject:
     format: Format
     splittable: bool  # rows (Parquet, planned by rows) or lines (plain JSON Lines, planned by bytes)
     rows: int | None = None  # known from metadata (Parquet)
+    gzipped: bool = False  # a .gz Parquet or Arrow file: decompressed whole (JSON kinds stream through gzip)
 
 
 @dataclass(frozen=True)
@@ -101,15 +102,20 @@ def plan_input(store: ObjectStore, *, key: str | None = None, prefix: str | None
         raise e.EmptyInput(f"{s3_uri(store.bucket, key or prefix or '')}: only empty objects, folder markers "
                            "or names starting with _ or .")
     formats = [(info, reading.detect_format(store.bucket, info.key, format)) for info in infos]
-    if all(fmt == "parquet" for _, fmt in formats):
+    if all(fmt == "parquet" and not _gzip_name(info.key) for info, fmt in formats):
         objects = tuple(InputObject(info, "parquet", True, sum(reading.parquet_row_counts(store, info)))
                         for info, _ in formats)
         if not any(obj.rows for obj in objects):
             raise e.EmptyInput(f"{s3_uri(store.bucket, key or prefix or '')}: the Parquet files hold no rows")
         return InputPlan(store.bucket, objects, by_rows=True)
-    objects = tuple(InputObject(info, fmt, fmt == "jsonl" and not reading.starts_with_gzip(store, info))
+    objects = tuple(InputObject(info, fmt, fmt == "jsonl" and not reading.starts_with_gzip(store, info),
+                                gzipped=fmt in ("parquet", "arrow") and reading.starts_with_gzip(store, info))
                     for info, fmt in formats)
     return InputPlan(store.bucket, objects, by_rows=False)
+
+
+def _gzip_name(key: str) -> bool:
+    return key.lower().endswith((".gz", ".gzip"))
 
 
 def _is_data(key: str) -> bool:
@@ -137,12 +143,12 @@ def _read_unit(store: ObjectStore, unit: Unit, column: str | None, batch_rows: i
     info, source = unit.obj.info, s3_uri(store.bucket, unit.obj.info.key)
     fmt = unit.obj.format
     if fmt == "parquet":
-        start, end = (unit.start, unit.end) if unit.kind == "rows" else (0, unit.obj.rows or _all_rows(store, info))
+        start, end = (unit.start, unit.end) if unit.kind == "rows" else (0, None)
         for name, rows, first in reading.read_parquet_rows(store, info, start, end, column, unit.first_row,
-                                                           batch_rows):
+                                                           unit.obj.gzipped):
             yield from reading.batched(name, rows, source, first, batch_rows, checked=True)
     elif fmt == "arrow":
-        for name, rows in reading.read_arrow(store, info, column):
+        for name, rows in reading.read_arrow(store, info, column, unit.obj.gzipped):
             yield from reading.batched(name, rows, source, None, batch_rows, checked=True)
     elif fmt == "json":
         name, rows = reading.read_json_document(store, info, column)
@@ -152,10 +158,6 @@ def _read_unit(store: ObjectStore, unit: Unit, column: str | None, batch_rows: i
                  else reading.gunzip_lines(store, info) if reading.starts_with_gzip(store, info)
                  else reading.jsonl_range_lines(store, info, 0, info.size))
         yield from _jsonl_batches(lines, column, source, batch_rows)
-
-
-def _all_rows(store: ObjectStore, info: ObjectInfo) -> int:
-    return sum(reading.parquet_row_counts(store, info))
 
 
 def _jsonl_batches(lines: Iterator[bytes], column: str | None, source: str, batch_rows: int) -> Iterator[RowBatch]:
