@@ -6,11 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 from localcluster import processes
 from localcluster.s3 import INFO_FILE, S3Server, build_versitygw, read_endpoint
+from wallaroo_operator.objectstore import ObjectStore, S3Settings, plan_input
+from wallaroo_operator.objectstore import errors as e
+from wallaroo_simulator.tls import write_tls_files
 
-from tests.support.s3 import store_for, unique_bucket
+from tests.support.s3 import root_credentials, store_for, unique_bucket
 
 
 def test_a_server_serves_s3_on_loopback_and_stops_without_leftovers(tmp_path: Path) -> None:
@@ -45,3 +49,24 @@ def test_up_and_down_like_the_make_targets(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert not processes.is_running(endpoint.pid)
     assert read_endpoint(state) is None
+
+
+def test_a_store_with_a_private_ca_needs_its_ca_bundle(tmp_path: Path) -> None:
+    tls = write_tls_files(tmp_path / "tls")
+    with S3Server(tmp_path / "s3", build_versitygw(), tls=(tls.cert_file, tls.key_file)) as endpoint:
+        assert endpoint.endpoint_url.startswith("https://127.0.0.1:")
+        bucket = unique_bucket()
+
+        def store(ca_file: Path | None) -> ObjectStore:
+            return ObjectStore(S3Settings(bucket=bucket, endpoint=endpoint.endpoint_url, path_style=True,
+                                          credentials=root_credentials(endpoint), max_attempts=1,
+                                          ca_bundle_file=str(ca_file) if ca_file else None))
+
+        with pytest.raises(e.ObjectStoreError) as raised:
+            store(None).list_objects("in/")
+        assert raised.value.reason == "ObjectStoreTLSFailed" and not raised.value.retryable
+        assert f"s3://{bucket}/in/" in raised.value.message and "CA bundle" in raised.value.message
+        trusted = store(tls.ca_file)
+        trusted.client.create_bucket(Bucket=bucket)
+        trusted.client.put_object(Bucket=bucket, Key="in/a.jsonl", Body=b'{"tensor": [1, 2]}\n')
+        assert [o.info.key for o in plan_input(trusted, prefix="in/").objects] == ["in/a.jsonl"]

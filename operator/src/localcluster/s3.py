@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import sys
 import time
 import urllib.error
@@ -73,11 +74,15 @@ class S3Endpoint:
 class S3Server:
     """One versitygw process serving `state_dir/store` (buckets are its folders). Use as a context manager."""
 
-    def __init__(self, state_dir: Path, binary: Path, *, host: str = "127.0.0.1", detached: bool = False):
+    def __init__(self, state_dir: Path, binary: Path, *, host: str = "127.0.0.1", detached: bool = False,
+                 tls: tuple[Path, Path] | None = None):
+        """`tls`: a (certificate, private key) pair of PEM files, to serve HTTPS instead of HTTP."""
         self.state_dir = Path(state_dir).resolve()
         self.binary = binary
         self.host = host
         self.detached = detached
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
         self.endpoint: S3Endpoint | None = None
 
     def start(self) -> S3Endpoint:
@@ -96,7 +101,7 @@ class S3Server:
                 processes.stop(pid)
                 if "address already in use" not in self._log_tail() or attempt == START_ATTEMPTS:
                     raise
-        self.endpoint = S3Endpoint(f"http://{self.host}:{port}", REGION, access_key, secret_key, pid)
+        self.endpoint = S3Endpoint(f"{self.scheme}://{self.host}:{port}", REGION, access_key, secret_key, pid)
         _write_private_json(self.state_dir / INFO_FILE, asdict(self.endpoint))
         return self.endpoint
 
@@ -116,20 +121,24 @@ class S3Server:
         # Credentials go through the environment: a command line is readable by every user.
         env = {**os.environ, "ROOT_ACCESS_KEY_ID": access_key, "ROOT_SECRET_ACCESS_KEY": secret_key}
         args = [str(self.binary), "--port", f"{self.host}:{port}", "--region", REGION, "--quiet",
-                "--health", HEALTH_PATH, "--iam-dir", str(self.state_dir / "iam"), "posix",
-                str(self.state_dir / "store")]
+                "--health", HEALTH_PATH, "--iam-dir", str(self.state_dir / "iam")]
+        if self.tls:
+            args += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
+        args += ["posix", str(self.state_dir / "store")]
         process = processes.spawn(args, self.state_dir / "logs" / "versitygw.log", detached=self.detached, env=env)
         (self.state_dir / "pids.json").write_text(json.dumps({"versitygw": process.pid}))
         return process.pid
 
     def _wait_ready(self, pid: int, port: int) -> None:
-        url = f"http://{self.host}:{port}{HEALTH_PATH}"
+        url = f"{self.scheme}://{self.host}:{port}{HEALTH_PATH}"
+        # Only "does our own process answer yet": the client's certificate checks are what tests examine.
+        context = ssl._create_unverified_context() if self.tls else None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             if not processes.is_running(pid):
                 raise S3ServerError(f"versitygw exited during start-up:\n{self._log_tail()}")
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
+                with urllib.request.urlopen(url, timeout=2, context=context) as response:
                     if response.status == 200:
                         return
             except (urllib.error.URLError, OSError):
