@@ -90,3 +90,17 @@ def test_a_column_is_chosen_among_several(store: ObjectStore) -> None:
     rows = aloha_rows(50)
     put(store, "wide.parquet", parquet(rows, name="tensor", id=pa.array(range(50))))
     assert rows_of(read_all(store, plan_input(store, key="wide.parquet"), column="tensor")) == rows
+
+
+def test_a_plan_made_once_is_what_every_shard_reads(store: ObjectStore) -> None:
+    """The plan travels as JSON to every shard; objects added later under the prefix change nothing."""
+    import json
+
+    from wallaroo_operator.objectstore import InputPlan
+
+    first, second = aloha_rows(300, seed=1), aloha_rows(300, seed=2)
+    put(store, "in/a.jsonl", jsonl(first))
+    put(store, "in/b.parquet", parquet(second))
+    plan = InputPlan.from_dict(json.loads(json.dumps(plan_input(store, prefix="in/").to_dict())))
+    put(store, "in/aa.jsonl", jsonl(aloha_rows(50, seed=3)))  # arrives after planning
+    assert [row for piece in shard_slices(store, plan, 3) for row in piece] == first + second

@@ -3,7 +3,8 @@
 The caller (the run's worker) resolves the spec's Secret and CA bundle, then:
 
     store = ObjectStore(settings_from_spec(spec.input.object_store, credentials, ca_file))
-    plan = plan_input(store, key=..., prefix=..., format=...)         # metadata only
+    plan = plan_input(store, key=..., prefix=..., format=...)         # once per run, metadata only
+    plan = InputPlan.from_dict(plan.to_dict())                        # the same plan in every shard
     for batch in read_shard(store, plan, shard_index, shard_count, column=...): ...
     sink = ResultSink(store, RunIdentity(namespace, job, run_id, job_uid), prefix=..., format=...)
     sink.write_shard(shard_index, outputs); sink.finish(started=..., finished=...)

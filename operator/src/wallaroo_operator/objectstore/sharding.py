@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_operator.objectstore import reading
@@ -61,6 +61,19 @@ class InputPlan:
     def total(self) -> int:
         """Rows (planned by rows) or bytes (planned by bytes)."""
         return sum(self._weight(o) for o in self.objects)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form: compute the plan once and give the same one to every shard, so that objects
+        added under the prefix meanwhile cannot make shards disagree about who reads what."""
+        return {"bucket": self.bucket, "byRows": self.by_rows, "objects": [
+            {"key": o.info.key, "size": o.info.size, "etag": o.info.etag, "format": o.format,
+             "splittable": o.splittable, "rows": o.rows, "gzipped": o.gzipped} for o in self.objects]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InputPlan:
+        objects = tuple(InputObject(ObjectInfo(o["key"], o["size"], o["etag"]), o["format"], o["splittable"],
+                                    o.get("rows"), o.get("gzipped", False)) for o in data["objects"])
+        return cls(data["bucket"], objects, data["byRows"])
 
     def _weight(self, obj: InputObject) -> int:
         return (obj.rows or 0) if self.by_rows else obj.info.size
