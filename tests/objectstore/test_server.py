@@ -70,3 +70,29 @@ def test_a_store_with_a_private_ca_needs_its_ca_bundle(tmp_path: Path) -> None:
         trusted.client.create_bucket(Bucket=bucket)
         trusted.client.put_object(Bucket=bucket, Key="in/a.jsonl", Body=b'{"tensor": [1, 2]}\n')
         assert [o.info.key for o in plan_input(trusted, prefix="in/").objects] == ["in/a.jsonl"]
+
+
+def test_a_killed_test_run_leaves_no_server_behind(tmp_path: Path) -> None:
+    """PR_SET_PDEATHSIG: the server dies with the process that started it, even one killed with SIGKILL."""
+    import os
+    import signal
+
+    from tests.support.waiting import wait_for
+
+    script = ("import sys, time; from pathlib import Path; from localcluster.s3 import S3Server, build_versitygw; "
+              f"e = S3Server(Path({str(tmp_path / 's3')!r}), build_versitygw()).start(); "
+              "print(e.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    server_pid = 0
+    try:
+        server_pid = int(parent.stdout.readline())
+        assert processes.is_running(server_pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+        wait_for(lambda: not processes.is_running(server_pid), timeout=10, what="the server to die with its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(timeout=30)
+        if server_pid and processes.belongs_to(server_pid, str(tmp_path)):  # only if the test failed
+            processes.stop(server_pid)
