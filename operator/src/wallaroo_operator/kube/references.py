@@ -14,7 +14,9 @@ from wallaroo_operator.data.inputs import InputError, InputPart, natural_key
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core, custom, is_not_found
 from wallaroo_operator.models.connection import CABundle, CredentialsSecretRef
 from wallaroo_operator.models.job import InputSpec
+from wallaroo_operator.models.objectstore import ObjectStoreCredentials
 from wallaroo_operator.models.refs import KeyReference
+from wallaroo_operator.objectstore.client import Credentials
 
 
 class MissingReference(LookupError):
@@ -59,6 +61,16 @@ def read_credentials(namespace: str, ref: CredentialsSecretRef, grant: str) -> d
         values["username"] = _secret_value(data, namespace, ref.name, ref.username_key)
         values["password"] = _secret_value(data, namespace, ref.name, ref.password_key)
     return values
+
+
+def read_object_store_credentials(namespace: str, ref: ObjectStoreCredentials | None) -> Credentials | None:
+    """The access key pair of an objectStore block; None (no Secret) means the AWS default chain (IRSA)."""
+    if ref is None:
+        return None
+    data = _secret_data(namespace, ref.name)
+    token = _secret_value(data, namespace, ref.name, ref.session_token_key) if ref.session_token_key else None
+    return Credentials(_secret_value(data, namespace, ref.name, ref.access_key_id_key),
+                       _secret_value(data, namespace, ref.name, ref.secret_access_key_key), token)
 
 
 def _config_map(namespace: str, name: str) -> kubernetes.client.V1ConfigMap:
