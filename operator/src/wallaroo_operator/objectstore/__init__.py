@@ -1,6 +1,7 @@
 """S3-compatible object storage as a job's input and result sink: plain typed modules, no Kubernetes.
 
-The caller (the run's worker) resolves the spec's Secret and CA bundle, then:
+The caller (the run's worker) resolves the spec's Secret and CA bundle (kube.references:
+read_object_store_credentials, and read_ca_bundle written to a file), then:
 
     store = ObjectStore(settings_from_spec(spec.input.object_store, credentials, ca_file))
     plan = plan_input(store, key=..., prefix=..., format=...)         # once per run, metadata only
