@@ -58,14 +58,24 @@ def allowed_connections(annotations: dict[str, str] | None) -> set[str]:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
-def _consenting_secret_data(namespace: str, name: str, connection: str) -> dict[str, str]:
-    """The Secret's data, only if the Secret names `connection` (or *) in its annotation."""
+def _secret(namespace: str, name: str) -> kubernetes.client.V1Secret:
     try:
-        secret = core().read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        return core().read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
             raise MissingReference("SecretNotFound", f"Secret {namespace}/{name} not found") from None
         raise
+
+
+def _secret_data(namespace: str, name: str) -> dict[str, str]:
+    """A Secret's data, for a reader that uses its own permissions (the worker, the CLI): no consent
+    check, since the reader could read the Secret itself anyway."""
+    return _secret(namespace, name).data or {}
+
+
+def _consenting_secret_data(namespace: str, name: str, connection: str) -> dict[str, str]:
+    """The Secret's data, only if the Secret names `connection` (or *) in its annotation."""
+    secret = _secret(namespace, name)
     allowed = allowed_connections(secret.metadata.annotations if secret.metadata else None)
     if "*" not in allowed and connection not in allowed:
         raise ReferenceNotAllowed(

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from wallaroo_operator.models.base import KubeModel
-from wallaroo_operator.models.connection import HTTP_URL, CABundle
+from wallaroo_operator.models.connection import CABundle, HttpUrl
 from wallaroo_operator.models.refs import CONFIG_KEY, DNS_SUBDOMAIN
 
 # S3's rules (3-63 characters, lower case, digits, dots, hyphens); GCS allows longer names with dots.
@@ -36,7 +36,7 @@ class ObjectStoreConnection(KubeModel):
     """Where the bucket is and how to sign in. Without credentialsSecretRef the AWS default chain is used
     (IAM roles for service accounts, instance profiles, AWS_* environment variables)."""
 
-    endpoint: str | None = Field(default=None, pattern=HTTP_URL, max_length=2048,
+    endpoint: HttpUrl | None = Field(default=None,
                                  description="S3 API URL, e.g. https://storage.googleapis.com (GCS "
                                              "interoperability) or https://s3.example.internal:9000; "
                                              "AWS's regional endpoint when unset.")
