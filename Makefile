@@ -14,11 +14,11 @@ LOCKED  := requirements/build.txt requirements/test.txt
 PIP_COMPILE := $(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
                --no-emit-options --resolver=backtracking
 
-.PHONY: help install lock lint controlplane cluster-up cluster-down kubeconfig sim-up sim-down crds chart helm \
+.PHONY: help install lock lint controlplane cluster-up cluster-down kubeconfig sim-up sim-down s3 s3-up s3-down crds chart helm \
         test run demo bench image clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # Installs exactly the locked versions (every file checked against its hash), then the project
 # itself without resolving anything again.
@@ -65,6 +65,15 @@ sim-up: $(STAMP) ## start the Wallaroo simulator in the background (options: SIM
 sim-down: $(STAMP) ## stop the Wallaroo simulator
 	@$(PY) -m wallaroo_simulator down
 
+s3: $(STAMP) ## build the S3 server for the tests (versitygw from hack/s3/, cached per version)
+	@$(PY) -m localcluster.s3 build
+
+s3-up: $(STAMP) ## start a real S3 server (versitygw, built and cached on first use) on loopback in the background
+	@$(PY) -m localcluster.s3 up
+
+s3-down: $(STAMP) ## stop the S3 server and remove its buckets
+	@$(PY) -m localcluster.s3 down
+
 crds: $(STAMP) ## regenerate crds/ (and the chart's copy) from the pydantic models
 	@$(PY) -m wallaroo_operator crds crds
 	@$(PY) hack/chart/generate.py
@@ -87,7 +96,7 @@ bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.m
 image: ## build the operator image (needs a Docker engine)
 	docker build -t wallaroo-inference-operator:0.1.0 .
 
-test: controlplane helm ## run every test (starts its own control plane and simulator)
+test: controlplane helm s3 ## run every test (starts its own control plane, simulator and S3 server)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 

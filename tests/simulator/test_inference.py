@@ -119,7 +119,7 @@ def test_engine_refuses_input_that_does_not_fit(sim: RunningSimulator, auth: dic
     assert "Traceback" not in response.text
 
 
-@pytest.mark.parametrize("content_type", ["", "text/plain", "application/vnd.apache.arrow.file",
+@pytest.mark.parametrize("content_type", ["", "text/plain", "application/vnd.apache.arrow.stream",
                                           "application/json; format=split"])
 def test_unsupported_content_type(sim: RunningSimulator, auth: dict[str, str], content_type: str) -> None:
     response = infer(sim, auth, "ccfraudpipeline", {"tensor": ccfraud_rows(1)}, content_type)

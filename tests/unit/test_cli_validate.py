@@ -165,9 +165,14 @@ INVALID = {
     "input: both": (
         changed(JOB, "spec.input", {"configMaps": [{"name": "a"}], "selector": {"matchLabels": {"a": "b"}}}),
         "spec.input",
-        "give exactly one of configMaps and selector",
+        "give exactly one of configMaps, selector and objectStore",
     ),
-    "input: neither": (changed(JOB, "spec.input", {}), "spec.input", "give exactly one of configMaps and selector"),
+    "input: neither": (changed(JOB, "spec.input", {}), "spec.input", "give exactly one of configMaps, selector and objectStore"),
+    "object store: key and prefix": (
+        changed(JOB, "spec.input", {"objectStore": {"bucket": "data", "key": "a.json", "prefix": "in/"}}),
+        "spec.input.objectStore",
+        "give exactly one of key and prefix",
+    ),
     "job name too long for a label": (
         changed(JOB, "metadata", {"name": "a" * 64}),
         "",
@@ -469,7 +474,7 @@ def test_in_a_terminal_one_line_per_problem_in_colour(terminal, tmp_path: Path) 
     assert lines[start : start + 5] == [
         f"{file}: document 1 (InferenceJob aloha): invalid",
         "  spec.inference.batchSize: Invalid value: 0: must be greater than or equal to 1",
-        '  spec.input: Invalid value: "object": give exactly one of configMaps and selector',
+        '  spec.input: Invalid value: "object": give exactly one of configMaps, selector and objectStore',
         "0 valid, 1 invalid",
         "exit=1",
     ]

@@ -9,10 +9,13 @@ import json
 import random
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from wallaroo_operator.wallaroo import UnexpectedResponse
 from wallaroo_operator.wallaroo.formats import (
     PANDAS_RECORDS_PARAMS,
+    decode_arrow_table,
+    encode_arrow_table,
     encode_batch,
     parse_legacy,
     parse_outputs,
@@ -64,7 +67,7 @@ def test_pandas_records_body_has_one_object_per_row_and_the_sdk_query() -> None:
 
 def test_unknown_format_and_nan_are_refused() -> None:
     with pytest.raises(ValueError):
-        encode_batch(ROWS, "x", "arrow")  # type: ignore[arg-type]
+        encode_batch(ROWS, "x", "protobuf")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         encode_batch([[float("nan")]], "x", "legacy")
 
@@ -160,3 +163,34 @@ def test_pandas_records_count_and_shape_errors() -> None:
 def test_parse_outputs_dispatches_on_format() -> None:
     assert parse_outputs([legacy_result([[[0.5]]])], "legacy", 1) == [{"output_0": [0.5]}]
     assert parse_outputs([pandas_record({"d": [0.5]}, False)], "pandas-records", 1) == [{"d": [0.5]}]
+
+
+# ---- arrow ----------------------------------------------------------------------------------
+
+
+def test_arrow_body_is_an_ipc_file_with_the_input_column_and_the_sdk_query() -> None:
+    request = encode_batch(ROWS, "tensor", "arrow")
+    assert request.headers == {"Content-Type": "application/vnd.apache.arrow.file",
+                               "Accept": "application/vnd.apache.arrow.file"}
+    assert dict(request.params) == dict(PANDAS_RECORDS_PARAMS)
+    assert decode_arrow_table(request.body).to_pydict() == {"tensor": [[1, 2, 3], [4, 5, 6]]}
+
+
+@pytest.mark.parametrize("table", [
+    pa.table({"time": pa.array([1, 2], pa.timestamp("ms")), "out.dense_1": pa.array([[0.25], [0.5]], pa.list_(pa.float32())),
+              "anomaly.count": pa.array([0, 0], pa.uint32())}),
+    pa.table({"out": pa.StructArray.from_arrays([pa.array([[0.25], [0.5]])], names=["dense_1"])}),
+])
+def test_arrow_answers_flattened_or_nested_give_rows(table: pa.Table) -> None:
+    assert parse_outputs(encode_arrow_table(table), "arrow", 2) == [{"dense_1": [0.25]}, {"dense_1": [0.5]}]
+
+
+@pytest.mark.parametrize(("body", "rows", "message"), [
+    (b"not arrow", 1, "not an Arrow IPC file"),
+    (encode_arrow_table(pa.table({"out.dense_1": pa.array([[0.5]])})), 2, "answered 1 rows for a batch of 2"),
+    (encode_arrow_table(pa.table({"in.tensor": pa.array([[0.5]])})), 1, "without out.* columns"),
+    (encode_arrow_table(pa.table({"out.dense_1": pa.array([[None]], pa.list_(pa.float64()))})), 1, "non-numeric"),
+])
+def test_arrow_answers_that_cannot_be_read(body: bytes, rows: int, message: str) -> None:
+    with pytest.raises(UnexpectedResponse, match=message):
+        parse_outputs(body, "arrow", rows)

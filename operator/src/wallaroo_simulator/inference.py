@@ -1,4 +1,4 @@
-"""Inference at a deployment's URL, in the legacy tensor format and in pandas-records (reference section 4).
+"""Inference at a deployment's URL, in the legacy tensor format, pandas-records and Arrow (reference section 4).
 
 Order of checks, outermost first, as the layers of a real install meet a request: the gateway's JWT check
 (401 plain text), routing to a deployment (404), the load balancer (payload limit, "Starting": 503),
@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.helpers import parse_mimetype
 
+from .arrow import ARROW_CONTENT_TYPE, arrow_response, arrow_rows
 from .config import InputSpec
 from .endpoints import STATE, verified_claims
 from .errors import ErrorAnswer, InvalidToken, deployment_not_found, engine_bad_request, error_response
@@ -40,13 +41,19 @@ async def infer(request: web.Request) -> web.Response:
         raise load_balancer_unavailable()
     await inject_failure(faults, "inference")
     started = time.perf_counter_ns()
-    records_format = _is_records_format(request)
-    rows = (_records_rows if records_format else _tensor_rows)(body, pipeline.config.input)
+    request_format = _request_format(request)
+    if request_format == "arrow":
+        rows, input_column = arrow_rows(body, pipeline.config.input)
+    else:
+        rows = (_records_rows if request_format == "records" else _tensor_rows)(body, pipeline.config.input)
     means = validate_rows(rows, pipeline.config.input)
     await add_latency(faults, len(rows))
     columns = infer_columns(pipeline.config, means)
     state.counters.record_inference(pipeline.name, len(rows))
-    if records_format:
+    if request_format == "arrow":
+        return arrow_response(pipeline, input_column, columns, _record_selection(request),
+                              _metadata(pipeline, started))
+    if request_format == "records":
         selection = _record_selection(request)
         return json_response(records_result(pipeline, rows, columns, selection, started))
     return json_response(legacy_result(pipeline, len(rows), columns, started))
@@ -67,14 +74,16 @@ def _deployment(request: web.Request) -> PipelineState:
     return pipeline
 
 
-def _is_records_format(request: web.Request) -> bool:
+def _request_format(request: web.Request) -> str:
+    """legacy, records (pandas-records) or arrow; any other type gets the platform's refusal."""
     mimetype = parse_mimetype(request.headers.get("Content-Type", ""))
+    if f"{mimetype.type}/{mimetype.subtype}" == ARROW_CONTENT_TYPE:
+        return "arrow"
     if (mimetype.type, mimetype.subtype) == ("application", "json"):
         requested = mimetype.parameters.get("format", "")
         if requested in LEGACY_FORMATS or requested == RECORDS_FORMAT:
-            return requested == RECORDS_FORMAT
+            return "records" if requested == RECORDS_FORMAT else "legacy"
     shown = request.headers.get("Content-Type", "(none)")
-    # Arrow IPC is not simulated; like any other type it gets the platform's refusal.
     raise ErrorAnswer(error_response("platform", 415, f"unsupported Content-Type: {shown}"))
 
 

@@ -14,6 +14,7 @@ from wallaroo_operator.data.inputs import InputError
 from wallaroo_operator.data.results import ResultsTooLarge
 from wallaroo_operator.kube.references import InvalidReference, MissingReference
 from wallaroo_operator.kube.results_store import ResultsConflict
+from wallaroo_operator.objectstore import ObjectStoreError
 from wallaroo_operator.schedule import InvalidSchedule
 from wallaroo_operator.wallaroo import WallarooError
 
@@ -37,7 +38,7 @@ def classify(error: BaseException) -> RunError:
         return RunError(error.reason, str(error), Disposition.WAIT)
     if isinstance(error, (InvalidReference, ResultsConflict)):
         return RunError(error.reason, str(error), Disposition.FAIL)
-    if isinstance(error, WallarooError):
+    if isinstance(error, (WallarooError, ObjectStoreError)):
         return RunError(error.reason, error.message, Disposition.RETRY if error.retryable else Disposition.FAIL)
     if isinstance(error, (InputError, ResultsTooLarge)):
         return RunError(getattr(error, "reason", "InvalidInput"), str(error), Disposition.FAIL)

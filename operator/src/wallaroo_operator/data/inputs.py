@@ -73,10 +73,10 @@ def payload_bytes(part: InputPart) -> bytes:
         except UnicodeEncodeError as error:  # a lone surrogate escaped into the ConfigMap's data
             raise InputError("InvalidInput", f"{part.source}: not valid UTF-8 text (at character "
                                              f"{error.start})") from error
-    return _gunzip(raw, part.source) if raw[:2] == GZIP_MAGIC else raw
+    return gunzip(raw, part.source) if raw[:2] == GZIP_MAGIC else raw
 
 
-def _gunzip(raw: bytes, source: str) -> bytes:
+def gunzip(raw: bytes, source: str) -> bytes:
     """Every gzip member (`cat a.gz b.gz` is valid gzip), each checked to its end, within the size cap."""
     output, remaining = bytearray(), raw
     while remaining:
@@ -172,12 +172,19 @@ def parse_json(payload: bytes, source: str) -> object:
 
 def decode_part(part: InputPart) -> tuple[str, list[list]]:
     """One part → (input field name, rows)."""
-    document = parse_json(payload_bytes(part), part.source)
+    return decode_document(payload_bytes(part), part.source)
+
+
+def decode_document(raw: bytes, source: str) -> tuple[str, list[list]]:
+    """A whole JSON document (the tutorial's or pandas-records, gzip-compressed or not) → (input name, rows)."""
+    if raw[:2] == GZIP_MAGIC:
+        raw = gunzip(raw, source)
+    document = parse_json(raw, source)
     if isinstance(document, dict):
-        return _tutorial_rows(document, part.source)
+        return _tutorial_rows(document, source)
     if isinstance(document, list):
-        return _pandas_records_rows(document, part.source)
-    raise InputError("InvalidInput", f"{part.source}: expected a JSON object or a list of records")
+        return _pandas_records_rows(document, source)
+    raise InputError("InvalidInput", f"{source}: expected a JSON object or a list of records")
 
 
 def _short(error: Exception) -> str:

@@ -11,11 +11,13 @@ import binascii
 import kubernetes
 
 from wallaroo_operator import constants as c
-from wallaroo_operator.data.inputs import InputPart, natural_key
+from wallaroo_operator.data.inputs import InputError, InputPart, natural_key
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core, custom, is_not_found
 from wallaroo_operator.models.connection import CABundle, CredentialsSecretRef
 from wallaroo_operator.models.job import InputSpec
+from wallaroo_operator.models.objectstore import ObjectStoreCredentials
 from wallaroo_operator.models.refs import KeyReference
+from wallaroo_operator.objectstore.client import Credentials
 
 
 class MissingReference(LookupError):
@@ -56,14 +58,24 @@ def allowed_connections(annotations: dict[str, str] | None) -> set[str]:
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
-def _consenting_secret_data(namespace: str, name: str, connection: str) -> dict[str, str]:
-    """The Secret's data, only if the Secret names `connection` (or *) in its annotation."""
+def _secret(namespace: str, name: str) -> kubernetes.client.V1Secret:
     try:
-        secret = core().read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        return core().read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
             raise MissingReference("SecretNotFound", f"Secret {namespace}/{name} not found") from None
         raise
+
+
+def _secret_data(namespace: str, name: str) -> dict[str, str]:
+    """A Secret's data, for a reader that uses its own permissions (the worker, the CLI): no consent
+    check, since the reader could read the Secret itself anyway."""
+    return _secret(namespace, name).data or {}
+
+
+def _consenting_secret_data(namespace: str, name: str, connection: str) -> dict[str, str]:
+    """The Secret's data, only if the Secret names `connection` (or *) in its annotation."""
+    secret = _secret(namespace, name)
     allowed = allowed_connections(secret.metadata.annotations if secret.metadata else None)
     if "*" not in allowed and connection not in allowed:
         raise ReferenceNotAllowed(
@@ -95,6 +107,16 @@ def read_credentials(namespace: str, ref: CredentialsSecretRef, grant: str, conn
         values["username"] = _secret_value(data, namespace, ref.name, c.USERNAME_KEY)
         values["password"] = _secret_value(data, namespace, ref.name, c.PASSWORD_KEY)
     return values
+
+
+def read_object_store_credentials(namespace: str, ref: ObjectStoreCredentials | None) -> Credentials | None:
+    """The access key pair of an objectStore block; None (no Secret) means the AWS default chain (IRSA)."""
+    if ref is None:
+        return None
+    data = _secret_data(namespace, ref.name)
+    token = _secret_value(data, namespace, ref.name, ref.session_token_key) if ref.session_token_key else None
+    return Credentials(_secret_value(data, namespace, ref.name, ref.access_key_id_key),
+                       _secret_value(data, namespace, ref.name, ref.secret_access_key_key), token)
 
 
 def _config_map(namespace: str, name: str) -> kubernetes.client.V1ConfigMap:
@@ -131,6 +153,9 @@ def read_input_parts(namespace: str, spec: InputSpec) -> list[InputPart]:
     """The input ConfigMaps' payloads in their defined order: as listed, or by name for a selector."""
     if spec.config_maps:
         return [_part(_config_map(namespace, ref.name), ref.key or spec.key) for ref in spec.config_maps]
+    if spec.selector is None:  # input.objectStore: read by the run's worker, not wired into this path yet
+        raise InputError("UnsupportedInput", "input.objectStore is not supported by this operator version yet; "
+                                             "use input.configMaps or input.selector")
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.match_labels.items()))
     items = core().list_namespaced_config_map(namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT).items
     if not items:

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.conditions import Condition
+from wallaroo_operator.models.objectstore import ObjectStoreInput, ObjectStoreResults
 from wallaroo_operator.models.refs import CONFIG_KEY, DNS_SUBDOMAIN, LocalObjectReference
 from wallaroo_operator.schedule.cron import SCHEDULE_PATTERN, TIME_ZONE_PATTERN
 from wallaroo_operator.wallaroo.formats import RowOutputs
@@ -39,16 +40,21 @@ class InputSpec(KubeModel):
                                   "(numbers in names compare as numbers: part-2 before part-10).")
     key: str = Field(default="data.json", pattern=CONFIG_KEY,
                      description="Key holding the data in each ConfigMap (data or binaryData).")
+    object_store: ObjectStoreInput | None = Field(
+        default=None, description="Read the rows from S3-compatible object storage instead (docs/objectstore.md).")
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        {"rule": "has(self.configMaps) != has(self.selector)",
-         "message": "give exactly one of configMaps and selector"}]}}
+        {"rule": "has(self.objectStore) || has(self.configMaps) != has(self.selector)",
+         "message": "give exactly one of configMaps, selector and objectStore"},
+        {"rule": "!has(self.objectStore) || !has(self.configMaps) && !has(self.selector)",
+         "message": "give exactly one of configMaps, selector and objectStore"}]}}
 
 
 class InferenceSpec(KubeModel):
-    format: Literal["legacy", "pandas-records"] = Field(
+    format: Literal["legacy", "pandas-records", "arrow"] = Field(
         default="legacy", description="Request format: legacy is the tutorial's {\"<input>\": [[...]]} "
-                                      "JSON; pandas-records sends one record per row.")
+                                      "JSON; pandas-records sends one record per row; arrow sends an Arrow "
+                                      "IPC file (application/vnd.apache.arrow.file).")
     batch_size: int = Field(default=1000, ge=1, le=100000, description="Rows per inference request.")
     parallelism: int = Field(default=2, ge=1, le=64, description="At most this many requests in flight.")
     request_timeout_seconds: float = Field(default=15, gt=0, le=3600, description="Timeout of one request.")
@@ -64,6 +70,8 @@ class ResultsSpec(KubeModel):
     max_config_maps: int = Field(default=20, ge=1, le=500,
                                  description="A run whose results need more ConfigMaps than this fails "
                                              "with ResultsTooLarge instead of flooding etcd.")
+    object_store: ObjectStoreResults | None = Field(
+        default=None, description="Write per-row results to S3-compatible object storage (docs/objectstore.md).")
 
 
 class InferenceJobSpec(KubeModel):

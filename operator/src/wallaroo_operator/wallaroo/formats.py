@@ -1,9 +1,12 @@
-"""Request bodies and response parsing for the two inference formats.
+"""Request bodies and response parsing for the three inference formats.
 
 * ``legacy``: ``{"<input>": [[row], ...]}`` answered by a list of InferenceResults whose
   ``outputs[i]`` hold ``{"<Type>": {"dim": [N, w...], "data": [...]}}`` for all N rows.
 * ``pandas-records``: ``[{"<input>": [row]}, ...]`` answered by one record per row whose
   outputs are under ``out`` (nested) or ``out.<name>`` keys (flattened).
+* ``arrow``: an Arrow IPC file with one column named after the input (one list per row), answered by an
+  Arrow IPC file with the pandas-records columns (``time``, ``in.<input>``, ``out.<name>``, ``anomaly.count``),
+  flattened with "." or nested as structs.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.ipc
+
 from .errors import UnexpectedResponse
 
-RequestFormat = Literal["legacy", "pandas-records"]
-REQUEST_FORMATS: tuple[RequestFormat, ...] = ("legacy", "pandas-records")
+RequestFormat = Literal["legacy", "pandas-records", "arrow"]
+REQUEST_FORMATS: tuple[RequestFormat, ...] = ("legacy", "pandas-records", "arrow")
+ARROW_CONTENT_TYPE = "application/vnd.apache.arrow.file"
 
 # One row's outputs: output name -> its values for that row.
 RowOutputs = dict[str, list[float]]
@@ -31,6 +38,7 @@ PANDAS_RECORDS_PARAMS: tuple[tuple[str, str], ...] = (
 _CONTENT_TYPES: dict[RequestFormat, str] = {
     "legacy": "application/json",
     "pandas-records": "application/json; format=pandas-records",
+    "arrow": ARROW_CONTENT_TYPE,
 }
 # Legacy output types whose values are numbers (reference §4a); others cannot be summarised.
 NUMERIC_TYPES = frozenset(
@@ -47,6 +55,10 @@ class EncodedRequest:
 
 
 def encode_batch(rows: Sequence[Any], input_name: str, fmt: RequestFormat) -> EncodedRequest:
+    if fmt == "arrow":
+        headers = {"Content-Type": ARROW_CONTENT_TYPE, "Accept": ARROW_CONTENT_TYPE}
+        return EncodedRequest(encode_arrow_table(pa.table({input_name: pa.array(list(rows))})), headers,
+                              PANDAS_RECORDS_PARAMS)
     if fmt == "legacy":
         payload: Any = {input_name: list(rows)}
         params: tuple[tuple[str, str], ...] = ()
@@ -60,10 +72,12 @@ def encode_batch(rows: Sequence[Any], input_name: str, fmt: RequestFormat) -> En
 
 
 def parse_outputs(body: Any, fmt: RequestFormat, expected_rows: int) -> list[RowOutputs]:
-    """Per-row outputs of one batch, in the batch's row order."""
+    """Per-row outputs of one batch, in the batch's row order (`body`: parsed JSON, or bytes for arrow)."""
     try:
         if fmt == "legacy":
             return parse_legacy(body, expected_rows)
+        if fmt == "arrow":
+            return parse_arrow(body, expected_rows)
         return parse_pandas_records(body, expected_rows)
     except RecursionError:  # nesting near the decoder's own limit
         raise UnexpectedResponse("inference response nested too deeply") from None
@@ -175,6 +189,41 @@ def _flatten_values(value: Any) -> list[Any]:
     if not isinstance(value, list):
         return [value]
     return [item for element in value for item in _flatten_values(element)]
+
+
+# ---- arrow --------------------------------------------------------------------------------
+
+
+def encode_arrow_table(table: pa.Table) -> bytes:
+    """An Arrow IPC *file* (not the stream format): what Wallaroo takes and answers."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def decode_arrow_table(body: bytes) -> pa.Table:
+    try:
+        return pa.ipc.open_file(pa.BufferReader(body)).read_all()
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise UnexpectedResponse(f"the answer is not an Arrow IPC file ({str(error)[:120]})") from None
+
+
+def parse_arrow(body: Any, expected_rows: int) -> list[RowOutputs]:
+    """Rows of an Arrow answer: every ``out.<name>`` column (struct columns flattened first), row by row."""
+    if not isinstance(body, (bytes, bytearray)):
+        raise UnexpectedResponse("arrow inference response is not binary")
+    table = decode_arrow_table(bytes(body))
+    while any(pa.types.is_struct(field.type) for field in table.schema):
+        table = table.flatten()  # nested answers (no dataset.separator): out -> out.<name>
+    if table.num_rows != expected_rows:
+        raise UnexpectedResponse(f"inference answered {table.num_rows} rows for a batch of {expected_rows}")
+    outputs = {name.removeprefix("out."): table.column(name).to_pylist()
+               for name in table.column_names if name.startswith("out.")}
+    if not outputs:
+        raise UnexpectedResponse(f"arrow answer without out.* columns (columns: {table.column_names[:10]})")
+    return [{name: _as_floats(_flatten_values(values[row]), f"out.{name}") for name, values in outputs.items()}
+            for row in range(expected_rows)]
 
 
 # ---- shared ---------------------------------------------------------------------------------

@@ -243,7 +243,7 @@ class _Run:
 
     def _parse(self, response: requests.Response, batch: Batch, what: str) -> list[RowOutputs]:
         try:
-            body = http.decode_json(response.content)
+            body = response.content if self._format == "arrow" else http.decode_json(response.content)
         except ValueError:
             raise UnexpectedResponse(f"{what}: the endpoint answered non-JSON") from None
         try:
