@@ -24,7 +24,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn(args: list[str], log_file: Path, *, detached: bool) -> subprocess.Popen:
+def spawn(args: list[str], log_file: Path, *, detached: bool, env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start a process with its output in `log_file`.
 
     Detached processes (``make cluster-up``) outlive the caller in their own session;
@@ -32,7 +32,7 @@ def spawn(args: list[str], log_file: Path, *, detached: bool) -> subprocess.Pope
     """
     log = log_file.open("ab")
     try:
-        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=detached, preexec_fn=None if detached else _die_with_parent)
     finally:
         log.close()
