@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the project with its test dependencies
 
-controlplane: $(STAMP) ## build etcd, kube-apiserver, kube-controller-manager and kubectl (cached per version)
+controlplane: $(STAMP) ## build the control plane (and, where a node can run, kubelet, kube-scheduler and its base images; cached)
 	@$(PY) -m localcluster build
 
 node-deps: ## as root: install containerd, runc, CNI plugins, buildah, debootstrap if missing (Debian)

@@ -28,6 +28,8 @@ def cmd_build(args: argparse.Namespace) -> None:
         print(f"no node binaries: {reason}")
     else:
         print(f"kubelet, kube-scheduler: {build_node_binaries().kubelet.parent}")
+        # The node's images too, so no test waits minutes for a debootstrap in its setup.
+        print(f"images: {images.ensure_base_image()}, {images.ensure_pause_image()}")
 
 
 def cmd_up(args: argparse.Namespace) -> None:
