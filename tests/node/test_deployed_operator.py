@@ -34,7 +34,7 @@ def running_pod(node: NodeSession) -> dict | None:
 
 def successful_liveness_probes(node: NodeSession, pod_name: str) -> int:
     """The kubelet's own count of liveness probes of this pod that succeeded."""
-    metrics = node.kubectl("get", "--raw", "/api/v1/nodes/localhost/proxy/metrics/probes")
+    metrics = node.kubelet_get("/metrics/probes")
     pattern = re.compile(r'^prober_probe_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
     total = 0
     for line in metrics.splitlines():

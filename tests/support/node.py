@@ -9,7 +9,9 @@ pods reach the host at, and `release()` gives the machine's one node slot to a t
 from __future__ import annotations
 
 import contextlib
+import ssl
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -79,6 +81,16 @@ class NodeSession:
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr.strip()}")
         return result.stdout
+
+    def kubelet_get(self, path: str) -> str:
+        """GET from the kubelet's own API (e.g. /metrics/probes) with the admin client certificate. The
+        API server's node proxy refuses the node's loopback address, so this goes to the kubelet directly."""
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the kubelet's self-signed cert
+        context.load_cert_chain(str(self.cluster.pki["admin.crt"]), str(self.cluster.pki["admin.key"]))
+        with urllib.request.urlopen(f"https://127.0.0.1:{node.KUBELET_PORT}{path}", context=context,
+                                    timeout=10) as response:
+            return response.read().decode()
 
     @contextlib.contextmanager
     def reachable_from_pods(self, port: int, host: str = "127.0.0.1") -> Iterator[str]:
