@@ -57,7 +57,7 @@ run: $(STAMP) ## run the operator in the foreground against the current KUBECONF
 demo: node-deps controlplane ## the main job: the operator's image deployed in the local node runs a sample InferenceJob
 	@$(PY) hack/demo.py
 
-deploy: controlplane ## install crds/ and manifests/overlays/local into KUBECONFIG's cluster (default: the local one)
+deploy: controlplane ## install crds/ and hack/overlays/local into KUBECONFIG's cluster (default: the local one)
 	@$(PY) hack/deploy.py
 
 bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.md)

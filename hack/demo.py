@@ -100,8 +100,8 @@ def demo_in_the_node(k, cluster: LocalCluster) -> None:
     say("building the operator image with buildah and loading it into the node")
     image = images.build_operator_image()
     cluster.node.load_image(image)
-    say(f"deploying {image} from manifests/ (manifests/overlays/local)")
-    deploy(k, REPO / "manifests" / "overlays" / "local")
+    say(f"deploying {image} from manifests/ (hack/overlays/local)")
+    deploy(k, REPO / "hack" / "overlays" / "local")
     with run_simulator(host=node.GATEWAY) as sim:
         say(f"Wallaroo simulator serving {sim.api_url} (the node's bridge: pods reach it there)")
         ok = run_the_examples(k, sim, lambda: k("logs", "-n", OPERATOR_NAMESPACE, "deployment/wallaroo-operator",

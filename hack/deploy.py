@@ -1,7 +1,7 @@
 """`make deploy`: install crds/ and manifests/ (through an overlay) into the cluster KUBECONFIG names
 and wait until the operator's Deployment is Available.
 
-KUBECONFIG defaults to the local cluster's (`make cluster-up`); OVERLAY to manifests/overlays/local
+KUBECONFIG defaults to the local cluster's (`make cluster-up`); OVERLAY to hack/overlays/local
 (the image `make image` loads into the local node, and the route to the API server from its bridge).
 For a real cluster: `KUBECONFIG=... OVERLAY=manifests make deploy` after pushing the image.
 """
@@ -44,7 +44,7 @@ def main() -> None:
     kubeconfig = Path(os.environ.get("KUBECONFIG") or default)
     if not kubeconfig.exists():
         sys.exit(f"no kubeconfig at {kubeconfig}: start the local cluster (make cluster-up) or set KUBECONFIG")
-    overlay = Path(os.environ.get("OVERLAY") or REPO / "manifests" / "overlays" / "local")
+    overlay = Path(os.environ.get("OVERLAY") or REPO / "hack" / "overlays" / "local")
     deploy(kubectl_for(build_binaries().kubectl, kubeconfig), overlay)
 
 

@@ -20,7 +20,7 @@ def pod_simulator(node: NodeSession):
 
 @pytest.fixture(scope="module")
 def deployed_operator(node_session: NodeSession):
-    """The operator image of this checkout, deployed with `kubectl apply -k manifests/overlays/local/`
+    """The operator image of this checkout, deployed with `kubectl apply -k hack/overlays/local/`
     (CRDs are in already), Available; removed again after the module."""
     node = node_session.ensure()
     node.operator_image()

@@ -20,7 +20,7 @@ import pytest
 from localcluster import images, node
 from localcluster.forward import forwarding
 
-OVERLAY = Path(__file__).resolve().parents[2] / "manifests" / "overlays" / "local"
+OVERLAY = Path(__file__).resolve().parents[2] / "hack" / "overlays" / "local"
 
 
 def why_no_node(user_cluster: bool) -> str | None:
