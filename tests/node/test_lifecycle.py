@@ -56,12 +56,17 @@ def host_state() -> dict:
     }
 
 
+NODE_PROGRAMS = {"kubelet", "kube-scheduler", "containerd", "containerd-shim-runc-v2"}
+
+
 def _ours(proc: Path) -> bool:
+    """A node process: by its program, or our forwarder to the gateway (not any command naming them)."""
     try:
-        command = (proc / "cmdline").read_bytes().decode(errors="replace")
+        argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
-    return any(word in command for word in ("kubelet", "containerd", "kube-scheduler", "localcluster.forward"))
+    return Path(argv[0]).name in NODE_PROGRAMS or (argv[1:3] == ["-m", "localcluster.forward"]
+                                                   and argv[3:4] == [f"{node.GATEWAY}:{node.APISERVER_PORT_FOR_PODS}"])
 
 
 @pytest.fixture
@@ -178,7 +183,8 @@ def test_opting_out_starts_the_control_plane_alone(machine: dict, tmp_path: Path
 
 
 def test_without_root_one_line(machine: dict, tmp_path: Path):
-    check = ("import os; os.setgid(65534); os.setuid(65534); from localcluster import node; "
+    # Imports first, as root: this machine's Python lives where `nobody` cannot read.
+    check = ("import os; from localcluster import node; os.setgid(65534); os.setuid(65534); "
              "print(node.why_not_here())")
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().startswith("a node needs root"), result.stderr
