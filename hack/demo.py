@@ -108,8 +108,8 @@ def demo_in_the_node(k, cluster: LocalCluster) -> None:
                                                 "--tail=60"))
         for namespace in (OPERATOR_NAMESPACE, NAMESPACE):
             say(f"kubectl get deployments,pods,jobs -n {namespace}")
-            print(k("get", "deployments,pods,jobs", "-n", namespace) or f"No resources found in {namespace} namespace.\n",
-                  end="")
+            listed = k("get", "deployments,pods,jobs", "-n", namespace)
+            print(listed or f"No resources found in {namespace} namespace.\n", end="")
     if not ok:
         sys.exit("the demo job failed")
 

@@ -149,7 +149,7 @@ class LocalCluster:
             raise ClusterError("this cluster was started without a node's API server settings")
         config = node_mode.NodeConfig(state_dir=self.state_dir, kubeconfig=self.kubeconfig,
                                       apiserver_port=int(self.server.rsplit(":", 1)[1]),
-                                      ca_file=self.pki["ca.crt"], detached=self.detached)
+                                      ca_file=self.pki["ca.crt"])
         self.node = node_mode.Node(config, self._record_pid, self._wait_until)
         try:
             self.node.start(lambda name, args, env: self._spawn(name, args, env=env))

@@ -44,13 +44,11 @@ def read_sysctl(name: str) -> str | None:
 class HostSnapshot:
     sysctls: dict[str, str] = field(default_factory=dict)
     existing_paths: list[str] = field(default_factory=list)
-    existing_links: list[str] = field(default_factory=list)
 
     @classmethod
     def take(cls) -> "HostSnapshot":
         return cls(sysctls={name: value for name in SYSCTLS if (value := read_sysctl(name)) is not None},
-                   existing_paths=[path for path in HOST_PATHS if os.path.lexists(path)],
-                   existing_links=links())
+                   existing_paths=[path for path in HOST_PATHS if os.path.lexists(path)])
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

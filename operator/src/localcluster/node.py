@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from localcluster import host, images, processes
+from localcluster.build import build_node_binaries
 
 NODE_DIR = Path(os.environ.get("LOCALCLUSTER_NODE_DIR", "/run/wallaroo-localnode"))
 NODE_NAME = "localhost"  # the API server reaches the kubelet by the node's Hostname address: loopback
@@ -153,7 +154,6 @@ class NodeConfig:
     kubeconfig: Path
     apiserver_port: int
     ca_file: Path
-    detached: bool
 
 
 class Node:
@@ -290,12 +290,10 @@ state = "{NODE_DIR / 'containerd-state'}"
     # -- kube-scheduler and kubelet ------------------------------------------------------------------
 
     def _scheduler_args(self) -> list[str]:
-        from localcluster.build import build_node_binaries
         return [str(build_node_binaries().kube_scheduler), f"--kubeconfig={self.config.kubeconfig}",
                 "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={processes.free_port()}"]
 
     def _kubelet_args(self) -> list[str]:
-        from localcluster.build import build_node_binaries
         config = self.dir / "kubelet.yaml"
         config.write_text(json.dumps({
             "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
@@ -322,6 +320,6 @@ state = "{NODE_DIR / 'containerd-state'}"
 def load_into_running_node(state_dir: Path, name: str) -> None:
     """Load an image into the node that `state_dir`'s cluster runs (for `make image` after `cluster-up`)."""
     node = Node(NodeConfig(state_dir=state_dir, kubeconfig=state_dir / "kubeconfig", apiserver_port=0,
-                           ca_file=state_dir / "pki" / "ca.crt", detached=True),
+                           ca_file=state_dir / "pki" / "ca.crt"),
                 record=lambda name, pid: None, wait_ready=lambda *args, **kwargs: None)
     node.load_image(name)
