@@ -98,6 +98,11 @@ def read_claim() -> dict | None:
 
 
 def _claim_alive(claim: dict) -> bool:
+    """Alive while any of its processes runs, or while the process that claimed it (still starting
+    the node, or running it in the foreground) does: its start time guards against a reused PID."""
+    starter = claim.get("starter", {})
+    if starter and processes.start_time(starter["pid"]) == starter["start"]:
+        return True
     return any(processes.is_running(pid) and processes.belongs_to(pid, claim["state_dir"])
                for pid in claim.get("pids", {}).values())
 
@@ -194,7 +199,8 @@ class Node:
         check_slot_free()
         release()  # whatever a killed run left behind
         NODE_DIR.mkdir(parents=True, exist_ok=True)
-        self._claim = {"state_dir": str(self.config.state_dir), "pids": {},
+        starter = {"pid": os.getpid(), "start": processes.start_time(os.getpid())}
+        self._claim = {"state_dir": str(self.config.state_dir), "starter": starter, "pids": {},
                        "host": json.loads(host.HostSnapshot.take().to_json())}
         self._write_claim()
 
