@@ -34,6 +34,12 @@ def node(node_session: NodeSession) -> NodeSession:
     return node_session.ensure()
 
 
+@pytest.fixture
+def operator_image(node: NodeSession) -> str:
+    """The reference of this checkout's operator image, built (cached layers) and loaded into the node."""
+    return node.operator_image()
+
+
 @pytest.fixture(scope="session")
 def _session_cluster():
     if USE_EXISTING_CLUSTER:
