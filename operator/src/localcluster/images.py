@@ -46,7 +46,8 @@ def buildah_env() -> dict[str, str]:
     cache = images_cache()
     cache.mkdir(parents=True, exist_ok=True)
     conf, storage = cache / "containers.conf", cache / "storage.conf"
-    conf.write_text(CONTAINERS_CONF)
+    # buildah sets up its network backend even for host-network builds: keep its files out of /etc/cni.
+    conf.write_text(CONTAINERS_CONF + f'[network]\nnetwork_config_dir = "{cache / "net.d"}"\n')
     storage.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{cache / "storage"}"\n'
                        f'runroot = "/run/wallaroo-operator-buildah"\n')
     return {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage),
