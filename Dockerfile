@@ -1,29 +1,33 @@
 # syntax=docker/dockerfile:1
 # The operator image: `docker build -t wallaroo-inference-operator:0.1.0 .` (see docs/deploy.md).
 #
-# Two stages: the first installs the project (a regular, non-editable install built from
-# pyproject.toml) and its dependencies into a virtualenv; the second copies only that virtualenv
-# onto a clean python:3.11-slim, so no build tooling, pip cache or source tree ends up in the image.
+# Build stages install the dependencies into a virtualenv, and the project (a regular, non-editable
+# install built from pyproject.toml) into a directory of its own; the final stage copies only those
+# two onto a clean python:3.11-slim, so no build tooling, pip cache or source tree ends up in the
+# image. Each is its own layer: after a source change only the project's small layer is rebuilt and
+# copied (the dependencies' layers come from the cache), so rebuilding takes seconds, not minutes.
 # All dependencies ship wheels for linux/amd64 and arm64: no compiler is needed.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${PYTHON_IMAGE} AS dependencies
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# The dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes, so
-# rebuilding the image after a source change reinstalls the project alone (seconds, not minutes).
+# Rebuilt only when pyproject.toml changes.
 COPY pyproject.toml ./
 RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
       > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
-# Then the project itself (the package sources live under operator/src, see pyproject.toml).
+
+FROM dependencies AS build
+# The package sources live under operator/src (see pyproject.toml). --target keeps the project's own
+# files (packages and the wallaroo-operator script, run by /opt/venv/bin/python) apart from the venv.
 COPY operator/src ./operator/src
-RUN pip install --no-deps . \
- && wallaroo-operator --help > /dev/null
+RUN pip install --no-deps --target /opt/project . \
+ && PYTHONPATH=/opt/project /opt/project/bin/wallaroo-operator --help > /dev/null
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="wallaroo-inference-operator" \
@@ -36,10 +40,12 @@ LABEL org.opencontainers.image.title="wallaroo-inference-operator" \
 RUN groupadd --system --gid 10001 wallaroo \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin wallaroo
-COPY --from=build /opt/venv /opt/venv
+COPY --from=dependencies /opt/venv /opt/venv
+COPY --from=build /opt/project /opt/project
 # Bytecode was compiled at install time; nothing is written at run time, so the root filesystem
 # can be read-only (the Deployment mounts an emptyDir on /tmp, the only path the operator writes).
-ENV PATH=/opt/venv/bin:$PATH \
+ENV PATH=/opt/project/bin:/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/project \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 # Numeric, so that Kubernetes can verify runAsNonRoot without reading /etc/passwd.
