@@ -94,6 +94,17 @@ def test_cluster_up_with_a_node_then_down_restores_the_host(machine: dict, tmp_p
         wait_for(lambda: subprocess.run([*kubectl, "get", "pod", "sleeper", "-o", "jsonpath={.status.phase}"],
                                         capture_output=True, text=True).stdout == "Running",
                  timeout=60, what="a pod on the CNI bridge")
+        # `make image` with this cluster running: the image's reference last, and the node can run it.
+        image = localcluster(state_dir, "image")
+        assert image.returncode == 0, image.stderr
+        assert image.stdout.splitlines()[-2:] == [f"loaded into the node of {state_dir}",
+                                                  "localhost/wallaroo-inference-operator:0.1.0"]
+        subprocess.run([*kubectl, "run", "image-check", "--image=localhost/wallaroo-inference-operator:0.1.0",
+                        "--image-pull-policy=Never", "--restart=Never", "--command", "--", "wallaroo-operator",
+                        "--help"], check=True, capture_output=True)
+        wait_for(lambda: subprocess.run([*kubectl, "get", "pod", "image-check", "-o", "jsonpath={.status.phase}"],
+                                        capture_output=True, text=True).stdout == "Succeeded",
+                 timeout=90, what="the loaded image to run")
         during = host_state()
         # The test can fail: a running pod changes all of this.
         assert during["mounts"] != machine["mounts"] and during["node processes"]
