@@ -14,8 +14,10 @@ LOCKED  := requirements/build.txt requirements/test.txt
 PIP_COMPILE := $(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
                --no-emit-options --resolver=backtracking
 
-.PHONY: help install lock lint controlplane cluster-up cluster-down kubeconfig sim-up sim-down s3 s3-up s3-down crds chart helm \
-        test run demo bench image clean
+IMAGE   ?= wallaroo-inference-operator:0.1.0
+
+.PHONY: help install lock lint controlplane node-deps cluster-up cluster-down kubeconfig sim-up sim-down s3 s3-up s3-down crds chart helm \
+        test run demo bench image deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,13 +49,16 @@ lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on the operator
 	  $(PY) -m mypy || status=1; \
 	  exit $$status
 
-controlplane: $(STAMP) ## build etcd, kube-apiserver, kube-controller-manager and kubectl (cached per version)
+controlplane: $(STAMP) ## build the control plane (and, where a node can run, kubelet, kube-scheduler and its base images; cached)
 	@$(PY) -m localcluster build
 
-cluster-up: controlplane ## start the local control plane in the background
+node-deps: ## as root: install containerd, runc, CNI plugins, buildah, debootstrap if missing (Debian)
+	@hack/install-node-deps.sh
+
+cluster-up: node-deps controlplane ## start the control plane and, where possible, a node (LOCALCLUSTER_NODE=0: none)
 	@$(PY) -m localcluster up
 
-cluster-down: $(STAMP) ## stop the local control plane and remove its state
+cluster-down: $(STAMP) ## stop the local cluster by PID and restore the host (mounts, bridge, sysctls, ...)
 	@$(PY) -m localcluster down
 
 kubeconfig: $(STAMP) ## print the local control plane's kubeconfig path
@@ -87,16 +92,23 @@ helm: $(STAMP) ## print the path of a helm v3 binary (built from hack/helm/ and 
 run: $(STAMP) ## run the operator in the foreground against the current KUBECONFIG (OPERATOR_ARGS="-n ns")
 	@$(PY) -m wallaroo_operator run $(OPERATOR_ARGS)
 
-demo: controlplane ## the main job: control plane + simulator + operator + a sample InferenceJob, then clean up
+demo: node-deps controlplane ## the main job: the operator's image deployed in the local node runs a sample InferenceJob
 	@$(PY) hack/demo.py
+
+deploy: controlplane ## install crds/ and hack/overlays/local into KUBECONFIG's cluster (default: the local one)
+	@$(PY) hack/deploy.py
 
 bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.md)
 	@$(PY) benchmarks/simulator_capacity.py
 
-image: ## build the operator image (needs a Docker engine)
-	docker build -t wallaroo-inference-operator:0.1.0 .
+# With a Docker engine: docker build. Without: buildah on a debootstrapped base, loaded into the
+# local node when it runs. The last line printed is the image reference.
+image: $(STAMP) ## build the operator image (Docker, else buildah) and load it into a running local node
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+	  docker build -q -t $(IMAGE) . >/dev/null && echo $(IMAGE); \
+	else hack/install-node-deps.sh && $(PY) -m localcluster image; fi
 
-test: controlplane helm s3 ## run every test (starts its own control plane, simulator and S3 server)
+test: node-deps controlplane helm s3 ## run every test (starts its own control plane, node, simulator and S3 server)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 

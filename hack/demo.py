@@ -1,9 +1,13 @@
-"""`make demo`: the main job, end to end, on a fresh machine.
+"""`make demo`: the main job, end to end, on a fresh machine, the way users run it.
 
-Starts the local control plane and the Wallaroo simulator, installs the CRDs, runs the operator
-(as its own process, the way `make run` does), applies the examples (Secret, WallarooConnection,
-input ConfigMap, InferenceJob) with kubectl, waits for the job to succeed, prints
-`kubectl get inferencejobs` and a sample of the results, and cleans everything up.
+Starts the local cluster with its node, builds the operator's image and loads it into the node,
+deploys it from manifests/ (`make deploy`: the local overlay), starts the Wallaroo simulator where
+pods reach it, applies the examples (Secret, WallarooConnection, input ConfigMap, InferenceJob) with
+kubectl, waits for the job to succeed, prints `kubectl get inferencejobs`, a sample of the results
+and `kubectl get deployments,pods,jobs`, and cleans everything up.
+
+Where no node can run (not root, no containerd, ...) it says why and runs the operator as a process
+instead (the way `make run` does).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from localcluster import LocalCluster, build_binaries
+from deploy import OPERATOR_NAMESPACE, deploy, kubectl_for
+from localcluster import LocalCluster, build_binaries, images, node
+from localcluster.build import build_node_binaries
 from wallaroo_operator import constants as c
 from wallaroo_operator.data.inputs import natural_key
 from wallaroo_simulator import run_simulator
@@ -31,14 +37,6 @@ RUN_ONCE_EXAMPLES = ("00-secret.yaml", "01-connection.yaml", "02-input-configmap
 
 def say(text: str) -> None:
     print(f"\n==> {text}", flush=True)
-
-
-def kubectl(kubectl_path: Path, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([str(kubectl_path), f"--kubeconfig={kubeconfig}", *args], input=stdin, text=True,
-                            capture_output=True)
-    if result.returncode != 0:
-        sys.exit(f"kubectl {' '.join(args)} failed:\n{result.stderr.strip()}")
-    return result.stdout
 
 
 def example_documents(sim) -> list[dict]:
@@ -64,52 +62,97 @@ def wait_for_job(kubectl_run, name: str, timeout: float = 180) -> dict:
     sys.exit(f"the job did not finish within {timeout:.0f} s")
 
 
+def why_no_node() -> str | None:
+    if reason := node.why_not_here():
+        return reason
+    if owner := node.live_owner():
+        return f"another local node runs on this machine ({owner}); only one can"
+    return None
+
+
 def main() -> None:
     say("building (or reusing) the control-plane binaries")
     binaries = build_binaries()
+    reason = why_no_node()
+    if reason is None:
+        build_node_binaries()
+    else:
+        say(f"no node here ({reason}): running the operator as a process instead")
     with tempfile.TemporaryDirectory(prefix="wallaroo-demo-") as workdir:
-        cluster = LocalCluster(Path(workdir) / "cluster", binaries)
-        say(f"starting etcd, kube-apiserver and kube-controller-manager (Kubernetes {binaries.kubernetes_version})")
+        cluster = LocalCluster(Path(workdir) / "cluster", binaries, with_node=reason is None)
+        parts = "etcd, kube-apiserver, kube-controller-manager" + (", containerd, kube-scheduler, kubelet"
+                                                                    if reason is None else "")
+        say(f"starting {parts} (Kubernetes {binaries.kubernetes_version})")
         cluster.start()
-        operator = None
         try:
-            def k(*args: str, stdin: str | None = None) -> str:
-                return kubectl(binaries.kubectl, cluster.kubeconfig, *args, stdin=stdin)
-
-            say("installing the CRDs")
-            print(k("apply", "--server-side", "-f", str(REPO / "crds")), end="")
-            k("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
-            with run_simulator() as sim:
-                say(f"Wallaroo simulator serving {sim.api_url}")
-                log_path = Path(workdir) / "operator.log"
-                say(f"starting the operator (log: {log_path})")
-                env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-                with log_path.open("w") as log:
-                    operator = subprocess.Popen(
-                        [sys.executable, "-m", "wallaroo_operator", "run", "--namespace", NAMESPACE,
-                         "--liveness=http://127.0.0.1:0/healthz"], env=env, stdout=log, stderr=subprocess.STDOUT)
-                say(f"applying the examples into namespace {NAMESPACE}")
-                k("create", "namespace", NAMESPACE)
-                documents = example_documents(sim)
-                print(k("apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(documents)), end="")
-                job_name = next(d["metadata"]["name"] for d in documents if d["kind"] == c.JOB_KIND)
-
-                say("waiting for the job to finish")
-                job = wait_for_job(k, job_name)
-                say("kubectl get inferencejobs,wallarooconnections")
-                print(k("get", "inferencejobs,wallarooconnections", "-n", NAMESPACE), end="")
-                show_status(job)
-                if job["status"]["phase"] != "Succeeded":
-                    print(log_path.read_text()[-4000:])
-                    sys.exit("the demo job failed")
-                show_results(k, job)
+            k = kubectl_for(binaries.kubectl, cluster.kubeconfig)
+            if cluster.node:
+                demo_in_the_node(k, cluster)
+            else:
+                demo_with_a_process(k, cluster, Path(workdir))
         finally:
-            if operator:
-                operator.terminate()
-                operator.wait(timeout=60)
-            say("stopping the control plane")
+            say("stopping the local cluster (and restoring the host)")
             cluster.stop()
     say("done: nothing is left running")
+
+
+def demo_in_the_node(k, cluster: LocalCluster) -> None:
+    say("building the operator image with buildah and loading it into the node")
+    image = images.build_operator_image()
+    cluster.node.load_image(image)
+    say(f"deploying {image} from manifests/ (hack/overlays/local)")
+    deploy(k, REPO / "hack" / "overlays" / "local")
+    with run_simulator(host=node.GATEWAY) as sim:
+        say(f"Wallaroo simulator serving {sim.api_url} (the node's bridge: pods reach it there)")
+        ok = run_the_examples(k, sim, lambda: k("logs", "-n", OPERATOR_NAMESPACE, "deployment/wallaroo-operator",
+                                                "--tail=60"))
+        for namespace in (OPERATOR_NAMESPACE, NAMESPACE):
+            say(f"kubectl get deployments,pods,jobs -n {namespace}")
+            listed = k("get", "deployments,pods,jobs", "-n", namespace)
+            print(listed or f"No resources found in {namespace} namespace.\n", end="")
+    if not ok:
+        sys.exit("the demo job failed")
+
+
+def demo_with_a_process(k, cluster: LocalCluster, workdir: Path) -> None:
+    say("installing the CRDs")
+    print(k("apply", "--server-side", "-f", str(REPO / "crds")), end="")
+    k("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
+    with run_simulator() as sim:
+        say(f"Wallaroo simulator serving {sim.api_url}")
+        log_path = workdir / "operator.log"
+        say(f"starting the operator (log: {log_path})")
+        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+        with log_path.open("w") as log:
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "wallaroo_operator", "run", "--namespace", NAMESPACE,
+                 "--liveness=http://127.0.0.1:0/healthz"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            ok = run_the_examples(k, sim, lambda: log_path.read_text()[-4000:])
+        finally:
+            operator.terminate()
+            operator.wait(timeout=60)
+    if not ok:
+        sys.exit("the demo job failed")
+
+
+def run_the_examples(k, sim, operator_log) -> bool:
+    say(f"applying the examples into namespace {NAMESPACE}")
+    k("create", "namespace", NAMESPACE)
+    documents = example_documents(sim)
+    print(k("apply", "-n", NAMESPACE, "-f", "-", stdin=yaml.safe_dump_all(documents)), end="")
+    job_name = next(d["metadata"]["name"] for d in documents if d["kind"] == c.JOB_KIND)
+
+    say("waiting for the job to finish")
+    job = wait_for_job(k, job_name)
+    say("kubectl get inferencejobs,wallarooconnections")
+    print(k("get", "inferencejobs,wallarooconnections", "-n", NAMESPACE), end="")
+    show_status(job)
+    if job["status"]["phase"] != "Succeeded":
+        print(operator_log())
+        return False
+    show_results(k, job)
+    return True
 
 
 def show_status(job: dict) -> None:

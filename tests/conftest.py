@@ -11,28 +11,59 @@ import kubernetes
 import pytest
 
 from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name
+from tests.support.node import NodeSession, why_no_node
 
 CRD_DIR = REPO_ROOT / "crds"
 
 
 @pytest.fixture(scope="session")
-def kube() -> Kube:
+def kube(_session_cluster) -> Kube:
     """The cluster for this test run: started once (local control plane), or an opted-in existing one."""
+    return _session_cluster[0]
+
+
+@pytest.fixture(scope="session")
+def node_session(_session_cluster) -> NodeSession:
+    """The session cluster's node, started on first use (tests that run Pods call `node`)."""
+    return _session_cluster[1]
+
+
+@pytest.fixture
+def node(node_session: NodeSession) -> NodeSession:
+    """A Ready node in the session cluster: skips (with the reason) where no node can run."""
+    return node_session.ensure()
+
+
+@pytest.fixture
+def operator_image(node: NodeSession) -> str:
+    """The reference of this checkout's operator image, built (cached layers) and loaded into the node."""
+    return node.operator_image()
+
+
+@pytest.fixture(scope="session")
+def _session_cluster():
     if USE_EXISTING_CLUSTER:
         kubeconfig = Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config"))
         api = client_for(kubeconfig)
         install_crds(api, CRD_DIR)
-        yield Kube(kubeconfig, api)
+        yield Kube(kubeconfig, api), NodeSession(None, Path("kubectl"), why_no_node(user_cluster=True))
         return
 
     from localcluster import LocalCluster, build_binaries
+    from localcluster.build import build_node_binaries
 
+    binaries = build_binaries()
+    reason = why_no_node(user_cluster=False)
+    if reason is None:
+        build_node_binaries()
     with tempfile.TemporaryDirectory(prefix="localcluster-") as state_root:
-        cluster = LocalCluster(Path(state_root) / "cluster", build_binaries())
+        # Made ready for a node where one can run; the node itself starts when a test first asks.
+        cluster = LocalCluster(Path(state_root) / "cluster", binaries, with_node=reason is None)
         # CRDs go in before the controller-manager starts, so its garbage collector watches them at once.
-        cluster.start(before_controllers=lambda c: install_crds(client_for(c.kubeconfig), CRD_DIR))
+        cluster.start(before_controllers=lambda c: install_crds(client_for(c.kubeconfig), CRD_DIR), node_now=False)
         try:
-            yield Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
+            session_kube = Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
+            yield session_kube, NodeSession(cluster, binaries.kubectl, reason)
         finally:
             cluster.stop()
 

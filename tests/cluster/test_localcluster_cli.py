@@ -17,8 +17,10 @@ pytestmark = pytest.mark.cluster
 
 
 def localcluster(state_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    # The control plane alone: the machine's one node may be the test session's (tests/node/ covers it).
+    env = {"LOCALCLUSTER_NODE": "0", **(env or os.environ)}
     return subprocess.run([sys.executable, "-m", "localcluster", "--state-dir", str(state_dir), *args],
-                          capture_output=True, text=True, env=env or os.environ.copy(), timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300)
 
 
 def pids(state_dir: Path) -> dict[str, int]:

@@ -15,10 +15,19 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 GO_MODULES = Path(os.environ.get("LOCALCLUSTER_GO_MODULES", REPO_ROOT / "hack" / "controlplane"))
 
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kubectl")
+# A node's binaries, built from the same pinned module into a cache of their own (so a cached control
+# plane stays valid, and a machine that cannot run a node never builds them).
+NODE_COMMANDS = ("kubelet", "kube-scheduler")
 
 
 class BuildError(RuntimeError):
     """A build step failed; the message is what the user needs to read (no traceback)."""
+
+
+@dataclass(frozen=True)
+class NodeBinaries:
+    kubelet: Path
+    kube_scheduler: Path
 
 
 @dataclass(frozen=True)
@@ -114,3 +123,15 @@ def build_binaries() -> Binaries:
         kubernetes_version=kube_version,
         etcd_version=etcd_version,
     )
+
+
+def build_node_binaries() -> NodeBinaries:
+    """Return the cached kubelet and kube-scheduler, building them if missing (about 1 min more once
+    the control plane's Go build cache is warm)."""
+    kube_dir = GO_MODULES / "kubernetes"
+    version = pinned_version(kube_dir, "k8s.io/kubernetes")
+    cache = cache_root() / f"kubernetes-node-{version}"
+    if not all((cache / name).is_file() for name in NODE_COMMANDS):
+        packages = [f"k8s.io/kubernetes/cmd/{name}" for name in NODE_COMMANDS]
+        _build_into_cache(cache, lambda out: _go_build(kube_dir, packages, f"{out}/", _kubernetes_ldflags(version)))
+    return NodeBinaries(kubelet=cache / "kubelet", kube_scheduler=cache / "kube-scheduler")

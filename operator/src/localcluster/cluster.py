@@ -1,4 +1,5 @@
-"""Run etcd, kube-apiserver and kube-controller-manager on free loopback ports in a fresh state dir."""
+"""Run etcd, kube-apiserver and kube-controller-manager on free loopback ports in a fresh state dir,
+and, with ``with_node``, a real node (localcluster.node) on which Pods run."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Callable
 
 import yaml
 
+from localcluster import node as node_mode
 from localcluster import processes
 from localcluster.build import Binaries
 from localcluster.pki import write_cluster_pki
@@ -30,20 +32,25 @@ class ClusterError(RuntimeError):
 class LocalCluster:
     """One throwaway control plane. Use as a context manager, or start()/stop()."""
 
-    def __init__(self, state_dir: Path, binaries: Binaries, *, detached: bool = False):
+    def __init__(self, state_dir: Path, binaries: Binaries, *, detached: bool = False, with_node: bool = False):
         self.state_dir = Path(state_dir).resolve()
         self.binaries = binaries
         self.detached = detached
+        self.with_node = with_node
+        self.node: node_mode.Node | None = None
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.server = ""
         self._pids: dict[str, int] = {}
         self._args: dict[str, list[str]] = {}
+        self._envs: dict[str, dict[str, str] | None] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self, before_controllers: Callable[["LocalCluster"], None] | None = None) -> "LocalCluster":
+    def start(self, before_controllers: Callable[["LocalCluster"], None] | None = None, *,
+              node_now: bool = True) -> "LocalCluster":
         """Start everything. `before_controllers` runs once the API is ready (e.g. to install CRDs,
-        which the garbage collector otherwise discovers only on its 30 s resync)."""
+        which the garbage collector otherwise discovers only on its 30 s resync). With `with_node`
+        and not `node_now`, the control plane is ready for a node that `start_node()` starts later."""
         clean_stale_state(self.state_dir)
         (self.state_dir / "logs").mkdir(parents=True)
         self.pki = write_cluster_pki(self.state_dir / "pki")
@@ -54,6 +61,8 @@ class LocalCluster:
             if before_controllers:
                 before_controllers(self)
             self._retry_on_port_clash("kube-controller-manager", self._start_controller_manager)
+            if self.with_node and node_now:
+                self.start_node()
         except BaseException:
             self.stop()
             raise
@@ -62,6 +71,7 @@ class LocalCluster:
     def stop(self) -> None:
         """Stop every process we started, in reverse order, by PID; then remove the state."""
         stop_recorded(self.state_dir)
+        node_mode.release(self.state_dir)
         self._pids.clear()
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
@@ -71,7 +81,7 @@ class LocalCluster:
 
     def start_apiserver(self) -> None:
         """Start kube-apiserver again after stop_apiserver(), on the same port with the same state."""
-        self._spawn("kube-apiserver", self._args["kube-apiserver"])
+        self._spawn("kube-apiserver", self._args["kube-apiserver"], self._envs["kube-apiserver"])
         self._wait_ready("kube-apiserver", f"{self.server}/readyz", lambda body: body.strip() == b"ok",
                          context=self._admin_tls())
 
@@ -112,8 +122,8 @@ class LocalCluster:
             "--service-cluster-ip-range=10.0.0.0/24",
             f"--service-account-issuer={server}/", f"--service-account-key-file={pki['sa.pub']}",
             f"--service-account-signing-key-file={pki['sa.key']}",
-            "--authorization-mode=RBAC", "--disable-admission-plugins=ServiceAccount",
-            "--allow-privileged=true",
+            "--authorization-mode=RBAC", "--allow-privileged=true",
+            *self._apiserver_node_args(),
         ])
         self._wait_ready("kube-apiserver", f"{server}/readyz", lambda body: body.strip() == b"ok",
                          context=self._admin_tls())
@@ -124,18 +134,76 @@ class LocalCluster:
         self._spawn("kube-controller-manager", [
             str(self.binaries.kube_controller_manager), f"--kubeconfig={self.kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={port}",
-            f"--cert-dir={self.state_dir / 'controller-manager'}", f"--controllers={CONTROLLERS}",
+            f"--cert-dir={self.state_dir / 'controller-manager'}", *self._controller_args(),
         ])
         insecure = ssl.create_default_context()
         insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # its self-signed serving cert
         self._wait_ready("kube-controller-manager", f"https://127.0.0.1:{port}/healthz",
                          lambda body: body.strip() == b"ok", context=insecure)
 
+    def _apiserver_node_args(self) -> list[str]:
+        if not self.with_node:
+            # No pods without a node: no ServiceAccount tokens to mount either.
+            return ["--disable-admission-plugins=ServiceAccount"]
+        return [f"--kubelet-client-certificate={self.pki['kubelet-client.crt']}",
+                f"--kubelet-client-key={self.pki['kubelet-client.key']}"]
+
+    def _controller_args(self) -> list[str]:
+        if not self.with_node:
+            return [f"--controllers={CONTROLLERS}"]
+        # root-ca-file: pods' kube-root-ca.crt (the kubeconfig names its CA by path, not data).
+        return [f"--controllers={CONTROLLERS},{node_mode.NODE_CONTROLLERS}", f"--root-ca-file={self.pki['ca.crt']}",
+                f"--service-account-private-key-file={self.pki['sa.key']}"]
+
+    def start_node(self) -> node_mode.Node:
+        """Start the node (a cluster made `with_node`); on failure nothing of it is left running."""
+        if not self.with_node:
+            raise ClusterError("this cluster was started without a node's API server settings")
+        config = node_mode.NodeConfig(state_dir=self.state_dir, kubeconfig=self.kubeconfig,
+                                      apiserver_port=int(self.server.rsplit(":", 1)[1]),
+                                      ca_file=self.pki["ca.crt"])
+        self.node = node_mode.Node(config, self._record_pid, self._wait_until)
+        try:
+            self.node.start(lambda name, args, env: self._spawn(name, args, env=env))
+            self._wait_until("kubelet", self._node_schedulable, timeout=120, what="node Ready and schedulable")
+        except node_mode.NodeError as error:
+            self.stop_node()
+            raise ClusterError(str(error)) from None
+        except BaseException:
+            self.stop_node()
+            raise
+        return self.node
+
+    def stop_node(self) -> None:
+        """Stop the node and undo its host changes; the control plane keeps running."""
+        for name in reversed(node_mode.NODE_PROCESSES):
+            if (pid := self._pids.pop(name, None)) and processes.belongs_to(pid, str(self.state_dir)):
+                processes.stop(pid)
+        (self.state_dir / "pids.json").write_text(json.dumps(self._pids))
+        node_mode.release(self.state_dir)
+        shutil.rmtree(self.state_dir / "node", ignore_errors=True)
+        self.node = None
+
+    def _node_schedulable(self) -> bool:
+        request = urllib.request.Request(f"{self.server}/api/v1/nodes/{node_mode.NODE_NAME}")
+        try:
+            with urllib.request.urlopen(request, timeout=2, context=self._admin_tls()) as response:
+                node = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+        return ready and not node["spec"].get("taints")
+
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, args: list[str]) -> None:
-        process = processes.spawn(args, self.state_dir / "logs" / f"{name}.log", detached=self.detached)
-        self._pids[name], self._args[name] = process.pid, args
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> int:
+        process = processes.spawn(args, self.state_dir / "logs" / f"{name}.log", detached=self.detached, env=env)
+        self._record_pid(name, process.pid)
+        self._args[name], self._envs[name] = args, env  # so stop_apiserver()/start_apiserver() can restart it
+        return process.pid
+
+    def _record_pid(self, name: str, pid: int) -> None:
+        self._pids[name] = pid
         (self.state_dir / "pids.json").write_text(json.dumps(self._pids))
 
     def _retry_on_port_clash(self, name: str, start: Callable[[], str | None]):
@@ -150,18 +218,24 @@ class LocalCluster:
 
     def _wait_ready(self, name: str, url: str, ok: Callable[[bytes], bool], *,
                     context: ssl.SSLContext | None = None, timeout: float = 90.0) -> None:
+        def probe() -> bool:
+            try:
+                with urllib.request.urlopen(url, timeout=2, context=context) as response:
+                    return ok(response.read())
+            except (urllib.error.URLError, OSError):
+                return False
+        self._wait_until(name, probe, timeout=timeout)
+
+    def _wait_until(self, name: str, probe: Callable[[], bool], *, timeout: float = 90.0, what: str = "ready") -> None:
+        """Wait until `probe()` holds, failing at once if process `name` exits (with its log's tail)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not processes.is_running(self._pids[name]):
                 raise ClusterError(f"{name} exited during start-up:\n{self._log_tail(name)}")
-            try:
-                with urllib.request.urlopen(url, timeout=2, context=context) as response:
-                    if ok(response.read()):
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if probe():
+                return
             time.sleep(0.1)
-        raise ClusterError(f"{name} not ready after {timeout:.0f} s:\n{self._log_tail(name)}")
+        raise ClusterError(f"{name} not {what} after {timeout:.0f} s:\n{self._log_tail(name)}")
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         log = self.state_dir / "logs" / f"{name}.log"
@@ -204,11 +278,12 @@ def clean_stale_state(state_dir: Path) -> None:
     """A state dir left by a killed run is never reused: stop what it still runs and wipe it."""
     if state_dir.exists():
         stop_recorded(state_dir)
+        node_mode.release(state_dir)  # unmounts what the node mounted under state_dir before rmtree
         shutil.rmtree(state_dir)
 
 
 def is_healthy(state_dir: Path) -> bool:
     """Whether a detached cluster in `state_dir` is fully alive (all processes, and a kubeconfig)."""
     pids = recorded_pids(state_dir)
-    return (len(pids) == 3 and (state_dir / "kubeconfig").exists()
+    return (len(pids) >= 3 and (state_dir / "kubeconfig").exists()
             and all(processes.belongs_to(pid, str(state_dir)) and processes.is_running(pid) for pid in pids.values()))

@@ -68,16 +68,22 @@ def write_cluster_pki(directory: Path) -> dict[str, Path]:
                     x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     serving_key, serving_cert = issue("kube-apiserver", ExtendedKeyUsageOID.SERVER_AUTH, sans=serving_sans)
     admin_key, admin_cert = issue("admin", ExtendedKeyUsageOID.CLIENT_AUTH, organization="system:masters")
+    # How the API server proves itself to a node's kubelet (logs, exec, port-forward).
+    kubelet_client_key, kubelet_client_cert = issue("kube-apiserver-kubelet-client", ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                    organization="system:masters")
     service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     paths = {name: directory / name for name in
-             ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key", "sa.key", "sa.pub")}
+             ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key",
+              "kubelet-client.crt", "kubelet-client.key", "sa.key", "sa.pub")}
     _write_cert(paths["ca.crt"], ca_cert)
     _write_key(paths["ca.key"], ca_key)
     _write_cert(paths["apiserver.crt"], serving_cert)
     _write_key(paths["apiserver.key"], serving_key)
     _write_cert(paths["admin.crt"], admin_cert)
     _write_key(paths["admin.key"], admin_key)
+    _write_cert(paths["kubelet-client.crt"], kubelet_client_cert)
+    _write_key(paths["kubelet-client.key"], kubelet_client_key)
     _write_key(paths["sa.key"], service_account_key)
     paths["sa.pub"].write_bytes(service_account_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))

@@ -60,6 +60,14 @@ def _proc_state(pid: int) -> str | None:
         return None
 
 
+def start_time(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot): with the PID, it names one process for good."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def belongs_to(pid: int, marker: str) -> bool:
     """Whether `pid` is still our process (its command line names our state dir), not a reused PID."""
     try:
