@@ -319,7 +319,9 @@ state = "{NODE_DIR / 'containerd-state'}"
             "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
         }))
         return [str(build_node_binaries().kubelet), f"--config={config}", f"--kubeconfig={self.config.kubeconfig}",
-                f"--root-dir={self.dir / 'kubelet'}", f"--cert-dir={self.dir / 'kubelet-pki'}",
+                # A short root: unix sockets under it (pod-resources) must fit in 108 bytes, which a
+                # pytest tmp_path does not.
+                f"--root-dir={NODE_DIR / 'kubelet'}", f"--cert-dir={self.dir / 'kubelet-pki'}",
                 f"--hostname-override={NODE_NAME}", "--v=1"]
 
 
