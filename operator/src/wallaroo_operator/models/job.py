@@ -8,6 +8,7 @@ from pydantic import Field
 
 from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.conditions import Condition
+from wallaroo_operator.models.execution import ExecutionSpec, RunProgress
 from wallaroo_operator.models.refs import CONFIG_KEY, DNS_SUBDOMAIN, LocalObjectReference
 from wallaroo_operator.schedule.cron import SCHEDULE_PATTERN, TIME_ZONE_PATTERN
 
@@ -77,6 +78,9 @@ class InferenceJobSpec(KubeModel):
                                      description="How requests are sent.")
     results: ResultsSpec = Field(default_factory=ResultsSpec, json_schema_extra={"default": {}},
                                  description="Where and how results are kept.")
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, json_schema_extra={"default": {}},
+                                     description="Where each run's worker executes: Pods of a Job (shards, "
+                                                 "resources, scheduling) or a child process of the operator.")
     backoff_limit: int = Field(default=3, ge=0, le=100,
                                description="Retries of a run that failed with a transient error.")
     active_deadline_seconds: int | None = Field(default=None, ge=1,
@@ -128,6 +132,7 @@ class RunRecord(KubeModel):
     summary: dict[str, OutputSummary] | None = Field(default=None, description="Per-output min/mean/max.")
     outputs: list[dict[str, list[float]]] | None = Field(
         default=None, description="Per-row outputs, when small enough (results.inlineLimitBytes).")
+    progress: RunProgress | None = Field(default=None, description="Rows done and left while it runs.")
     reason: str | None = Field(default=None, description="Why it failed (CamelCase).")
     error: str | None = Field(default=None, description="What went wrong.")
 
