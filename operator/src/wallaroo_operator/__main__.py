@@ -2,6 +2,7 @@
 
   run   run the operator (kopf) against the current KUBECONFIG or in-cluster config
   crds  write the CRD manifests generated from the models into a folder (default: crds/)
+  worker  run one shard of a run (in a run's Job Pod, or as the operator's child process)
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     crds = commands.add_parser("crds", help="generate the CRD manifests")
     crds.add_argument("directory", nargs="?", type=Path, default=Path("crds"))
-    commands.add_parser("run", help="run the operator; other options pass to `kopf run` (e.g. -n NAMESPACE)")
+    commands.add_parser("run", help="run the operator (--executor=local|job); other options pass to `kopf run` "
+                                    "(e.g. -n NAMESPACE)")
+    commands.add_parser("worker", help="run one shard of a run, as described by $WALLAROO_RUN_MANIFEST")
     args, kopf_args = parser.parse_known_args(argv)
     if kopf_args and args.command != "run":
         parser.error(f"unrecognized arguments: {' '.join(kopf_args)}")
+    if args.command == "worker":
+        from wallaroo_operator.worker.cli import main as worker_main
+
+        sys.exit(worker_main())
     if args.command == "crds":
         for path in write_crds(args.directory):
             print(path)
