@@ -123,6 +123,9 @@ class RunRecord(KubeModel):
     attempt: int = Field(default=1, description="1, or more when retried or restarted.")
     restarted: bool | None = Field(default=None, description="True when the operator stopped mid-run and "
                                                              "started the run again from the beginning.")
+    adopted: bool | None = Field(default=None, description="True when the operator restarted mid-run and "
+                                                           "followed the run's worker (a Job) instead of starting "
+                                                           "it again.")
     rows: int | None = None
     batches: int | None = None
     retries: int | None = None
