@@ -242,13 +242,15 @@ class InputStream:
     def __init__(self, parts: Callable[[], Iterable[InputPart]], limits: StreamLimits):
         self._parts = parts
         self._limits = limits
+        self._shape: InputShape | None = None
 
-    def _all_rows(self) -> Iterator[tuple[str, list]]:
+    def _all_rows(self, validate: bool = True) -> Iterator[tuple[str, list]]:
         name, width, sources = None, None, []
         for part in self._parts():
             sources.append(part.source)
             first = True
-            for part_name, row in validated_rows(part, self._limits):
+            rows = validated_rows(part, self._limits) if validate else part_rows(part, self._limits)
+            for part_name, row in rows:
                 if first and name is not None and part_name != name:
                     raise InputError("InvalidInput", f"{part.source}: input field {part_name!r} differs from "
                                                      f"{name!r} in the earlier parts")
@@ -264,16 +266,29 @@ class InputStream:
 
     def scan(self) -> InputShape:
         count, name, width = 0, "", 0
-        for name, row in self._all_rows():
+        for name, row in self._all_rows():  # noqa: B007 - the last name is the input's
             count, width = count + 1, len(row)
-        return InputShape(name, count, width)
+        self._shape = InputShape(name, count, width)
+        return self._shape
 
     def rows(self, start: int, stop: int) -> Iterator[list]:
-        for index, (_, row) in enumerate(self._all_rows()):
+        """The rows scan() validated (fully checked once is enough: this pass only checks that the input
+        did not change in between, by the width of each row and the count)."""
+        shape = self._shape or self.scan()
+        index = -1
+        for index, (name, row) in enumerate(self._all_rows(validate=False)):
+            if name != shape.input_name or not isinstance(row, list) or len(row) != shape.width:
+                raise _changed()
             if index >= stop:
                 return
             if index >= start:
                 yield row
+        if index + 1 != shape.rows:
+            raise _changed()
+
+
+def _changed() -> InputError:
+    return InputError("InvalidInput", "the input ConfigMaps changed while the run read them; run again")
 
 
 def shard_slice(total_rows: int, shard: int, shards: int) -> tuple[int, int]:

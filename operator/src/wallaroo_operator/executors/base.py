@@ -53,6 +53,9 @@ class Executor(Protocol):
         ...
 
 
+PROGRESS_LABEL = f"{c.GROUP}/progress"
+
+
 def progress_config_map_name(worker_name: str) -> str:
     return f"{worker_name}-progress"
 
@@ -62,8 +65,7 @@ def create_progress_config_map(plan: RunPlan, name: str) -> None:
     this run (an operator restart) is kept: it holds the progress so far."""
     manifest = plan.manifest
     body = {"metadata": {"name": name, "ownerReferences": [owner_reference(plan.job)],
-                         "labels": {c.JOB_LABEL: manifest.job_name, c.RUN_LABEL: manifest.run_id,
-                                    c.MANAGED_BY_LABEL: c.MANAGED_BY}},
+                         "labels": progress_labels(manifest)},
             "data": {}}
     try:
         core().create_namespaced_config_map(manifest.namespace, body, _request_timeout=REQUEST_TIMEOUT)
@@ -88,12 +90,16 @@ def read_shard_states(namespace: str, name: str) -> dict[int, dict]:
             if key.startswith("shard-")}
 
 
-def delete_config_map(namespace: str, name: str) -> None:
-    try:
-        core().delete_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT)
-    except kubernetes.client.ApiException as error:
-        if error.status != 404:
-            raise
+def progress_labels(manifest: RunManifest) -> dict[str, str]:
+    return {c.JOB_LABEL: manifest.job_name, c.RUN_LABEL: manifest.run_id, PROGRESS_LABEL: "true",
+            c.MANAGED_BY_LABEL: c.MANAGED_BY}
+
+
+def delete_progress_config_map(manifest: RunManifest) -> None:
+    """By its labels (the operator deletes ConfigMaps only by label selection, see manifests/rbac.yaml)."""
+    selector = ",".join(f"{k}={v}" for k, v in progress_labels(manifest).items())
+    core().delete_collection_namespaced_config_map(manifest.namespace, label_selector=selector,
+                                                   _request_timeout=REQUEST_TIMEOUT)
 
 
 def progress_of(states: dict[int, dict], shards: int, started: float, worker: str,

@@ -17,8 +17,16 @@ import kubernetes
 
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.errors import Disposition
-from wallaroo_operator.executors.base import (RunPlan, WorkerFailure, create_progress_config_map, delete_config_map,
-                                              outcomes_in_order, progress_of, read_shard_states, reported_failure)
+from wallaroo_operator.executors.base import (
+    RunPlan,
+    WorkerFailure,
+    create_progress_config_map,
+    delete_progress_config_map,
+    outcomes_in_order,
+    progress_of,
+    read_shard_states,
+    reported_failure,
+)
 from wallaroo_operator.executors.job_spec import failure_from, job_finished, job_object, rbac_objects
 from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, api_client, core
@@ -114,7 +122,7 @@ class JobExecutor:
             delete_job(manifest.namespace, name, foreground=foreground)
         for obj in reversed(rbac_objects(plan, name)):
             delete_owned(obj)
-        delete_config_map(manifest.namespace, manifest.progress_config_map)
+        delete_progress_config_map(manifest)
 
     # -- reading why it failed ---------------------------------------------------------------------
 

@@ -17,9 +17,16 @@ import tempfile
 import time
 
 from wallaroo_operator.controller.errors import Disposition
-from wallaroo_operator.executors.base import (RunPlan, WorkerFailure, create_progress_config_map, delete_config_map,
-                                              outcomes_in_order, progress_of,
-                                              read_shard_states, reported_failure)
+from wallaroo_operator.executors.base import (
+    RunPlan,
+    WorkerFailure,
+    create_progress_config_map,
+    delete_progress_config_map,
+    outcomes_in_order,
+    progress_of,
+    read_shard_states,
+    reported_failure,
+)
 from wallaroo_operator.wallaroo import InferenceCancelled
 from wallaroo_operator.worker.manifest import (CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS,
                                                SHARD_ENV)
@@ -53,7 +60,7 @@ class LocalExecutor:
                 raise reported_failure(states) or WorkerFailure("WorkerFailed", "a worker ended without a report")
             return outcomes
         finally:
-            delete_config_map(manifest.namespace, progress_name)
+            delete_progress_config_map(manifest)
 
     def _run_shard(self, plan: RunPlan, shard: int, context, started: float, worker: str) -> None:
         manifest = plan.manifest
