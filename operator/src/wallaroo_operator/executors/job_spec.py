@@ -186,4 +186,4 @@ def failure_from(job: dict, pods: list[dict], log_tail) -> WorkerFailure:
     condition = _condition(job, "Failed") or {}
     return WorkerFailure("WorkerFailed", f"Job {job['metadata']['name']} failed "
                                          f"({condition.get('reason', 'no reason')}: "
-                                         f"{condition.get('message', 'no message')}) and no Pod of it is left")
+                                         f"{condition.get('message', 'no message')}); no failed Pod of it was found")
