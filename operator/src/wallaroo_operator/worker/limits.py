@@ -11,12 +11,13 @@ from wallaroo_operator.worker.manifest import MEMORY_LIMIT_ENV
 
 MiB = 2**20
 DEFAULT_MEMORY_BYTES = 256 * MiB
-# Measured (benchmarks/worker_memory.py): the interpreter with its libraries and the first ConfigMap
-# read take about this much before any row is held.
-BASELINE_BYTES = 70 * MiB
-# Bytes of memory per value of a row held in flight: the row as Python objects, the request body,
-# the response and the parsed outputs (an upper estimate, measured with the tutorial's rows).
-BYTES_PER_VALUE_IN_FLIGHT = 120
+# Measured (benchmarks/worker_memory.py, docs/benchmarks.md): the interpreter with its libraries and a
+# ConfigMap being read take about this much before any batch is held...
+BASELINE_BYTES = 50 * MiB
+# ...and each value of a row held in flight adds about this much: the row as Python objects, the request
+# body, the response and the parsed outputs (fitted to the peaks measured up to batchSize 5000 x 8).
+BYTES_PER_VALUE_IN_FLIGHT = 75
+HEADROOM = 0.8  # of what the limit leaves after the baseline: the estimate must never meet the OOM killer
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class WorkerLimits:
     def check_in_flight(self, batch_size: int, parallelism: int, width: int) -> None:
         """At most 2 x parallelism batches are held at once (sent, or waiting for an earlier one)."""
         needed = 2 * parallelism * batch_size * width * BYTES_PER_VALUE_IN_FLIGHT
-        available = max(0, self.memory_bytes - BASELINE_BYTES) // 2  # the rest: results, buffers, slack
+        available = int(max(0, self.memory_bytes - BASELINE_BYTES) * HEADROOM)
         if needed > available:
             raise InputError(
                 "InsufficientWorkerMemory",
