@@ -31,12 +31,21 @@ class UrlCache:
         self._resolvers: dict[tuple, ExternalUrlResolver] = {}
 
     def resolver(self, connection: ResolvedConnection, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
-        key = (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
-               workspace_id, pipeline)
+        key = self._key(connection, workspace_id, pipeline)
         with self._lock:
             if key not in self._resolvers:
                 self._resolvers[key] = ExternalUrlResolver(connection.api(), workspace_id, pipeline)
             return self._resolvers[key]
+
+    def forget(self, connection: ResolvedConnection, workspace_id: int, pipeline: str) -> None:
+        """A worker found the URL moved (a redeploy): the next run looks it up again."""
+        with self._lock:
+            self._resolvers.pop(self._key(connection, workspace_id, pipeline), None)
+
+    @staticmethod
+    def _key(connection: ResolvedConnection, workspace_id: int, pipeline: str) -> tuple:
+        return (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
+                workspace_id, pipeline)
 
 
 URL_CACHE = UrlCache()
@@ -96,4 +105,7 @@ def execute_run(context: RunContext) -> RunSuccess:
     spec = plan.manifest.job_spec()
     record = merge_shard_records(outcomes, spec.results.inline_limit_bytes)
     record["durationSeconds"] = round(time.monotonic() - started, 3)
-    return RunSuccess(manifest.workspace_id, manifest.inference_url, record)
+    url = next((o["inferenceUrl"] for o in reversed(outcomes) if o.get("inferenceUrl")), manifest.inference_url)
+    if url != manifest.inference_url:
+        URL_CACHE.forget(plan.connection, manifest.workspace_id, spec.pipeline)
+    return RunSuccess(manifest.workspace_id, url, record)

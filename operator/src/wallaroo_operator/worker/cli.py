@@ -7,9 +7,7 @@ also reported in the run's progress ConfigMap, which is where the operator reads
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
 import signal
 import sys
 import threading
@@ -33,17 +31,7 @@ def classify_worker_error(error: BaseException) -> RunError:
     return classify(error)
 
 
-def die_with_parent() -> None:
-    """A local worker (a child of the operator) must not outlive it: SIGKILL when the parent goes."""
-    parent = os.environ.get("WALLAROO_WORKER_PARENT_PID")
-    if parent:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != int(parent):
-            sys.exit(1)  # the parent went before the call above
-
-
 def main() -> int:
-    die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     manifest, shard = manifest_from_environment(), shard_from_environment()
     key = f"shard-{shard}"

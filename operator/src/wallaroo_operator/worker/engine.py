@@ -107,4 +107,4 @@ def run_shard(manifest: RunManifest, shard: int, io: WorkerIO, limits: WorkerLim
     record = writer.finish()
     return {"state": "Succeeded", "rowsDone": stats.rows, "rowsTotal": stop - start, "rows": stats.rows,
             "batches": stats.batches, "retries": stats.retries, "firstRow": start,
-            "durationSeconds": round(time.monotonic() - started, 3), **record}
+            "durationSeconds": round(time.monotonic() - started, 3), "inferenceUrl": resolver(), **record}
