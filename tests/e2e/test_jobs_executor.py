@@ -14,12 +14,23 @@ from datetime import UTC, datetime
 
 import kubernetes
 import pytest
+from wallaroo_operator import constants as c
 
 from tests.support.kube import Kube
-from tests.support.operator import (aloha_rows, condition, create_input, create_job, events_for, get_job, is_gone,
-                                    patch_job_spec, phase_is, running_operator, wait_for_job)
+from tests.support.operator import (
+    aloha_rows,
+    condition,
+    create_input,
+    create_job,
+    events_for,
+    get_job,
+    is_gone,
+    patch_job_spec,
+    phase_is,
+    running_operator,
+    wait_for_job,
+)
 from tests.support.waiting import wait_for
-from wallaroo_operator import constants as c
 
 pytestmark = pytest.mark.cluster
 

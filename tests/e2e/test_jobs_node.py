@@ -12,8 +12,18 @@ import kubernetes
 import pytest
 
 from tests.support.kube import Kube
-from tests.support.operator import (aloha_rows, condition, create_input, create_job, create_split_input,
-                                    events_for, phase_is, read_results, running_operator, wait_for_job)
+from tests.support.operator import (
+    aloha_rows,
+    condition,
+    create_input,
+    create_job,
+    create_split_input,
+    events_for,
+    phase_is,
+    read_results,
+    running_operator,
+    wait_for_job,
+)
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node]

@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
-
-from tests.support.data import aloha_rows
 from wallaroo_operator.data.inputs import InputError, InputPart
 from wallaroo_operator.data.results import ResultChunk, ResultsTooLarge
 from wallaroo_operator.wallaroo import Credentials, WallarooApi, token_cache
@@ -18,6 +16,8 @@ from wallaroo_operator.worker.limits import WorkerLimits
 from wallaroo_operator.worker.manifest import RunManifest
 from wallaroo_operator.worker.results import merge_shard_records
 from wallaroo_simulator import run_simulator
+
+from tests.support.data import aloha_rows
 
 MiB = 2**20
 

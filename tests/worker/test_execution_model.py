@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pydantic
 import pytest
-
 from wallaroo_operator.models.crd import inference_job_crd
 from wallaroo_operator.models.execution import ExecutionSpec, quantity_bytes
 from wallaroo_operator.models.job import InferenceJobSpec

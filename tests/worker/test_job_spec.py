@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.connection import ResolvedConnection
 from wallaroo_operator.controller.errors import Disposition, classify

@@ -7,10 +7,10 @@ import gzip
 import json
 
 import pytest
-
-from tests.support.data import aloha_rows
 from wallaroo_operator.data.inputs import InputError, InputPart, decode_input, gzip_json
 from wallaroo_operator.data.streaming import InputStream, StreamLimits, shard_slice
+
+from tests.support.data import aloha_rows
 
 LIMITS = StreamLimits(max_decompressed_bytes=64 * 2**20, max_row_bytes=2**20)
 

@@ -266,7 +266,7 @@ class InputStream:
 
     def scan(self) -> InputShape:
         count, name, width = 0, "", 0
-        for name, row in self._all_rows():  # noqa: B007 - the last name is the input's
+        for name, row in self._all_rows():
             count, width = count + 1, len(row)
         self._shape = InputShape(name, count, width)
         return self._shape

@@ -107,7 +107,7 @@ def progress_of(states: dict[int, dict], shards: int, started: float, worker: st
     """status.lastRun.progress: rows done and total (per shard when sharded), and the time left at this pace."""
     done = sum(s.get("rowsDone", 0) for s in states.values())
     totals = [states.get(k, {}).get("rowsTotal") for k in range(shards)]
-    total = sum(totals) if all(t is not None for t in totals) else None
+    total = sum(t for t in totals if t is not None) if all(t is not None for t in totals) else None
     progress: dict = {"rowsDone": done, "worker": worker}
     if total is not None:
         progress["rowsTotal"] = total

@@ -58,7 +58,7 @@ def rbac_objects(plan: RunPlan, name: str) -> list[dict]:
          "resourceNames": [manifest.progress_config_map]},
     ]
     service_account = plan.execution.service_account_name or name
-    objects = [
+    objects: list[dict] = [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": metadata(plan, name),
          "rules": rules},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": metadata(plan, name),
@@ -86,11 +86,12 @@ def _environment(plan: RunPlan) -> list[dict]:
 
 
 def _volumes(plan: RunPlan) -> tuple[list[dict], list[dict]]:
-    volumes = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[dict] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    mounts: list[dict] = [{"name": "tmp", "mountPath": "/tmp"}]
     bundle = plan.connection_spec.ca_bundle
     if bundle and not plan.connection_spec.insecure_skip_tls_verify:
         ref = bundle.secret_ref or bundle.config_map_ref
+        assert ref is not None  # the CRD requires one of them
         items = [{"key": ref.key, "path": CA_FILE}]
         source = ({"secret": {"secretName": ref.name, "items": items}} if bundle.secret_ref
                   else {"configMap": {"name": ref.name, "items": items}})

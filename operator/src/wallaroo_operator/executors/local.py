@@ -31,8 +31,7 @@ from wallaroo_operator.executors.base import (
     reported_failure,
 )
 from wallaroo_operator.wallaroo import InferenceCancelled
-from wallaroo_operator.worker.manifest import (CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS,
-                                               SHARD_ENV)
+from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS, SHARD_ENV
 
 POLL_SECONDS = 0.2
 PROGRESS_SECONDS = float(os.environ.get("WALLAROO_OPERATOR_PROGRESS_SECONDS", "3"))
@@ -70,6 +69,7 @@ class LocalExecutor:
             child = _forkserver().Process(target=run_worker, args=(worker_environment(plan, shard), log.name),
                                           name=f"worker {worker} shard {shard}", daemon=False)
             child.start()
+            assert child.pid is not None
             limit = plan.memory_limit_bytes + ADDRESS_SPACE_ALLOWANCE
             try:
                 resource.prlimit(child.pid, resource.RLIMIT_AS, (limit, limit))
@@ -91,7 +91,7 @@ class LocalExecutor:
                 reported = reported_failure(states)
                 if reported is not None:
                     raise reported
-                raise crash(child.exitcode, tail(log))
+                raise crash(child.exitcode or 0, tail(log))
 
 
 def _forkserver() -> multiprocessing.context.ForkServerContext:

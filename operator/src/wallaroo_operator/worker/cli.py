@@ -44,7 +44,7 @@ def main() -> int:
         tokens, verify = connection(manifest)
         outcome = run_shard(manifest, shard, io, limits_from_environment(), tokens=tokens, verify=verify,
                             cancel=cancel)
-    except Exception as error:  # noqa: BLE001 - every failure is reported with its reason
+    except Exception as error:
         failure = classify_worker_error(error)
         if failure.reason == "InternalError":
             log.exception("run %s shard %d failed", manifest.run_id, shard)
@@ -52,7 +52,7 @@ def main() -> int:
         try:
             io.report({"state": "Failed", "reason": failure.reason, "message": failure.message,
                        "disposition": failure.disposition.value})
-        except Exception:  # noqa: BLE001 - the exit code and the log still tell
+        except Exception:
             log.exception("could not report the failure")
         return EXIT_CODES[failure.disposition]
     io.report(outcome)
