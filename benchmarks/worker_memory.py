@@ -42,10 +42,8 @@ def child(args: argparse.Namespace) -> None:
     # allows (500): lift the budget here, since the chunks are counted and dropped anyway.
     from wallaroo_operator.worker import engine
 
-    class Unbudgeted(engine.ResultsWriter):
-        def __post_init__(self) -> None:
-            self.max_chunks = 10**6
-    engine.ResultsWriter = Unbudgeted
+    budgeted = engine.ResultsWriter
+    engine.ResultsWriter = lambda sink, max_chunks, **kwargs: budgeted(sink, max_chunks=10**6, **kwargs)
 
     chunks = []
     io = WorkerIO(input_parts=parts, store_chunk=lambda chunk: chunks.append(len(chunk.payload)) or "x",
