@@ -8,6 +8,7 @@ time, as the worker reads ConfigMaps, and each finished results chunk is counted
 ConfigMap). Peak RSS is the child's VmHWM. Prints one JSON line.
 
     .venv/bin/python benchmarks/worker_memory.py [--rows 25000,250000,1000000] [--batch-size 1000] [--parallelism 2]
+    .venv/bin/python benchmarks/worker_memory.py --whole-document --rows 25000,250000   # the former path
 """
 
 from __future__ import annotations
@@ -62,10 +63,28 @@ def child(args: argparse.Namespace) -> None:
         api_url=args.api_url, token_url=args.token_url, client_id=args.client, grant="password",
         progress_config_map="p")
     started = time.monotonic()
-    outcome = run_shard(manifest, 0, io, WorkerLimits(1024 * 2**20), tokens=tokens, verify=True)
-    peak_kib = int(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")))
+    if args.whole_document:
+        outcome = whole_document(list(parts()), manifest, tokens)
+        chunks = [0] * outcome["results"]
+    else:
+        outcome = run_shard(manifest, 0, io, WorkerLimits(1024 * 2**20), tokens=tokens, verify=True)
+    with open("/proc/self/status") as status:
+        peak_kib = int(next(line.split()[1] for line in status if line.startswith("VmHWM")))
     print(json.dumps({"rows": outcome["rows"], "peak_rss_mib": round(peak_kib / 1024, 1),
                       "seconds": round(time.monotonic() - started, 1), "results_config_maps": len(chunks)}))
+
+
+def whole_document(parts: list, manifest, tokens) -> dict:
+    """The former in-operator path, for comparison: every part held, decoded whole, every output held."""
+    from wallaroo_operator.data.inputs import decode_input
+    from wallaroo_operator.data.results import chunk_results
+    from wallaroo_operator.wallaroo import ExternalUrlResolver, WallarooApi, run_inference
+
+    data = decode_input(parts)
+    resolver = ExternalUrlResolver(WallarooApi(manifest.api_url, tokens), manifest.workspace_id, "urldemopipeline")
+    outcome = run_inference(resolver, data.rows, input_name=data.input_name, batch_size=1000, parallelism=2,
+                            tokens=tokens)
+    return {"rows": outcome.rows, "results": len(chunk_results(outcome.outputs, max_chunks=10**6))}
 
 
 def write_parts(directory: Path, rows: int) -> Path:
@@ -87,6 +106,8 @@ def main() -> None:
     parser.add_argument("--rows", default="25000,250000,1000000")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--whole-document", action="store_true",
+                        help="measure the former in-operator path instead (whole input decoded, outputs held)")
     for hidden in ("child-rows", "parts-dir", "api-url", "token-url", "client", "secret", "username", "password"):
         parser.add_argument(f"--{hidden}", type=int if hidden == "child-rows" else str, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -99,15 +120,17 @@ def main() -> None:
     with run_simulator() as sim, tempfile.TemporaryDirectory() as scratch:
         for rows in (int(r) for r in args.rows.split(",")):
             parts_dir = write_parts(Path(scratch) / str(rows), rows)
-            command = [sys.executable, __file__, f"--child-rows={rows}", f"--parts-dir={parts_dir}", f"--batch-size={args.batch_size}",
+            command = [sys.executable, __file__, f"--child-rows={rows}", f"--parts-dir={parts_dir}",
+                       *(["--whole-document"] if args.whole_document else []), f"--batch-size={args.batch_size}",
                        f"--parallelism={args.parallelism}", f"--api-url={sim.api_url}",
                        f"--token-url={sim.token_url}", f"--client={sim.client}", f"--secret={sim.secret}",
                        f"--username={sim.username}", f"--password={sim.password}"]
-            finished = subprocess.run(command, capture_output=True, text=True)
+            finished = subprocess.run(command, capture_output=True, text=True, check=False)
             if finished.returncode:
                 sys.exit(f"the worker for {rows} rows failed:\n{finished.stderr[-3000:]}")
             results.append(json.loads(finished.stdout.strip().splitlines()[-1]))
-    print(json.dumps({"benchmark": "worker_memory", "batch_size": args.batch_size,
+    print(json.dumps({"benchmark": "worker_memory" + ("_whole_document" if args.whole_document else ""),
+                      "batch_size": args.batch_size,
                       "parallelism": args.parallelism, "runs": results}))
 
 

@@ -14,7 +14,7 @@ from pydantic import Field, WithJsonSchema
 from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.refs import DNS_SUBDOMAIN, LocalObjectReference
 
-# Measured (benchmarks/worker_memory.py, docs/benchmarks.md): the worker's peak RSS stays under 100 MiB
+# Measured (benchmarks/worker_memory.py, docs/benchmarks.md): the worker's peak RSS is 59 MiB
 # for 25k to 1M tutorial rows with the default batchSize and parallelism; the limit leaves headroom for
 # larger batches. Used when spec.execution.resources leaves them out.
 DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
