@@ -57,7 +57,10 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.cleanup()
-def shutdown(memo: kopf.Memo, **_: Any) -> None:
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    """Async: it wakes the runs' asyncio events from the event loop's own thread."""
+    for controller in list(_controllers.values()):  # before the pool goes: no run may retry into it
+        controller.signal_operator_stopping()
     executor = getattr(memo, "run_executor", None)
     if executor:
         executor.shutdown(wait=False, cancel_futures=True)

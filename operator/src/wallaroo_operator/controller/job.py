@@ -197,14 +197,19 @@ class JobController:
                         attempt=int(record.get("attempt", 1)) + (0 if adopting else 1), restarted=not adopting,
                         adopted=adopting)
 
-    async def _stop_runs(self) -> None:
-        """The daemon is stopping (operator exit or job deletion): stop the runs, keep their status
-        as active so that a restarted operator picks them up."""
+    def signal_operator_stopping(self) -> None:
+        """Tell the runs the operator stops: they end without recording an outcome (a successor resumes
+        them). Also called from the cleanup handler, which kopf may run before this daemon has stopped."""
         for run in self.runs.values():
             run.cancel_reason = run.cancel_reason or "OperatorStopping"
             run.context.operator_stopping = run.cancel_reason == "OperatorStopping"
             run.context.cancel.set()
             run.wake.set()
+
+    async def _stop_runs(self) -> None:
+        """The daemon is stopping (operator exit or job deletion): stop the runs, keep their status
+        as active so that a restarted operator picks them up."""
+        self.signal_operator_stopping()
         tasks = [run.task for run in self.runs.values() if run.task]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
