@@ -98,6 +98,9 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     """Workers are forked from a server process that has imported the worker once: a run starts in
     milliseconds instead of paying the interpreter's and the libraries' start-up (3 to 4 CPU seconds).
     The server exits when the operator does."""
+    # Read by glibc when the server starts; its forks inherit it: per-thread arenas would reserve address
+    # space that RLIMIT_AS counts.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     context = multiprocessing.get_context("forkserver")
     # kubernetes>=35 builds CoreV1Api's pydantic models on first use: 2.5 CPU seconds, paid once here.
     context.set_forkserver_preload(["wallaroo_operator.worker.cli", "kubernetes.client.api.core_v1_api"])
@@ -120,8 +123,7 @@ def run_worker(environment: dict[str, str], log_path: str) -> None:
 def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:
     connection = plan.connection
     env = {**os.environ, MANIFEST_ENV: plan.manifest.model_dump_json(), SHARD_ENV: str(shard),
-           MEMORY_LIMIT_ENV: str(plan.memory_limit_bytes),
-           "MALLOC_ARENA_MAX": "2"}  # glibc's per-thread arenas would reserve address space we cap
+           MEMORY_LIMIT_ENV: str(plan.memory_limit_bytes)}
     secrets = {"client_secret": connection.credentials.client_secret, "username": connection.credentials.username,
                "password": connection.credentials.password}
     env.update({SECRET_ENVS[key]: value for key, value in secrets.items() if value})
