@@ -8,6 +8,7 @@ also reported in the run's progress ConfigMap, which is where the operator reads
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,7 +17,7 @@ from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.worker import kube_io
 from wallaroo_operator.worker.engine import WorkerIO, connection, run_shard
 from wallaroo_operator.worker.limits import limits_from_environment
-from wallaroo_operator.worker.manifest import manifest_from_environment, shard_from_environment
+from wallaroo_operator.worker.manifest import MANIFEST_ENV, manifest_from_environment, shard_from_environment
 
 EXIT_CODES = {Disposition.FAIL: 3, Disposition.WAIT: 4, Disposition.RETRY: 1}
 log = logging.getLogger("wallaroo_operator.worker")
@@ -33,6 +34,9 @@ def classify_worker_error(error: BaseException) -> RunError:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if MANIFEST_ENV not in os.environ:
+        log.error("no run manifest in $%s: the operator starts workers, one per shard of a run", MANIFEST_ENV)
+        return 2
     manifest, shard = manifest_from_environment(), shard_from_environment()
     key = f"shard-{shard}"
     cancel = threading.Event()
