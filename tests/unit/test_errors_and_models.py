@@ -239,6 +239,7 @@ FULL_JOB = {
     "inference": {"format": "pandas-records", "batchSize": 250, "parallelism": 4, "requestTimeoutSeconds": 30.0,
                   "retryBudget": 7},
     "results": {"inlineLimitBytes": 0, "maxConfigMaps": 50},
+    "execution": {"shards": 2, "parallelism": 1, "backoffLimitPerIndex": 2},
     "backoffLimit": 5,
     "activeDeadlineSeconds": 600,
     "schedule": "*/5 * * * *",

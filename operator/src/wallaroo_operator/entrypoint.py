@@ -23,6 +23,23 @@ def kopf_arguments(extra: list[str], config: Settings | None = None) -> list[str
     return args + extra
 
 
+def take_executor(extra: list[str]) -> list[str]:
+    """--executor=local|job is ours, not kopf's: pass it on as $WALLAROO_OPERATOR_EXECUTOR."""
+    from wallaroo_operator.executors import EXECUTOR_ENV, EXECUTORS
+
+    rest, args = [], iter(extra)
+    for arg in args:
+        if arg == "--executor" or arg.startswith("--executor="):
+            value = arg.partition("=")[2] if "=" in arg else next(args, "")
+            if value not in EXECUTORS:
+                sys.exit(f"--executor must be one of {', '.join(EXECUTORS)}, not {value!r}")
+            os.environ[EXECUTOR_ENV] = value
+        else:
+            rest.append(arg)
+    return rest
+
+
 def run_operator(extra: list[str]) -> NoReturn:
     """Hand over to kopf's own CLI, in this process."""
+    extra = take_executor(extra)
     os.execvp(sys.executable, [sys.executable, "-m", "kopf", *kopf_arguments(extra)])

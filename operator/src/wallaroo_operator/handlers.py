@@ -13,14 +13,15 @@ from typing import Any
 import kopf
 
 from wallaroo_operator import constants as c
+from wallaroo_operator import executors
 from wallaroo_operator import metrics
 from wallaroo_operator.controller.clock import clock_from_environment
 from wallaroo_operator.controller.connection_check import check_connection
 from wallaroo_operator.controller.job import JobController
 from wallaroo_operator.kube.client import kopf_connection_info
 
-# Runs execute in worker threads (the Wallaroo client is synchronous); this bounds how many jobs
-# run at the same time, each with its own spec.inference.parallelism.
+# Each active run has a thread that waits for its worker (a Job, or a child process) and reflects its
+# progress; this bounds how many runs execute at the same time. The rows are in the workers, not here.
 MAX_CONCURRENT_RUNS = int(os.environ.get("WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS", "16"))
 
 # Prometheus metrics on this port when set (the Deployment sets 9090).
@@ -44,6 +45,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.INFO
     settings.execution.max_workers = 8  # kopf's own pool, for the synchronous handlers below
     memo.run_executor = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RUNS, thread_name_prefix="run")
+    logging.getLogger(__name__).info("runs execute with the %s executor", executors.current().name)
     memo.clock = clock_from_environment()
     if METRICS_PORT:
         metrics.serve(int(METRICS_PORT))
@@ -55,7 +57,10 @@ def login(**_: Any) -> kopf.ConnectionInfo:
 
 
 @kopf.on.cleanup()
-def shutdown(memo: kopf.Memo, **_: Any) -> None:
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    """Async: it wakes the runs' asyncio events from the event loop's own thread."""
+    for controller in list(_controllers.values()):  # before the pool goes: no run may retry into it
+        controller.signal_operator_stopping()
     executor = getattr(memo, "run_executor", None)
     if executor:
         executor.shutdown(wait=False, cancel_futures=True)

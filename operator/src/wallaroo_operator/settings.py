@@ -43,6 +43,18 @@ class Settings(BaseModel):
     max_input_bytes: int = Field(
         default=512 * 1024 * 1024, ge=1, description="Most bytes one gzipped input part may decompress to."
     )
+    progress_seconds: float = Field(
+        default=3.0, gt=0, description="Least time between two writes of an active run's progress into status."
+    )
+    executor: str = Field(
+        default="local", pattern="^(local|job)$", description="Where runs execute: local (child processes) or job."
+    )
+    worker_image: str | None = Field(
+        default=None, description="The Job executor's worker image; the operator's own image in the Deployment."
+    )
+    job_poll_seconds: float = Field(
+        default=2.0, gt=0, description="The Job executor: how often an active run's Job is read."
+    )
     test_clock_speedup: float = Field(
         default=1.0, gt=0, description="Test only: how much faster the operator's clock runs."
     )

@@ -18,7 +18,7 @@ import kopf
 import pydantic
 
 from wallaroo_operator import constants as c
-from wallaroo_operator import metrics
+from wallaroo_operator import executors, metrics
 from wallaroo_operator.controller.clock import OperatorClock
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.controller.job_status import derive_phase_and_conditions
@@ -53,6 +53,8 @@ WAIT_BASE_SECONDS = settings().retry_base_seconds
 WAIT_CAP_SECONDS = settings().retry_cap_seconds
 # A status write that fails is retried until it lands, doubling from 0.5 s up to this.
 STATUS_RETRY_CAP_SECONDS = settings().status_retry_cap_seconds
+# How often an active run's progress (rows done, time left) is written into status, at most.
+PROGRESS_SECONDS = settings().progress_seconds
 
 
 def backoff_delay(attempt: int) -> float:
@@ -185,7 +187,7 @@ class JobController:
     # -- runs --------------------------------------------------------------------------------------
 
     def _start(self, trigger: str, run_id: str, *, scheduled_time: datetime | None = None, attempt: int = 1,
-               restarted: bool = False) -> None:
+               restarted: bool = False, adopted: bool = False) -> None:
         if run_id in self.runs:
             return  # the id is the lock: a slot, a generation or a run-now value runs once
         record = {"id": run_id, "trigger": trigger, "state": "Pending", "attempt": attempt,
@@ -194,6 +196,8 @@ class JobController:
             record["scheduledTime"] = _format_time(scheduled_time)
         if restarted:
             record["restarted"] = True
+        if adopted:
+            record["adopted"] = True
         run = ActiveRun(record, RunContext(job=_snapshot(self.body), run_id=run_id))
         self.runs[run_id] = run
         self.latest_run_id = run_id
@@ -209,19 +213,27 @@ class JobController:
 
     async def _recover_interrupted_runs(self) -> None:
         """Runs the status shows as active were interrupted by an operator stop: start them again."""
+        adopting = executors.current().adopts_runs  # the Job executor: the worker ran on without us
         for record in self.status.get("active") or []:
             scheduled = _parse_time(record.get("scheduledTime"))
             self._start(record["trigger"], record["id"], scheduled_time=scheduled,
-                        attempt=int(record.get("attempt", 1)) + 1, restarted=True)
+                        attempt=int(record.get("attempt", 1)) + (0 if adopting else 1), restarted=not adopting,
+                        adopted=adopting)
+
+    def signal_operator_stopping(self) -> None:
+        """Tell the runs the operator stops: they end without recording an outcome (a successor resumes
+        them). Also called from the cleanup handler, which kopf may run before this daemon has stopped."""
+        for run in self.runs.values():
+            run.cancel_reason = run.cancel_reason or "OperatorStopping"
+            run.context.operator_stopping = run.cancel_reason == "OperatorStopping"
+            run.context.cancel.set()
+            run.wake.set()
 
     async def _stop_runs(self) -> None:
         """The daemon is stopping (operator exit or job deletion): stop the runs, keep their status
         as active so that a restarted operator picks them up."""
         self._stopping.set()
-        for run in self.runs.values():
-            run.cancel_reason = run.cancel_reason or "OperatorStopping"
-            run.context.cancel.set()
-            run.wake.set()
+        self.signal_operator_stopping()
         tasks = [run.task for run in self.runs.values() if run.task]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -234,11 +246,15 @@ class JobController:
             results = await self._finished_results(run)
             if results:
                 return await self._finish_recovered(run, results)
-            if run.record.get("restarted"):
-                kopf.warn(self.body, reason="RunRestarted",
-                          message=f"the operator stopped during run {run.record['id']}; starting it again from "
-                                  "the first row")
-            kopf.info(self.body, reason="RunStarted", message=self._describe_start(run))
+            if run.record.get("adopted"):  # the Job executor: its worker ran on without us
+                kopf.info(self.body, reason="RunAdopted",
+                          message=f"the operator restarted during run {run.record['id']}; following its worker")
+            else:
+                if run.record.get("restarted"):
+                    kopf.warn(self.body, reason="RunRestarted",
+                              message=f"the operator stopped during run {run.record['id']}; starting it again "
+                                      "from the first row")
+                kopf.info(self.body, reason="RunStarted", message=self._describe_start(run))
             while True:
                 if run.cancel_reason:
                     return await self._finish_cancelled(run)
@@ -278,16 +294,27 @@ class JobController:
     async def _execute_with_deadline(self, run: ActiveRun, deadline_seconds: int | None) -> RunSuccess:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.executor, execute_run, run.context)
-        if deadline_seconds is None:
-            return await future
-        started = from_rfc3339(run.record["startTime"])
-        remaining = self.clock.real_seconds(
-            max(0.0, deadline_seconds - (self.clock.now() - started).total_seconds()))
-        done, _ = await asyncio.wait({future}, timeout=remaining)
-        if not done:
-            self._cancel(run.record["id"], "DeadlineExceeded")
-            await asyncio.wait({future})  # the worker stops at the next batch boundary
+        deadline = None
+        if deadline_seconds is not None:
+            started = from_rfc3339(run.record["startTime"])
+            deadline = loop.time() + self.clock.real_seconds(
+                max(0.0, deadline_seconds - (self.clock.now() - started).total_seconds()))
+        while not future.done():
+            timeout = PROGRESS_SECONDS if deadline is None else max(0.0, min(PROGRESS_SECONDS, deadline - loop.time()))
+            await asyncio.wait({future}, timeout=timeout)
+            if not future.done() and deadline is not None and loop.time() >= deadline:
+                self._cancel(run.record["id"], "DeadlineExceeded")
+                await asyncio.wait({future})  # the worker stops after the requests under way
+            elif not future.done():
+                await self._reflect_progress(run)
         return future.result()
+
+    async def _reflect_progress(self, run: ActiveRun) -> None:
+        """The workers' reports into status.lastRun.progress: at most once per PROGRESS_SECONDS."""
+        progress = dict(run.context.progress)
+        if progress and progress != run.record.get("progress"):
+            run.record["progress"] = progress
+            await self._update_active(run)
 
     async def _sleep(self, run: ActiveRun, seconds: float) -> None:
         """Sleep, but wake at once when the run is cancelled."""
@@ -383,6 +410,7 @@ class JobController:
         """Record a finished run in lastRun and the history. It leaves `active` in the same write that
         puts it into the history, and that write is retried until it lands."""
         self.runs.pop(record["id"], None)
+        record.pop("progress", None)  # only while active
         # Counted first: whoever sees the run finished in the status also sees it in the metrics.
         metrics.record_finished(self.body.metadata["namespace"], record)
         await self.write_status(changes, finished=record)

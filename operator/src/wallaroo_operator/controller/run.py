@@ -1,19 +1,25 @@
-"""Execute one run of an InferenceJob: the tutorial's flow, end to end. Synchronous: it runs in a
-worker thread, so many jobs' runs proceed at once while the kopf event loop stays free."""
+"""Execute one run of an InferenceJob: resolve what it needs (the tutorial's lookups), hand it to the
+executor's worker (a Job's Pods, or a child process), and build the run's record from the workers'
+reports. Synchronous: it runs in a thread, so many jobs' runs proceed at once while the kopf event loop
+stays free."""
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass, field
 
+from wallaroo_operator import executors
 from wallaroo_operator.controller.connection import ResolvedConnection, resolve_connection
-from wallaroo_operator.data.inputs import decode_input
-from wallaroo_operator.data.results import chunk_results, inline_outputs
+from wallaroo_operator.executors.base import RunPlan, progress_config_map_name
+from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.kube import references, results_store
+from wallaroo_operator.kube.input_names import input_refs
+from wallaroo_operator.models.connection import WallarooConnectionSpec
 from wallaroo_operator.models.job import InferenceJobSpec
-from wallaroo_operator.wallaroo import ExternalUrlResolver, RetryPolicy, run_inference
+from wallaroo_operator.wallaroo import ExternalUrlResolver
+from wallaroo_operator.worker.manifest import RunManifest
+from wallaroo_operator.worker.results import merge_shard_records
 
 
 class UrlCache:
@@ -25,12 +31,21 @@ class UrlCache:
         self._resolvers: dict[tuple, ExternalUrlResolver] = {}
 
     def resolver(self, connection: ResolvedConnection, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
-        key = (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
-               connection.inference_hosts, workspace_id, pipeline)
+        key = self._key(connection, workspace_id, pipeline)
         with self._lock:
             if key not in self._resolvers:
                 self._resolvers[key] = connection.url_resolver(workspace_id, pipeline)
             return self._resolvers[key]
+
+    def forget(self, connection: ResolvedConnection, workspace_id: int, pipeline: str) -> None:
+        """A worker found the URL moved (a redeploy): the next run looks it up again."""
+        with self._lock:
+            self._resolvers.pop(self._key(connection, workspace_id, pipeline), None)
+
+    @staticmethod
+    def _key(connection: ResolvedConnection, workspace_id: int, pipeline: str) -> tuple:
+        return (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
+                connection.inference_hosts, workspace_id, pipeline)
 
 
 URL_CACHE = UrlCache()
@@ -41,7 +56,8 @@ class RunContext:
     job: dict  # the job object when the run started
     run_id: str
     cancel: threading.Event = field(default_factory=threading.Event)
-    progress: dict = field(default_factory=dict)  # rows done, for status while running
+    progress: dict = field(default_factory=dict)  # RunProgress fields, for status while running
+    operator_stopping: bool = False  # cancelled because the operator stops: leave an adoptable worker
 
 
 @dataclass(frozen=True)
@@ -51,37 +67,45 @@ class RunSuccess:
     record: dict  # the camelCase fields of a RunRecord this run fills in
 
 
-def execute_run(context: RunContext) -> RunSuccess:
-    """Raises on any failure; errors.classify() turns the exception into a condition."""
+def plan_run(context: RunContext) -> RunPlan:
+    """Everything but the rows: the connection, the input's names and order, the workspace id and URL."""
     job = context.job
     namespace = job["metadata"]["namespace"]
     spec = InferenceJobSpec.model_validate(job["spec"])
-    connection = resolve_connection(namespace, references.read_connection(namespace, spec.connection_ref.name))
-    data = decode_input(references.read_input_parts(namespace, spec.input))
-
+    connection_object = references.read_connection(namespace, spec.connection_ref.name)
+    connection = resolve_connection(namespace, connection_object)
+    parts = input_refs(namespace, spec.input)
     workspace_id = connection.api().workspace_id(spec.workspace)
-    resolver = URL_CACHE.resolver(connection, workspace_id, spec.pipeline)
-    resolver()  # resolve before starting the clock, and fail early if the pipeline is unknown
+    # Resolved here, once per (API, workspace, pipeline) across runs; a worker re-resolves only after a 404.
+    url = URL_CACHE.resolver(connection, workspace_id, spec.pipeline)()
+    connection_spec = WallarooConnectionSpec.model_validate(connection_object.get("spec") or {})
+    worker = worker_name(job["metadata"]["name"], context.run_id)
+    manifest = RunManifest(
+        namespace=namespace, job_name=job["metadata"]["name"], job_uid=job["metadata"]["uid"],
+        run_id=context.run_id, spec=job["spec"], input_parts=parts, workspace_id=workspace_id,
+        inference_url=url, api_url=connection.api_url, token_url=connection.token_url,
+        client_id=connection.credentials.client_id, grant=connection.credentials.grant,
+        insecure_skip_tls_verify=connection.verify is False, api_timeout_seconds=connection.timeout,
+        progress_config_map=progress_config_map_name(worker), shards=spec.execution.shards)
+    return RunPlan(manifest, job, connection, connection_spec, spec.execution)
+
+
+def execute_run(context: RunContext) -> RunSuccess:
+    """Raises on any failure; errors.classify() turns the exception into a condition. The rows and the
+    outputs stay in the worker: this process sees names, counts and summaries only."""
+    plan = plan_run(context)
     started = time.monotonic()
-    # A cancelled run raises InferenceCancelled and stores no results: partial outputs are never mixed in.
-    outcome = run_inference(
-        resolver, data.rows, input_name=data.input_name, request_format=spec.inference.format,
-        batch_size=spec.inference.batch_size, parallelism=spec.inference.parallelism,
-        retry=RetryPolicy(budget=spec.inference.retry_budget), tokens=connection.tokens,
-        verify=connection.verify, request_timeout=(5.0, spec.inference.request_timeout_seconds),
-        cancel=context.cancel,
-        on_batch_done=lambda progress: context.progress.update(rowsDone=progress.rows_done),
-    )
-    chunks = chunk_results(outcome.outputs, max_chunks=spec.results.max_config_maps)
-    names = results_store.write_results(job, context.run_id, chunks, total_rows=outcome.rows)
-    record = {
-        "rows": outcome.rows, "batches": outcome.batches, "retries": outcome.retries,
-        "durationSeconds": round(time.monotonic() - started, 3), "resultConfigMaps": names,
-        "summary": {name: {"count": s.count, "min": s.min, "mean": s.mean, "max": s.max}
-                    for name, s in outcome.summary().items()
-                    if all(math.isfinite(v) for v in (s.min, s.mean, s.max))},  # JSON has no NaN
-    }
-    inline = inline_outputs(outcome.outputs, spec.results.inline_limit_bytes)
-    if inline is not None:
-        record["outputs"] = inline
-    return RunSuccess(workspace_id, resolver(), record)
+    manifest = plan.manifest
+    try:
+        outcomes = executors.current().execute(plan, context)
+    except BaseException:
+        if not context.operator_stopping:  # a failed or cancelled run keeps no partial results
+            results_store.delete_run_results(manifest.namespace, manifest.job_name, manifest.run_id)
+        raise
+    spec = plan.manifest.job_spec()
+    record = merge_shard_records(outcomes, spec.results.inline_limit_bytes)
+    record["durationSeconds"] = round(time.monotonic() - started, 3)
+    url = next((o["inferenceUrl"] for o in reversed(outcomes) if o.get("inferenceUrl")), manifest.inference_url)
+    if url != manifest.inference_url:
+        URL_CACHE.forget(plan.connection, manifest.workspace_id, spec.pipeline)
+    return RunSuccess(manifest.workspace_id, url, record)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import functools
 import os
 
-import kopf
+from typing import TYPE_CHECKING
+
 import kubernetes
+
+if TYPE_CHECKING:  # kopf is the operator's; the worker (a process of its own) starts faster without it
+    import kopf
 
 # (connect, read) seconds for every call: a half-open connection must not wedge a job's controller.
 REQUEST_TIMEOUT = (5.0, 30.0)
@@ -32,6 +36,8 @@ def api_client() -> kubernetes.client.ApiClient:
 
 def kopf_connection_info() -> kopf.ConnectionInfo:
     """The same credentials for kopf's own watches, so both always talk to the same cluster."""
+    import kopf
+
     config = configuration()
     header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
     scheme, _, token = (header or "").rpartition(" ")

@@ -80,7 +80,7 @@ def _same_content(existing: kubernetes.client.V1ConfigMap, body: dict) -> bool:
             and (_meta(existing).annotations or {}) == body["metadata"]["annotations"])
 
 
-def _delete(config_map: kubernetes.client.V1ConfigMap) -> None:
+def delete_checked(config_map: kubernetes.client.V1ConfigMap) -> None:
     """Delete exactly the object that was checked: a replaced one (new uid) is left alone."""
     meta = _meta(config_map)
     preconditions = kubernetes.client.V1Preconditions(uid=meta.uid, resource_version=meta.resource_version)
@@ -115,7 +115,7 @@ def _write_one(job: dict, run_id: str, body: dict) -> None:
             raise ResultsConflict(namespace, name)
         if _same_content(existing, body):
             return
-        _delete(existing)
+        delete_checked(existing)
     raise ResultsConflict(namespace, name)
 
 
@@ -149,7 +149,7 @@ def _delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str
         if name in keep:
             continue
         if is_run_result(config_map, job_name, run_id, job_uid):
-            _delete(config_map)
+            delete_checked(config_map)
         else:
             log.warning("left ConfigMap %s/%s alone: labelled as results of %s run %s, but not created by it",
                         namespace, name, job_name, run_id)

@@ -123,6 +123,8 @@ def inference_job_crd() -> dict:
                  _column("Phase", ".status.phase"),
                  _column("Last Run", ".status.lastRun.completionTime", "date", "When the last run finished."),
                  _column("Rows", ".status.lastRun.rows", "integer", "Rows in the last run."),
+                 _column("Done", ".status.lastRun.progress.rowsDone", "integer",
+                         "Rows done so far by the active run (updated every few seconds)."),
                  _column("Age", ".metadata.creationTimestamp", "date")],
                 # The job's name labels its results ConfigMaps, and label values hold 63 characters.
                 rules=[{"rule": "size(self.metadata.name) <= 63",

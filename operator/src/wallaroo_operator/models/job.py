@@ -9,6 +9,7 @@ from pydantic import Field
 from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.conditions import Condition
 from wallaroo_operator.models.objectstore import ObjectStoreInput, ObjectStoreResults
+from wallaroo_operator.models.execution import ExecutionSpec, RunProgress
 from wallaroo_operator.models.refs import CONFIG_KEY, DNS_SUBDOMAIN, LocalObjectReference
 from wallaroo_operator.schedule.cron import SCHEDULE_PATTERN, TIME_ZONE_PATTERN
 from wallaroo_operator.wallaroo.formats import RowOutputs
@@ -86,6 +87,9 @@ class InferenceJobSpec(KubeModel):
                                      description="How requests are sent.")
     results: ResultsSpec = Field(default_factory=ResultsSpec, json_schema_extra={"default": {}},
                                  description="Where and how results are kept.")
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec, json_schema_extra={"default": {}},
+                                     description="Where each run's worker executes: Pods of a Job (shards, "
+                                                 "resources, scheduling) or a child process of the operator.")
     backoff_limit: int = Field(default=3, ge=0, le=100,
                                description="Retries of a run that failed with a transient error.")
     active_deadline_seconds: int | None = Field(default=None, ge=1,
@@ -134,6 +138,9 @@ class RunRecord(KubeModel):
                                                              "not be written (API server away, operator "
                                                              "restarted), and was recorded from its results "
                                                              "ConfigMaps; batches and retries are then unknown.")
+    adopted: bool | None = Field(default=None, description="True when the operator restarted mid-run and "
+                                                           "followed the run's worker (a Job) instead of starting "
+                                                           "it again.")
     rows: int | None = None
     batches: int | None = None
     retries: int | None = None
@@ -143,6 +150,7 @@ class RunRecord(KubeModel):
     summary: dict[str, OutputSummary] | None = Field(default=None, description="Per-output min/mean/max.")
     outputs: list[RowOutputs] | None = Field(
         default=None, description="Per-row outputs, when small enough (results.inlineLimitBytes).")
+    progress: RunProgress | None = Field(default=None, description="Rows done and left while it runs.")
     reason: str | None = Field(default=None, description="Why it failed (CamelCase).")
     error: str | None = Field(default=None, description="What went wrong.")
 

@@ -1,0 +1,296 @@
+"""Decode input parts row by row, without building the whole document.
+
+The same formats and the same errors as data/inputs.py (the tutorial's {"<input>": [[...], ...]} and
+pandas-records [{"<input>": [...]}, ...], plain or gzip-compressed), but a part is gunzipped in pieces and
+its JSON parsed one row at a time, so memory holds one piece and one row, never the document. Rows are
+checked with inputs.validate_rows, window by window, with row numbers counted within the part.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from wallaroo_operator.data.inputs import GZIP_MAGIC, InputError, InputPart, validate_rows
+
+PIECE_BYTES = 64 * 1024  # decompressed bytes taken at a time
+VALIDATE_WINDOW = 500  # rows validated at once (validate_rows wants a list)
+_DECODER = json.JSONDecoder()
+_WHITESPACE = " \t\n\r"
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    max_decompressed_bytes: int  # per part: a gzip bomb fails cleanly, and quickly
+    max_row_bytes: int  # one row's JSON: memory holds at most one pending row
+
+
+def raw_payload(part: InputPart) -> bytes:
+    """The part's bytes as stored (at most a ConfigMap's 1 MiB), before decompression."""
+    if part.binary_b64 is None:
+        return (part.text or "").encode()
+    try:
+        return base64.b64decode(part.binary_b64, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InputError("InvalidInput", f"{part.source}: binaryData is not valid base64") from error
+
+
+def decompressed_pieces(raw: bytes, source: str, limit: int) -> Iterator[bytes]:
+    """The payload in pieces: gunzipped (every member, each checked to its end) when it is gzip."""
+    if raw[:2] != GZIP_MAGIC:
+        for start in range(0, len(raw), PIECE_BYTES):
+            yield raw[start:start + PIECE_BYTES]
+        return
+    total, remaining = 0, raw
+    while remaining:
+        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        pending = remaining
+        while True:
+            try:
+                piece = decompressor.decompress(pending, PIECE_BYTES)
+            except zlib.error as error:
+                raise InputError("InvalidInput", f"{source}: corrupt gzip data ({error})") from error
+            total += len(piece)
+            if total > limit:
+                raise InputError("InputTooLarge", f"{source}: decompresses to more than {limit} bytes (the limit "
+                                                  "for this worker's memory; raise execution.resources.limits."
+                                                  "memory or split the input)")
+            if piece:
+                yield piece
+            pending = decompressor.unconsumed_tail
+            if decompressor.eof or not (piece or pending):
+                break
+        if not decompressor.eof:
+            raise InputError("InvalidInput", f"{source}: truncated gzip data")
+        remaining = decompressor.unused_data
+
+
+class _Text:
+    """Decoded text arriving in pieces, with a cursor; consumed text is dropped."""
+
+    def __init__(self, pieces: Iterable[bytes], source: str, max_row_bytes: int):
+        self._pieces = iter(pieces)
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._source = source
+        self._max = max_row_bytes
+        self.buffer, self.pos, self.eof = "", 0, False
+
+    def more(self) -> bool:
+        """Append the next piece; False at the end of the payload."""
+        if self.eof:
+            return False
+        piece = next(self._pieces, None)
+        try:
+            text = self._decoder.decode(piece or b"", final=piece is None)
+        except UnicodeDecodeError as error:
+            raise self.invalid(error) from error
+        self.eof = piece is None
+        self.buffer = self.buffer[self.pos:] + text
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next non-whitespace character ("" at the end)."""
+        while True:
+            while self.pos < len(self.buffer) and self.buffer[self.pos] in _WHITESPACE:
+                self.pos += 1
+            if self.pos < len(self.buffer) or not self.more():
+                return self.buffer[self.pos:self.pos + 1]
+
+    def expect(self, characters: str) -> str:
+        found = self.peek()
+        if not found or found not in characters:
+            raise InputError("InvalidInput", f"{self._source}: not valid JSON (expected {' or '.join(characters)} "
+                                             f"at character {self.pos}, found {found or 'the end'!r})")
+        self.pos += 1
+        return found
+
+    def value(self):
+        """The next complete JSON value; reads more text while the value is incomplete."""
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buffer, self.pos)
+            except json.JSONDecodeError as error:
+                if self.eof or _is_not_truncation(error, len(self.buffer)):
+                    raise self.invalid(error) from error
+                if len(self.buffer) - self.pos > self._max:
+                    raise InputError("InputTooLarge", f"{self._source}: one value is larger than {self._max} "
+                                                      "bytes (the limit for this worker's memory)") from None
+                self.more()
+                continue
+            if end == len(self.buffer) and not self.eof and isinstance(value, (int, float)):
+                self.more()  # a number at the end of the buffer may continue in the next piece
+                continue
+            self.pos = end
+            return value
+
+    def invalid(self, error: Exception) -> InputError:
+        return InputError("InvalidInput", f"{self._source}: not valid JSON ({str(error)[:120]})")
+
+
+def _is_not_truncation(error: json.JSONDecodeError, length: int) -> bool:
+    """An error before the end of the text read so far is not cured by reading more."""
+    return error.pos < length and not error.msg.startswith("Unterminated string")
+
+
+def _elements(text: _Text) -> Iterator:
+    """The elements of a JSON array whose "[" was just read."""
+    if text.peek() == "]":
+        text.pos += 1
+        return
+    while True:
+        yield text.value()
+        if text.expect(",]") == "]":
+            return
+
+
+def part_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
+    """(input field name, row) for every row of one part, in order, unvalidated."""
+    text = _Text(decompressed_pieces(raw_payload(part), part.source, limits.max_decompressed_bytes), part.source,
+                 limits.max_row_bytes)
+    opening = text.expect("{[")
+    if opening == "{":
+        yield from _tutorial_rows(text, part.source)
+    else:
+        yield from _pandas_records_rows(text, part.source)
+    if text.peek():
+        raise InputError("InvalidInput", f"{part.source}: not valid JSON (extra data after the document)")
+
+
+def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
+    if text.peek() == "}":
+        raise InputError("InvalidInput", f"{source}: expected one input field such as "
+                                         '{"text_input": [[...], ...]}, found 0 keys')
+    name = text.value()
+    if not isinstance(name, str):
+        raise text.invalid(ValueError("an object key must be a string"))
+    text.expect(":")
+    if text.peek() != "[":
+        raise InputError("InvalidInput", f"{source}: {name!r} must be a list of rows")
+    text.expect("[")
+    for row in _elements(text):
+        yield name, row
+    if text.expect(",}") == ",":
+        raise InputError("InvalidInput", f"{source}: expected one input field such as "
+                                         '{"text_input": [[...], ...]}, found more than one key')
+
+
+def _pandas_records_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
+    name = None
+    for record in _elements(text):
+        if not isinstance(record, dict) or len(record) != 1 or (name is not None and name not in record):
+            raise InputError("InvalidInput", f"{source}: pandas-records input must be objects with one and the "
+                                             'same column each, such as [{"tensor": [...]}, ...]')
+        (name, row), = record.items()
+        yield name, row
+
+
+_ROW_NUMBER = re.compile(r"\brow (\d+) of\b")
+
+
+def validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
+    """part_rows, each checked by inputs.validate_rows (windows of rows; numbers counted in the part)."""
+    window: list = []
+    offset, name, width = 0, None, None
+
+    def check() -> None:
+        try:
+            validate_rows(name, ([] if width is None else [[0] * width]) + window, part.source)
+        except InputError as error:
+            raise _renumbered(error, offset - (0 if width is None else 1)) from None
+
+    for name, row in part_rows(part, limits):
+        window.append(row)
+        if len(window) == VALIDATE_WINDOW:
+            check()
+            yield from ((name, r) for r in window)
+            width = width or len(window[0])
+            offset += len(window)
+            window = []
+    if window:
+        check()
+        yield from ((name, r) for r in window)
+
+
+def _renumbered(error: InputError, offset: int) -> InputError:
+    """validate_rows counts from the window's first row; say the row's number within the part."""
+    message = _ROW_NUMBER.sub(lambda m: f"row {int(m.group(1)) + offset} of", str(error), count=1)
+    return InputError(error.reason, message)
+
+
+@dataclass(frozen=True)
+class InputShape:
+    input_name: str
+    rows: int
+    width: int
+
+
+class InputStream:
+    """The job's input across its parts, in order, read one part at a time.
+
+    `scan()` reads everything once (validating every row and counting them) before any row is sent;
+    `rows(start, stop)` then reads again and yields the rows of one slice, stopping after it.
+    """
+
+    def __init__(self, parts: Callable[[], Iterable[InputPart]], limits: StreamLimits):
+        self._parts = parts
+        self._limits = limits
+        self._shape: InputShape | None = None
+
+    def _all_rows(self, validate: bool = True) -> Iterator[tuple[str, list]]:
+        name, width, sources = None, None, []
+        for part in self._parts():
+            sources.append(part.source)
+            first = True
+            rows = validated_rows(part, self._limits) if validate else part_rows(part, self._limits)
+            for part_name, row in rows:
+                if first and name is not None and part_name != name:
+                    raise InputError("InvalidInput", f"{part.source}: input field {part_name!r} differs from "
+                                                     f"{name!r} in the earlier parts")
+                if first and width is not None and len(row) != width:
+                    raise InputError("InvalidInput", f"{part.source}: rows have {len(row)} values; earlier parts "
+                                                     f"have {width}")
+                name, width, first = part_name, len(row), False
+                yield name, row
+        if not sources:
+            raise InputError("InputNotFound", "no input ConfigMaps matched")
+        if name is None:
+            raise InputError("InvalidInput", f"{', '.join(sources)}: no rows")
+
+    def scan(self) -> InputShape:
+        count, name, width = 0, "", 0
+        for name, row in self._all_rows():
+            count, width = count + 1, len(row)
+        self._shape = InputShape(name, count, width)
+        return self._shape
+
+    def rows(self, start: int, stop: int) -> Iterator[list]:
+        """The rows scan() validated (fully checked once is enough: this pass only checks that the input
+        did not change in between, by the width of each row and the count)."""
+        shape = self._shape or self.scan()
+        index = -1
+        for index, (name, row) in enumerate(self._all_rows(validate=False)):
+            if name != shape.input_name or not isinstance(row, list) or len(row) != shape.width:
+                raise _changed()
+            if index >= stop:
+                return
+            if index >= start:
+                yield row
+        if index + 1 != shape.rows:
+            raise _changed()
+
+
+def _changed() -> InputError:
+    return InputError("InvalidInput", "the input ConfigMaps changed while the run read them; run again")
+
+
+def shard_slice(total_rows: int, shard: int, shards: int) -> tuple[int, int]:
+    """Shard `shard` of `shards`: a contiguous [start, stop) slice; the slices tile the rows in order."""
+    return total_rows * shard // shards, total_rows * (shard + 1) // shards

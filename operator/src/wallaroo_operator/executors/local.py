@@ -1,0 +1,162 @@
+"""The local executor: each shard's worker is a child process of the operator, with a memory limit.
+
+For development (`make run`) and clusters where Jobs are not wanted. Workers are forked from a preloaded
+worker server (multiprocessing's forkserver) and run worker/cli.py's main, the code of `wallaroo-operator
+worker`. The child talks to the API server with the operator's own credentials (its KUBECONFIG or
+in-cluster token) and gets the Wallaroo credentials in its environment; the operator only waits for it and
+reads its reports.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import multiprocessing
+import os
+import resource
+import signal
+import sys
+import tempfile
+import time
+
+from wallaroo_operator.controller.errors import Disposition
+from wallaroo_operator.executors.base import (
+    RunPlan,
+    WorkerFailure,
+    create_progress_config_map,
+    delete_progress_config_map,
+    outcomes_in_order,
+    progress_of,
+    read_shard_states,
+    reported_failure,
+)
+from wallaroo_operator.settings import settings
+from wallaroo_operator.wallaroo import InferenceCancelled
+from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS, SHARD_ENV
+
+POLL_SECONDS = 0.2
+PROGRESS_SECONDS = settings().progress_seconds
+STOP_GRACE_SECONDS = 20.0
+# RLIMIT_AS caps address space, not resident memory: the interpreter, its shared libraries and each
+# thread's stack reserve far more than they touch. This allowance keeps the limit about resident memory.
+ADDRESS_SPACE_ALLOWANCE = 512 * 2**20
+LOG_TAIL_LINES = 10
+
+
+class LocalExecutor:
+    name = "local"
+    adopts_runs = False  # a child process dies with the operator: a restart runs the run again
+
+    def execute(self, plan: RunPlan, context) -> list[dict]:
+        manifest = plan.manifest
+        worker = f"local:{manifest.job_name}/{manifest.run_id}"
+        progress_name = manifest.progress_config_map
+        create_progress_config_map(plan, progress_name)
+        started = time.monotonic()
+        try:
+            for shard in range(manifest.shards):  # one at a time: the operator's host is one machine
+                self._run_shard(plan, shard, context, started, worker)
+            states = read_shard_states(manifest.namespace, progress_name)
+            outcomes = outcomes_in_order(states, manifest.shards)
+            if outcomes is None:
+                raise reported_failure(states) or WorkerFailure("WorkerFailed", "a worker ended without a report")
+            return outcomes
+        finally:
+            delete_progress_config_map(manifest)
+
+    def _run_shard(self, plan: RunPlan, shard: int, context, started: float, worker: str) -> None:
+        manifest = plan.manifest
+        with tempfile.NamedTemporaryFile(mode="w+b", prefix="wallaroo-worker-") as log:
+            child = _forkserver().Process(target=run_worker, args=(worker_environment(plan, shard), log.name),
+                                          name=f"worker {worker} shard {shard}", daemon=False)
+            child.start()
+            assert child.pid is not None
+            limit = plan.memory_limit_bytes + ADDRESS_SPACE_ALLOWANCE
+            try:
+                resource.prlimit(child.pid, resource.RLIMIT_AS, (limit, limit))
+            except (ProcessLookupError, PermissionError):
+                pass  # already gone: its exit code says why
+            last_report = time.monotonic()
+            while child.is_alive():
+                if context.cancel.is_set():
+                    stop(child, graceful=not context.operator_stopping)
+                    raise InferenceCancelled(context.progress.get("rowsDone", 0),
+                                             context.progress.get("rowsTotal") or 0)
+                if time.monotonic() - last_report >= PROGRESS_SECONDS:
+                    last_report = time.monotonic()
+                    states = read_shard_states(manifest.namespace, manifest.progress_config_map)
+                    context.progress.update(progress_of(states, manifest.shards, started, worker))
+                child.join(POLL_SECONDS)
+            if child.exitcode != 0:
+                states = read_shard_states(manifest.namespace, manifest.progress_config_map)
+                reported = reported_failure(states)
+                if reported is not None:
+                    raise reported
+                raise crash(child.exitcode or 0, tail(log))
+
+
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    """Workers are forked from a server process that has imported the worker once: a run starts in
+    milliseconds instead of paying the interpreter's and the libraries' start-up (3 to 4 CPU seconds).
+    The server exits when the operator does."""
+    # Read by glibc when the server starts; its forks inherit it: per-thread arenas would reserve address
+    # space that RLIMIT_AS counts.
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    context = multiprocessing.get_context("forkserver")
+    # kubernetes>=35 builds CoreV1Api's pydantic models on first use: 2.5 CPU seconds, paid once here.
+    context.set_forkserver_preload(["wallaroo_operator.worker.cli", "kubernetes.client.api.core_v1_api"])
+    return context
+
+
+def run_worker(environment: dict[str, str], log_path: str) -> None:
+    """In the child: the run's environment, the log file, then `wallaroo-operator worker`."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the server
+    os.environ.clear()
+    os.environ.update(environment)
+    log = os.open(log_path, os.O_WRONLY | os.O_APPEND)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    from wallaroo_operator.worker.cli import main
+
+    sys.exit(main())
+
+
+def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:
+    connection = plan.connection
+    env = {**os.environ, MANIFEST_ENV: plan.manifest.model_dump_json(), SHARD_ENV: str(shard),
+           MEMORY_LIMIT_ENV: str(plan.memory_limit_bytes)}
+    secrets = {"client_secret": connection.credentials.client_secret, "username": connection.credentials.username,
+               "password": connection.credentials.password}
+    env.update({SECRET_ENVS[key]: value for key, value in secrets.items() if value})
+    if isinstance(connection.verify, str):
+        env[CA_FILE_ENV] = connection.verify
+    return env
+
+
+def stop(child: multiprocessing.process.BaseProcess, *, graceful: bool) -> None:
+    """SIGTERM lets the worker finish the requests under way; SIGKILL when it does not stop in time."""
+    if graceful:
+        child.terminate()
+        child.join(STOP_GRACE_SECONDS)
+    if child.is_alive():
+        child.kill()
+        child.join()
+
+
+def tail(log) -> str:
+    log.seek(0)
+    lines = collections.deque((line.decode(errors="replace").rstrip() for line in log), maxlen=LOG_TAIL_LINES)
+    return "\n".join(lines)
+
+
+def crash(returncode: int, log_tail: str) -> WorkerFailure:
+    if returncode < 0:
+        how = f"was killed by {signal.Signals(-returncode).name}"
+    else:
+        how = f"exited with code {returncode}"
+    if "MemoryError" in log_tail:
+        return WorkerFailure("WorkerOutOfMemory", f"the worker ran out of memory (it {how}); raise "
+                                                  "execution.resources.limits.memory or lower inference.batchSize "
+                                                  f"or parallelism. Last lines of its log:\n{log_tail}",
+                             Disposition.FAIL)
+    return WorkerFailure("WorkerFailed", f"the worker {how}. Last lines of its log:\n{log_tail}")

@@ -1,0 +1,68 @@
+"""`python -m wallaroo_operator worker`: run one shard of the run described by the environment.
+
+Exit codes: 0 done; 3 a failure that retrying cannot fix (bad input, results too large, a conflict);
+4 something referenced is missing; 1 anything else (worth a retry). The outcome, with its reason, is
+also reported in the run's progress ConfigMap, which is where the operator reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from wallaroo_operator.controller.errors import Disposition, RunError, classify
+from wallaroo_operator.worker import kube_io
+from wallaroo_operator.worker.engine import WorkerIO, connection, run_shard
+from wallaroo_operator.worker.limits import limits_from_environment
+from wallaroo_operator.worker.manifest import MANIFEST_ENV, manifest_from_environment, shard_from_environment
+
+EXIT_CODES = {Disposition.FAIL: 3, Disposition.WAIT: 4, Disposition.RETRY: 1}
+log = logging.getLogger("wallaroo_operator.worker")
+
+
+def classify_worker_error(error: BaseException) -> RunError:
+    if isinstance(error, MemoryError):
+        return RunError("WorkerOutOfMemory", "the worker ran out of memory; raise execution.resources.limits."
+                                             "memory or lower inference.batchSize or parallelism", Disposition.FAIL)
+    if isinstance(error, kube_io.ResultsConflict):
+        return RunError(error.reason, str(error), Disposition.FAIL)
+    return classify(error)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if MANIFEST_ENV not in os.environ:
+        log.error("no run manifest in $%s: the operator starts workers, one per shard of a run", MANIFEST_ENV)
+        return 2
+    manifest, shard = manifest_from_environment(), shard_from_environment()
+    key = f"shard-{shard}"
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # Job deleted: stop after the requests under way
+    io = WorkerIO(input_parts=lambda: kube_io.input_parts(manifest.namespace, manifest.input_parts),
+                  store_chunk=lambda chunk: kube_io.create_results(manifest, shard, chunk),
+                  report=lambda state: kube_io.patch_progress(manifest, key, state))
+    try:
+        tokens, verify = connection(manifest)
+        outcome = run_shard(manifest, shard, io, limits_from_environment(), tokens=tokens, verify=verify,
+                            cancel=cancel)
+    except Exception as error:
+        failure = classify_worker_error(error)
+        if failure.reason == "InternalError":
+            log.exception("run %s shard %d failed", manifest.run_id, shard)
+        log.error("run %s shard %d failed: %s: %s", manifest.run_id, shard, failure.reason, failure.message)
+        try:
+            io.report({"state": "Failed", "reason": failure.reason, "message": failure.message,
+                       "disposition": failure.disposition.value})
+        except Exception:
+            log.exception("could not report the failure")
+        return EXIT_CODES[failure.disposition]
+    io.report(outcome)
+    log.info("run %s shard %d: %d rows in %d batches", manifest.run_id, shard, outcome["rows"], outcome["batches"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

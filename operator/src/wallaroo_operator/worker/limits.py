@@ -1,0 +1,48 @@
+"""Limits that keep the worker inside its memory limit: it fails with a clear reason, never OOM-killed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from wallaroo_operator.data.inputs import MAX_DECOMPRESSED_BYTES, InputError
+from wallaroo_operator.data.streaming import StreamLimits
+from wallaroo_operator.worker.manifest import MEMORY_LIMIT_ENV
+
+MiB = 2**20
+DEFAULT_MEMORY_BYTES = 256 * MiB
+# Measured (benchmarks/worker_memory.py, docs/benchmarks.md): the interpreter with its libraries and a
+# ConfigMap being read take about this much before any batch is held...
+BASELINE_BYTES = 50 * MiB
+# ...and each value of a row held in flight adds about this much: the row as Python objects, the request
+# body, the response and the parsed outputs (fitted to the peaks measured up to batchSize 5000 x 8).
+BYTES_PER_VALUE_IN_FLIGHT = 75
+HEADROOM = 0.8  # of what the limit leaves after the baseline: the estimate must never meet the OOM killer
+
+
+@dataclass(frozen=True)
+class WorkerLimits:
+    memory_bytes: int
+
+    @property
+    def stream(self) -> StreamLimits:
+        # Streaming holds no document, so the decompressed size only bounds the time a gzip bomb costs;
+        # one row is held whole, so it gets a slice of the memory.
+        return StreamLimits(max_decompressed_bytes=min(MAX_DECOMPRESSED_BYTES, 2 * self.memory_bytes),
+                            max_row_bytes=max(64 * 1024, self.memory_bytes // 64))
+
+    def check_in_flight(self, batch_size: int, parallelism: int, width: int) -> None:
+        """At most 2 x parallelism batches are held at once (sent, or waiting for an earlier one)."""
+        needed = 2 * parallelism * batch_size * width * BYTES_PER_VALUE_IN_FLIGHT
+        available = int(max(0, self.memory_bytes - BASELINE_BYTES) * HEADROOM)
+        if needed > available:
+            raise InputError(
+                "InsufficientWorkerMemory",
+                f"batchSize {batch_size} x parallelism {parallelism} rows of {width} values need about "
+                f"{needed // MiB + 1} MiB in flight, more than this worker's memory limit of "
+                f"{self.memory_bytes // MiB} MiB allows; lower inference.batchSize or inference.parallelism, "
+                "or raise execution.resources.limits.memory")
+
+
+def limits_from_environment() -> WorkerLimits:
+    return WorkerLimits(int(os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_BYTES))

@@ -1,0 +1,132 @@
+"""Results written as they come: rows are packed into ConfigMap-sized chunks and each full chunk is
+stored at once, so the worker holds one chunk, not the run's outputs. Summary statistics and the small
+inline outputs are kept on the way."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wallaroo_operator.data.results import CHUNK_BYTES, ResultChunk, ResultsTooLarge, _row_json, inline_outputs
+from wallaroo_operator.wallaroo import RowOutputs
+
+# Stores one chunk; returns the name it was stored under.
+ChunkSink = Callable[[ResultChunk], str]
+
+
+@dataclass
+class RunningSummary:
+    count: int = 0
+    min: float = math.inf
+    max: float = -math.inf
+    sum: float = 0.0
+
+    def add(self, values: list[float]) -> None:
+        finite = [v for v in values if math.isfinite(v)]
+        self.count += len(values)
+        if finite:
+            self.min, self.max = min(self.min, *finite), max(self.max, *finite)
+            self.sum += math.fsum(finite)
+
+    def to_json(self) -> dict:
+        return {"count": self.count, "min": self.min, "max": self.max, "sum": self.sum}
+
+
+@dataclass
+class ResultsWriter:
+    sink: ChunkSink
+    max_chunks: int
+    inline_limit_bytes: int
+    chunk_bytes: int = CHUNK_BYTES
+    names: list[str] = field(default_factory=list)
+    summary: dict[str, RunningSummary] = field(default_factory=dict)
+    rows: int = 0
+    bytes: int = 0
+    _pending: list[str] = field(default_factory=list)
+    _pending_bytes: int = 2
+    _pending_first: int = 0
+    _inline: list[RowOutputs] | None = field(default_factory=list)
+    _inline_bytes: int = 0
+
+    def add(self, first_row: int, outputs: list[RowOutputs]) -> None:
+        """The outputs of consecutive rows, numbered from `first_row` (the row's index in the whole input)."""
+        for offset, row in enumerate(outputs):
+            self._add_row(first_row + offset, row)
+
+    def _add_row(self, index: int, row: RowOutputs) -> None:
+        encoded = _row_json(index, row)
+        if len(encoded) + 2 > self.chunk_bytes:
+            raise ResultsTooLarge(f"the outputs of row {index} alone take {len(encoded)} bytes, more than one "
+                                  "ConfigMap holds")
+        if self._pending and self._pending_bytes + len(encoded) + 1 > self.chunk_bytes:
+            self._flush()
+        if not self._pending:
+            self._pending_first = index
+        self._pending.append(encoded)
+        self._pending_bytes += len(encoded) + 1
+        self.rows, self.bytes = self.rows + 1, self.bytes + len(encoded) + 1
+        for name, values in row.items():
+            self.summary.setdefault(name, RunningSummary()).add(values)
+        if self._inline is not None:
+            self._inline_bytes += len(encoded)
+            if self._inline_bytes <= self.inline_limit_bytes:
+                self._inline.append(row)
+            else:
+                self._inline = None
+
+    def check_estimate(self, rows_total: int) -> None:
+        """After the first batch: will all rows fit the budget? Found out before the other rows are sent."""
+        if not self.rows:
+            return
+        estimated = self.bytes / self.rows * rows_total
+        if estimated > self.max_chunks * self.chunk_bytes * 0.98:  # chunks never fill to the last byte
+            raise self._too_large(f"about {estimated / 2**20:.1f} MiB of results (estimated from the first "
+                                  f"{self.rows} rows)")
+
+    def _too_large(self, what: str) -> ResultsTooLarge:
+        return ResultsTooLarge(f"{what} need more than results.maxConfigMaps={self.max_chunks} ConfigMaps of "
+                               f"{self.chunk_bytes // 1024} KiB; raise the limit or split the input")
+
+    def _flush(self) -> None:
+        if len(self.names) == self.max_chunks:
+            raise self._too_large("the results")
+        chunk = ResultChunk(len(self.names), self._pending_first, len(self._pending),
+                            "[" + ",".join(self._pending) + "]")
+        self.names.append(self.sink(chunk))
+        self._pending, self._pending_bytes = [], 2
+
+    def finish(self) -> dict:
+        """Store the last chunk; the shard's part of the run record."""
+        if self._pending or not self.names:
+            self._flush()
+        inline = inline_outputs(self._inline, self.inline_limit_bytes) if self._inline is not None else None
+        record = {"resultConfigMaps": self.names, "summary": {k: v.to_json() for k, v in self.summary.items()}}
+        if inline is not None:
+            record["outputs"] = inline
+        return record
+
+
+def merge_shard_records(records: list[dict], inline_limit_bytes: int) -> dict:
+    """The run's record from its shards' (in shard order): what one shard alone would have reported."""
+    summary: dict[str, RunningSummary] = {}
+    for record in records:
+        for name, part in record.get("summary", {}).items():
+            total = summary.setdefault(name, RunningSummary())
+            total.count += part["count"]
+            total.min, total.max = min(total.min, part["min"]), max(total.max, part["max"])
+            total.sum += part["sum"]
+    merged = {
+        "rows": sum(r.get("rows", 0) for r in records),
+        "batches": sum(r.get("batches", 0) for r in records),
+        "retries": sum(r.get("retries", 0) for r in records),
+        "resultConfigMaps": [name for r in records for name in r.get("resultConfigMaps", [])],
+        "summary": {name: {"count": s.count, "min": s.min, "mean": s.sum / s.count, "max": s.max}
+                    for name, s in summary.items() if s.count and math.isfinite(s.min) and math.isfinite(s.max)},
+    }
+    if all("outputs" in r for r in records):
+        outputs = [row for r in records for row in r["outputs"]]
+        if len(json.dumps(outputs, separators=(",", ":"))) <= inline_limit_bytes:
+            merged["outputs"] = outputs
+    return merged

@@ -1,0 +1,108 @@
+"""Streaming input decoding: the same rows and the same errors as data/inputs.py, one row at a time."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+import pytest
+from wallaroo_operator.data.inputs import InputError, InputPart, decode_input, gzip_json
+from wallaroo_operator.data.streaming import InputStream, StreamLimits, shard_slice
+
+from tests.support.data import aloha_rows
+
+LIMITS = StreamLimits(max_decompressed_bytes=64 * 2**20, max_row_bytes=2**20)
+
+
+def plain(document, source="cm/data.json") -> InputPart:
+    return InputPart(source, text=json.dumps(document))
+
+
+def gzipped(document, source="cm/data.json") -> InputPart:
+    return InputPart(source, binary_b64=base64.b64encode(gzip_json(document)).decode())
+
+
+def stream(*parts: InputPart, limits: StreamLimits = LIMITS) -> InputStream:
+    return InputStream(lambda: parts, limits)
+
+
+@pytest.mark.parametrize("make", [plain, gzipped])
+def test_same_rows_as_the_whole_document_decoder(make):
+    parts = [make({"text_input": aloha_rows(1200, seed=s)}, f"p{s}/data.json") for s in (1, 2)]
+    whole = decode_input(parts)
+    streamed = stream(*parts)
+    assert streamed.scan().rows == 2400
+    assert list(streamed.rows(0, 2400)) == whole.rows
+    assert streamed.scan().input_name == "text_input"
+
+
+def test_pandas_records_and_multi_member_gzip():
+    rows = aloha_rows(300)
+    records = [{"tensor": r} for r in rows]
+    doubled = gzip.compress(json.dumps(records[:100]).encode()[:-1] + b",")
+    doubled += gzip.compress(json.dumps(records[100:]).encode()[1:])
+    part = InputPart("cm/data.json", binary_b64=base64.b64encode(doubled).decode())
+    assert list(stream(part).rows(0, 300)) == rows
+    assert stream(part).scan().input_name == "tensor"
+
+
+def test_rows_of_a_slice_and_shards_tile_the_input():
+    rows = aloha_rows(1001)
+    streamed = stream(plain({"text_input": rows}))
+    slices = [shard_slice(1001, k, 4) for k in range(4)]
+    assert [s for s, _ in slices] == [0, 250, 500, 750] and slices[-1][1] == 1001
+    assert sum((list(streamed.rows(a, b)) for a, b in slices), []) == rows
+
+
+@pytest.mark.parametrize("document, reason, text", [
+    ('{"text_input": [[1, 2', "InvalidInput", "not valid JSON"),
+    ('{"text_input": [[1, 2], [3]]}', "InvalidInput", "row 1"),
+    ('{"text_input": [[1, 2], [3, null]]}', "InvalidInput", "row 1"),
+    ('{"a": [[1]], "b": [[1]]}', "InvalidInput", "one input field"),
+    ('{}', "InvalidInput", "found 0 keys"),
+    ('{"a": 3}', "InvalidInput", "must be a list of rows"),
+    ('[{"a": [1]}, {"b": [1]}]', "InvalidInput", "same column"),
+    ('{"a": []}', "InvalidInput", "no rows"),
+    ('{"a": [[1]]} trailing', "InvalidInput", "extra data"),
+    ('"text"', "InvalidInput", "expected"),
+])
+def test_errors_name_the_part_and_the_row(document, reason, text):
+    with pytest.raises(InputError) as caught:
+        stream(InputPart("bad/data.json", text=document)).scan()
+    assert caught.value.reason == reason and text in str(caught.value) and "bad/data.json" in str(caught.value)
+
+
+def test_row_numbers_count_within_the_part_across_validation_windows():
+    rows = aloha_rows(1500)
+    rows[1234] = rows[1234][:-1]
+    with pytest.raises(InputError, match="row 1234 of 'text_input' has 49 values"):
+        stream(plain({"text_input": rows})).scan()
+
+
+def test_parts_must_agree_on_field_and_width():
+    with pytest.raises(InputError, match="differs"):
+        stream(plain({"a": [[1]]}, "p1/k"), plain({"b": [[1]]}, "p2/k")).scan()
+    with pytest.raises(InputError, match="earlier parts have 1"):
+        stream(plain({"a": [[1]]}, "p1/k"), plain({"a": [[1, 2]]}, "p2/k")).scan()
+
+
+def test_a_gzip_bomb_stops_at_the_limit_without_inflating():
+    bomb = InputPart("bomb/data.json", binary_b64=base64.b64encode(gzip.compress(b" " * (50 * 2**20))).decode())
+    with pytest.raises(InputError) as caught:
+        stream(bomb, limits=StreamLimits(max_decompressed_bytes=2**20, max_row_bytes=2**16)).scan()
+    assert caught.value.reason == "InputTooLarge"
+
+
+def test_one_huge_row_is_refused_by_the_row_limit():
+    part = plain({"text_input": [[1] * 100_000]})
+    with pytest.raises(InputError) as caught:
+        stream(part, limits=StreamLimits(max_decompressed_bytes=2**24, max_row_bytes=2**16)).scan()
+    assert caught.value.reason == "InputTooLarge"
+
+
+def test_truncated_and_corrupt_gzip():
+    payload = gzip_json({"a": [[1]]})
+    for raw, text in ((payload[:-6], "truncated"), (payload[:10] + b"garbage" + payload[17:], "corrupt")):
+        with pytest.raises(InputError, match=text):
+            stream(InputPart("z/k", binary_b64=base64.b64encode(raw).decode())).scan()
