@@ -212,7 +212,7 @@ def test_namespaced_install_grants_only_the_chosen_namespaces(helm: Helm, kube: 
             .read_namespaced_deployment(release, system)
             .spec.template.spec.containers[0]
         )
-        assert container.args == [f"--namespace={namespace}"]
+        assert container.args == ["--executor=job", f"--namespace={namespace}"]  # manifests/deployment.yaml's executor
 
 
 def test_user_roles_grant_what_they_say(helm: Helm, kube: Kube, namespace: str, tmp_path: Path):

@@ -119,7 +119,8 @@ def test_cluster_wide_rbac_is_the_cluster_role_of_manifests(helm: Helm, tmp_path
     ]
     assert account["metadata"]["name"] == only(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
     assert not of_kind(objects, "Role") and not of_kind(objects, "RoleBinding")
-    assert "args" not in only(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    # The cluster-wide install watches every namespace: only the executor of manifests/deployment.yaml is given.
+    assert only(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"] == ["--executor=job"]
 
 
 def test_namespaced_mode_is_the_namespaced_component_of_manifests(helm: Helm, tmp_path: Path):
@@ -242,7 +243,7 @@ def test_values_reach_the_pod(helm: Helm, tmp_path: Path):
     container = pod["spec"]["containers"][0]
     assert container["image"] == "registry.example.com/wio:1.2.3" and container["imagePullPolicy"] == "Always"
     assert container["resources"] == values["resources"], "replaces manifests/' resources as a whole"
-    assert container["args"] == ["--verbose"]
+    assert container["args"] == ["--executor=job", "--verbose"]
     for key in ("imagePullSecrets", "tolerations", "affinity", "priorityClassName"):
         assert pod["spec"][key] == values[key], key
     assert pod["spec"]["nodeSelector"] == {"pool": "ops"}, "replaces manifests/' nodeSelector"
