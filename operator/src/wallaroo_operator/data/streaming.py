@@ -13,15 +13,16 @@ import binascii
 import codecs
 import json
 import re
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from wallaroo_operator.data import inputs
 from wallaroo_operator.data.inputs import GZIP_MAGIC, InputError, InputPart, validate_rows
 
 PIECE_BYTES = 64 * 1024  # decompressed bytes taken at a time
 VALIDATE_WINDOW = 500  # rows validated at once (validate_rows wants a list)
-_DECODER = json.JSONDecoder()
 _WHITESPACE = " \t\n\r"
 
 
@@ -80,6 +81,10 @@ class _Text:
         self._source = source
         self._max = max_row_bytes
         self.buffer, self.pos, self.eof = "", 0, False
+        # The whole-document decoder's strict rules (data/inputs.py): no duplicate keys; NaN, Infinity
+        # and numbers beyond float64 become values that row validation refuses, naming the row.
+        self._json = json.JSONDecoder(object_pairs_hook=inputs._ObjectPairs(), parse_int=inputs._parse_int,
+                                      parse_float=inputs._parse_float, parse_constant=inputs._parse_constant)
 
     def more(self) -> bool:
         """Append the next piece; False at the end of the payload."""
@@ -88,8 +93,9 @@ class _Text:
         piece = next(self._pieces, None)
         try:
             text = self._decoder.decode(piece or b"", final=piece is None)
-        except UnicodeDecodeError as error:
-            raise self.invalid(error) from error
+        except UnicodeDecodeError as error:  # the same words as the whole-document decoder's
+            raise InputError("InvalidInput", f"{self._source}: not valid JSON (not UTF-8: byte "
+                                             f"0x{error.object[error.start]:02x})") from error
         self.eof = piece is None
         self.buffer = self.buffer[self.pos:] + text
         self.pos = 0
@@ -116,7 +122,7 @@ class _Text:
         self.peek()
         while True:
             try:
-                value, end = _DECODER.raw_decode(self.buffer, self.pos)
+                value, end = self._json.raw_decode(self.buffer, self.pos)
             except json.JSONDecodeError as error:
                 if self.eof or _is_not_truncation(error, len(self.buffer)):
                     raise self.invalid(error) from error
@@ -152,7 +158,22 @@ def _elements(text: _Text) -> Iterator:
 
 
 def part_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
-    """(input field name, row) for every row of one part, in order, unvalidated."""
+    """(input field name, row) for every row of one part, in order, unvalidated. Whatever the text
+    makes the decoder raise ends as InvalidInput naming the part, never an internal error."""
+    try:
+        yield from _part_rows(part, limits)
+    except InputError:
+        raise
+    except RecursionError as error:
+        raise InputError("InvalidInput", f"{part.source}: JSON nested more than about "
+                                         f"{sys.getrecursionlimit()} levels deep") from error
+    except inputs._DuplicateKey as error:
+        raise InputError("InvalidInput", f"{part.source}: {error}") from error
+    except (ValueError, TypeError, OverflowError) as error:
+        raise InputError("InvalidInput", f"{part.source}: not usable JSON ({type(error).__name__})") from error
+
+
+def _part_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
     text = _Text(decompressed_pieces(raw_payload(part), part.source, limits.max_decompressed_bytes), part.source,
                  limits.max_row_bytes)
     opening = text.expect("{[")
@@ -178,6 +199,8 @@ def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
     for row in _elements(text):
         yield name, row
     if text.expect(",}") == ",":
+        if text.value() == name:  # json would keep the last and silently drop these rows
+            raise InputError("InvalidInput", f"{source}: duplicate key {name!r} in JSON object 0")
         raise InputError("InvalidInput", f"{source}: expected one input field such as "
                                          '{"text_input": [[...], ...]}, found more than one key')
 

@@ -72,9 +72,9 @@ def rbac_objects(plan: RunPlan, name: str) -> list[dict]:
 
 def _environment(plan: RunPlan) -> list[dict]:
     spec, secret = plan.connection_spec, plan.connection_spec.credentials_secret_ref
-    keys = {"client_secret": secret.client_secret_key}
+    keys = {"client_secret": c.CLIENT_SECRET_KEY}
     if spec.grant == "password":
-        keys.update(username=secret.username_key, password=secret.password_key)
+        keys.update(username=c.USERNAME_KEY, password=c.PASSWORD_KEY)
     env = [{"name": MANIFEST_ENV, "value": plan.manifest.model_dump_json()},
            {"name": MEMORY_LIMIT_ENV, "valueFrom": {"resourceFieldRef": {"containerName": WORKER_CONTAINER,
                                                                           "resource": "limits.memory"}}}]
