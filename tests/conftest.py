@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import os
-import re
-import tempfile
-from pathlib import Path
 
-import kubernetes
-import pytest
+# Before anything imports the operator: its settings are read once per process (settings.py), and
+# the tests wait on conditions, so short retry backoffs keep "wait until the Secret appears" quick.
+# Set here, not in tests/e2e/conftest.py: collecting tests/chart or tests/cluster first imports the
+# operator's modules, which would freeze the production defaults (5 s, up to 120 s) for the e2e tests.
+os.environ.setdefault("WALLAROO_OPERATOR_RETRY_BASE_SECONDS", "0.5")
+os.environ.setdefault("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "2")
+os.environ.setdefault("WALLAROO_OPERATOR_STATUS_RETRY_CAP_SECONDS", "2")
 
-from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name
-from tests.support.node import NodeSession, why_no_node
+import re  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import kubernetes  # noqa: E402
+import pytest  # noqa: E402
+
+from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name  # noqa: E402
+from tests.support.node import NodeSession, why_no_node  # noqa: E402
 
 CRD_DIR = REPO_ROOT / "crds"
 

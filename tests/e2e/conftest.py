@@ -6,19 +6,15 @@ import os
 
 import pytest
 
-# Tests wait on conditions; short retry backoffs keep "wait until the Secret appears" quick.
-os.environ.setdefault("WALLAROO_OPERATOR_RETRY_BASE_SECONDS", "0.5")
-os.environ.setdefault("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "2")
-os.environ.setdefault("WALLAROO_OPERATOR_STATUS_RETRY_CAP_SECONDS", "2")
-
-from wallaroo_simulator import run_simulator
-
 from tests.support.kube import Kube
 from tests.support.operator import (
     create_connection,
     create_credentials,
     running_operator,
 )
+
+# (The operator's short test backoffs are set in tests/conftest.py, before anything imports it.)
+from wallaroo_simulator import run_simulator
 
 pytestmark = pytest.mark.cluster
 

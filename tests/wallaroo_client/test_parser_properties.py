@@ -117,8 +117,6 @@ def test_mlops_answers(status: int, body: bytes, answer_headers: dict[str, str])
     only_own_errors(api.list_workspaces)
     only_own_errors(lambda: api.workspace_id("w"))
     only_own_errors(lambda: api.external_url(1, "p"))
-    only_own_errors(lambda: api.deployment_status("p-1"))
-    only_own_errors(api.get_config)
 
 
 @SETTINGS
