@@ -17,6 +17,7 @@ from wallaroo_operator.wallaroo.formats import (
     decode_arrow_table,
     encode_arrow_table,
     encode_batch,
+    legacy_output_name,
     parse_legacy,
     parse_outputs,
     parse_pandas_records,
@@ -86,8 +87,16 @@ def test_legacy_batch_with_one_output_is_split_per_row() -> None:
 def test_legacy_aloha_single_row_with_fifteen_outputs() -> None:
     columns = [[[i / 100]] for i in range(15)]
     (row,) = parse_legacy([legacy_result(columns)], 1)
-    assert list(row) == [f"output_{i}" for i in range(15)]
-    assert row["output_14"] == [0.14]
+    assert list(row) == [f"output_{i:02d}" for i in range(15)]
+    assert row["output_14"] == [0.14] and row["output_02"] == [0.02]
+    assert sorted(row) == list(row)  # text order is numeric order, as the API server stores the keys
+
+
+def test_legacy_output_names_are_padded_only_as_wide_as_needed() -> None:
+    assert [legacy_output_name(i, 10) for i in (0, 9)] == ["output_0", "output_9"]
+    assert [legacy_output_name(i, 11) for i in (0, 10)] == ["output_00", "output_10"]
+    assert legacy_output_name(7, 101) == "output_007"
+    assert legacy_output_name(0, 1) == "output_0"
 
 
 def test_legacy_wide_outputs_keep_their_width() -> None:

@@ -115,10 +115,19 @@ def _legacy_element_rows(element: Any) -> list[RowOutputs]:
     row_counts = {len(column) for column in columns}
     if len(row_counts) != 1:
         raise UnexpectedResponse(f"legacy outputs disagree on the row count: {sorted(row_counts)}")
+    names = [legacy_output_name(i, len(columns)) for i in range(len(columns))]
     return [
-        {f"output_{i}": column[row] for i, column in enumerate(columns)}
+        {name: column[row] for name, column in zip(names, columns, strict=True)}
         for row in range(row_counts.pop())
     ]
+
+
+def legacy_output_name(index: int, count: int) -> str:
+    """The name of a legacy answer's output `index` of `count`: the answer carries no names, and neither does
+    any pipeline metadata the API is known to return (reference §3, §4a), so outputs are named by position,
+    zero-padded to one width (`output_00` .. `output_14`) so that sorting as text, as the API server, kubectl
+    and `jq -S` do with map keys, is also sorting by number."""
+    return f"output_{index:0{len(str(max(count - 1, 0)))}d}"
 
 
 def _legacy_output_rows(index: int, output: Any) -> list[list[float]]:
