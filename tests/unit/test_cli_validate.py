@@ -7,13 +7,10 @@ for what a person sees: one line per document and per problem, coloured only on 
 from __future__ import annotations
 
 import copy
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import pytest
 import yaml
 
 import wallaroo_operator
+from tests.support.terminal import finished, screen, tmux_session, type_line
 from tests.support.waiting import wait_for
 from wallaroo_operator import manifest_check
 from wallaroo_operator.cli import main
@@ -425,42 +423,7 @@ def test_stdin_through_the_real_command() -> None:
 
 @pytest.fixture
 def terminal(tmp_path: Path):
-    """A detached tmux session on its own server socket, 120x40, killed afterwards."""
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (Debian: apt-get install tmux)")
-    socket = str(tmp_path / "tmux.sock")
-    session = f"validate-{uuid.uuid4().hex[:8]}"
-    tmux = ["tmux", "-S", socket]
-    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "NO_COLOR")}
-    subprocess.run(
-        [*tmux, "new-session", "-d", "-s", session, "-x", "120", "-y", "40", "bash", "--norc"],
-        check=True,
-        env={**env, "PS1": "$ "},
-        timeout=30,
-    )
-    try:
-        yield tmux, session
-    finally:
-        subprocess.run([*tmux, "kill-server"], timeout=30, capture_output=True)
-
-
-def screen(tmux: list[str], session: str, *, escapes: bool = False) -> str:
-    return subprocess.run(
-        [*tmux, "capture-pane", "-p", "-J", *(["-e"] if escapes else []), "-t", session],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
-
-
-def finished(text: str) -> str | None:
-    """The screen once the command's `echo exit=$?` has printed (the typed line shows `exit=$?`)."""
-    return text if re.search(r"^exit=\d+$", text, flags=re.M) else None
-
-
-def type_line(tmux: list[str], session: str, line: str) -> None:
-    subprocess.run([*tmux, "send-keys", "-t", session, line, "Enter"], check=True, timeout=30)
+    yield from tmux_session(tmp_path, "validate")
 
 
 def test_in_a_terminal_one_line_per_problem_in_colour(terminal, tmp_path: Path) -> None:

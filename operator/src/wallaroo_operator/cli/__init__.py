@@ -3,6 +3,7 @@
 run       run the operator (kopf) against the current KUBECONFIG or in-cluster config
 crds      write the CRD manifests generated from the models into a folder (default: crds/)
 validate  check InferenceJob and WallarooConnection manifests offline (schema and CEL rules)
+run-job   run one InferenceJob manifest here, against Wallaroo, without a cluster
 worker    run one shard of a run (in a run's Job Pod, or as the operator's child process)
 """
 
@@ -12,14 +13,15 @@ import argparse
 import sys
 from types import ModuleType
 
-from wallaroo_operator.cli import crds, run_operator, validate, worker
+from wallaroo_operator.cli import crds, run_job, run_operator, validate, worker
 
 # Each command is a module here with `add_parser(commands)` and `run(args, extra) -> exit code`;
-# a new command (e.g. run-job) is one more module in this table.
+# a new command is one more module in this table.
 COMMANDS: dict[str, ModuleType] = {
     "run": run_operator,
     "crds": crds,
     "validate": validate,
+    "run-job": run_job,
     "worker": worker,
 }
 

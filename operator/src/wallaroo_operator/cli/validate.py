@@ -95,12 +95,12 @@ def _check_file(name: str, report: Report, manifest_check: Any) -> None:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"cannot read {label}: {getattr(error, 'strerror', None) or error}") from None
     try:
-        documents = list(_documents(label, text))
+        found = list(documents(label, text))
     except yaml.YAMLError as error:
         report.invalid += 1
-        report.add("invalid", f"{label}: not valid YAML: {_yaml_problem(error)}")
+        report.add("invalid", f"{label}: not valid YAML: {yaml_problem(error)}")
         return
-    for document in documents:
+    for document in found:
         _check_document(document, report, manifest_check)
 
 
@@ -119,7 +119,7 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _yaml_problem(error: yaml.YAMLError) -> str:
+def yaml_problem(error: yaml.YAMLError) -> str:
     """`line 3, column 1: found duplicate key 'kind'` rather than PyYAML's multi-line report."""
     if isinstance(error, yaml.MarkedYAMLError) and error.problem and error.problem_mark is not None:
         mark = error.problem_mark
@@ -127,7 +127,7 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     return " ".join(str(error).split())
 
 
-def _documents(label: str, text: str) -> Iterator[Document]:
+def documents(label: str, text: str) -> Iterator[Document]:
     for index, body in enumerate(yaml.load_all(text, Loader=_StrictLoader), 1):
         if body is None:  # an empty document, e.g. after a trailing ---
             continue
