@@ -8,7 +8,12 @@
 # copied (the dependencies' layers come from the cache), so rebuilding takes seconds, not minutes.
 # All dependencies ship wheels for linux/amd64 and arm64: no compiler is needed.
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# Pinned by digest: the same bytes on every build, changed only by a reviewed edit. The digest is the
+# multi-platform index of python:3.11.13-slim-bookworm on Docker Hub, as pinned in several public
+# Dockerfiles; it could not be checked against the registry from the machine that wrote it (no registry
+# access): verify with `docker buildx imagetools inspect python:3.11.13-slim-bookworm` when updating.
+# `make image` without Docker builds on a local Debian base instead (--build-arg PYTHON_IMAGE=...).
+ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 FROM ${PYTHON_IMAGE} AS dependencies
 ENV PIP_NO_CACHE_DIR=1 \

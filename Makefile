@@ -102,10 +102,15 @@ bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.m
 	@$(PY) benchmarks/simulator_capacity.py
 
 # With a Docker engine: docker build. Without: buildah on a debootstrapped base, loaded into the
-# local node when it runs. The last line printed is the image reference.
-image: $(STAMP) ## build the operator image (Docker, else buildah) and load it into a running local node
+# local node when it runs. Either way the image's SBOM (CycloneDX: its Debian and Python packages, read
+# from its root filesystem) goes to build/sbom.cdx.json. The last line printed is the image reference.
+image: $(STAMP) ## build the operator image (Docker, else buildah), write build/sbom.cdx.json, load it into a running local node
 	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
-	  docker build -q -t $(IMAGE) . >/dev/null && echo $(IMAGE); \
+	  docker build -q -t $(IMAGE) . >/dev/null \
+	  && container=$$(docker create $(IMAGE)) \
+	  && { docker export $$container | $(PY) -m localcluster.sbom --tar - --image $(IMAGE) -o build/sbom.cdx.json >&2; \
+	       status=$$?; docker rm $$container >/dev/null; test $$status -eq 0; } \
+	  && echo $(IMAGE); \
 	else hack/install-node-deps.sh && $(PY) -m localcluster image; fi
 
 test: node-deps controlplane helm s3 ## run every test (starts its own control plane, node, simulator and S3 server)

@@ -192,6 +192,10 @@ def build_operator_image(context: Path = REPO_ROOT) -> str:
     _buildah("bud", "--layers", "--network", "host", "--pull=never", "-f", str(context / "Dockerfile"),
              "--build-arg", f"PYTHON_IMAGE={base}", "-t", OPERATOR_IMAGE, str(context),
              what="building the operator image")
+    from localcluster.sbom import write_image_sbom
+
+    sbom = write_image_sbom(OPERATOR_IMAGE, context / "build/sbom.cdx.json", context / "requirements/runtime.txt")
+    _say(f"SBOM: {sbom}")
     return OPERATOR_IMAGE
 
 
