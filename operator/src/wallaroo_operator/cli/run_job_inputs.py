@@ -147,13 +147,16 @@ def rows_as_parts(rows: Iterable[tuple[str, list[Any]]], source: str, *, numbere
 
 
 def object_store_parts(store: Any, spec: Any) -> InputParts:
-    """The rows under the job's input.objectStore key or prefix, planned once (pinned to the ETags seen)."""
+    """The rows under the job's input.objectStore key or prefix, planned once, at the first read, inside the
+    run (so a refusal is the run's failure), and pinned to the ETags seen then."""
     from wallaroo_operator.objectstore import plan_input, read_all
 
-    plan = plan_input(store, key=spec.key, prefix=spec.prefix, format=spec.format)
+    plans: list[Any] = []
 
     def parts() -> Iterator[InputPart]:
-        for batch in read_all(store, plan, column=spec.column):
+        if not plans:
+            plans.append(plan_input(store, key=spec.key, prefix=spec.prefix, format=spec.format))
+        for batch in read_all(store, plans[0], column=spec.column):
             yield from rows_as_parts(((batch.input_name, row) for row in batch.rows), batch.source,
                                      numbered=False)
 
