@@ -144,3 +144,21 @@ def test_nothing_is_drawn_when_no_row_was_counted() -> None:
 @pytest.mark.parametrize("seconds,text", [(0, "0s"), (59.4, "59s"), (61, "1m01s"), (3725, "1h02m")])
 def test_durations(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_ctrl_c_stops_the_run_exits_130_and_keeps_no_results(sim, terminal, job_files, tmp_path: Path) -> None:
+    tmux, session = terminal
+    sim.admin.set_faults("urldemopipeline", latency_seconds=0.2)
+    try:
+        type_line(tmux, session, f"cd {shlex.quote(str(ROOT))} && {command(*job_files, tmp_path / 'out')}; "
+                                 "echo exit=$?")
+        wait_for(lambda: re.search(r"ETA \d+s", screen(tmux, session)), timeout=60, what="the bar with an ETA")
+        subprocess.run([*tmux, "send-keys", "-t", session, "C-c"], check=True, timeout=30)
+        text = wait_for(lambda: finished(screen(tmux, session)), timeout=60, what="run-job to stop in tmux")
+    finally:
+        sim.admin.clear_faults("urldemopipeline")
+    lines = [line.rstrip() for line in text.splitlines()]
+    assert "exit=130" in lines, text
+    assert "interrupted: no results were kept" in lines, text
+    assert "Traceback" not in text
+    assert list((tmp_path / "out").iterdir()) == []  # not even the partial file
