@@ -192,6 +192,8 @@ def test_an_unknown_pipeline_exits_1(sim, credentials, capsys, tmp_path) -> None
     (lambda docs: docs.pop(2), "ConfigMap aloha-input (the job's input) is not in the -f files"),
     (lambda docs: docs.pop(0), "no InferenceJob in the -f files"),
     (lambda docs: docs.append({**docs[0], "metadata": {"name": "other"}}), "pick one with --job"),
+    (lambda docs: docs[1]["spec"].update(caBundle={"configMapRef": {"name": "ca", "key": "ca.crt"}}),
+     "give the PEM file with --ca-file"),
 ])
 def test_invalid_manifests_exit_2_in_one_line(sim, credentials, capsys, tmp_path, change, message) -> None:
     docs = documents(sim)
@@ -231,3 +233,18 @@ def test_help_documents_the_exit_codes(capsys) -> None:
     for line in ("0    the run succeeded", "2    usage error or invalid manifest", "3    credentials refused",
                  "4    invalid input data", "130  interrupted"):
         assert line in text
+
+
+def test_a_private_ca_is_trusted_only_when_given(capsys, tmp_path, monkeypatch) -> None:
+    with run_simulator(tls=True) as tls_sim:
+        monkeypatch.setenv("WALLAROO_CLIENT_SECRET", tls_sim.secret)
+        monkeypatch.setenv("WALLAROO_USERNAME", tls_sim.username)
+        monkeypatch.setenv("WALLAROO_PASSWORD", tls_sim.password)
+        monkeypatch.delenv("WALLAROO_CA_FILE", raising=False)
+        manifests = write_manifests(tmp_path / "job.yaml", documents(tls_sim))
+        code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet")
+        assert code == FAILED and err.startswith("error: TLSVerificationFailed: "), err
+        code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet",
+                               "--ca-file", tls_sim.ca_file)
+        assert code == OK, err
+        assert len(results(tmp_path / "out")) == len(ROWS)

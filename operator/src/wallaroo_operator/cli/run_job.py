@@ -119,6 +119,9 @@ class LocalJob:
         ca_file = args.ca_file or os.environ.get("WALLAROO_CA_FILE")
         if ca_file and not Path(ca_file).is_file():
             raise UsageError(f"--ca-file {ca_file}: no such file")
+        if connection.ca_bundle and not connection.insecure_skip_tls_verify and not ca_file:
+            raise UsageError(f"WallarooConnection {spec.connection_ref.name} trusts a CA bundle kept in the cluster "
+                             "(caBundle); give the PEM file with --ca-file or $WALLAROO_CA_FILE")
         namespace = (job.get("metadata") or {}).get("namespace") or "default"
         local = cls(name, namespace, dict(job["spec"]), connection, credentials, ca_file, None, None)
         local.input_parts = setup.input_parts(args, spec, documents)
