@@ -32,9 +32,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wallaroo_operator.cli.progress import Progress
+    from wallaroo_operator.cli.run_job_inputs import InputParts
+    from wallaroo_operator.cli.run_job_results import Sink
+    from wallaroo_operator.models.connection import WallarooConnectionSpec
 
 OK, FAILED, USAGE, CREDENTIALS, INVALID_INPUT, TRANSIENT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 CREDENTIAL_REASONS = frozenset({"AuthenticationFailed", "InvalidCredentials", "InvalidClientCredentials",
@@ -42,9 +48,7 @@ CREDENTIAL_REASONS = frozenset({"AuthenticationFailed", "InvalidCredentials", "I
                                 "ObjectStoreAuthenticationFailed", "AccessDenied"})
 INPUT_REASONS = frozenset({"InvalidInput", "InputTooLarge", "InsufficientWorkerMemory", "EmptyInput",
                            "InputNotFound", "InputColumnNotFound", "ResultsTooLarge"})
-GROUP = "wallaroo.inferops.dev"
-# A local run writes to a folder, not ConfigMaps: allow the most ConfigMap-sized chunks the spec allows.
-LOCAL_MAX_CHUNKS = 500
+PROGRESS_SECONDS = 0.25
 
 
 def add_parser(commands: Any) -> None:
@@ -71,8 +75,6 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
-    # Progress reports from the engine several times a second, for the bar (it draws at most 10 a second).
-    os.environ.setdefault("WALLAROO_WORKER_PROGRESS_SECONDS", "0.25")
     from wallaroo_operator.cli.run_job_inputs import UsageError
 
     try:
@@ -98,12 +100,12 @@ class LocalJob:
     name: str
     namespace: str
     spec: dict[str, Any]
-    connection: Any  # the WallarooConnection's spec (WallarooConnectionSpec)
+    connection: WallarooConnectionSpec
     credentials: dict[str, str]  # client_secret, username, password
     ca_file: str | None
-    input_parts: Any  # () -> Iterable[InputPart]
-    sink: Any  # FolderSink or ObjectStoreSink
-    run_id: str = field(default_factory=lambda: "local-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime()))
+    input_parts: InputParts
+    sink: Sink
+    run_id: str
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> LocalJob:
@@ -123,10 +125,10 @@ class LocalJob:
             raise UsageError(f"WallarooConnection {spec.connection_ref.name} trusts a CA bundle kept in the cluster "
                              "(caBundle); give the PEM file with --ca-file or $WALLAROO_CA_FILE")
         namespace = (job.get("metadata") or {}).get("namespace") or "default"
-        local = cls(name, namespace, dict(job["spec"]), connection, credentials, ca_file, None, None)
-        local.input_parts = setup.input_parts(args, spec, documents)
-        local.sink = setup.results_sink(args.output, spec, namespace, name, local.run_id)
-        return local
+        run_id = "local-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        return cls(name, namespace, dict(job["spec"]), connection, credentials, ca_file,
+                   setup.input_parts(args, spec, documents),
+                   setup.results_sink(args.output, spec, namespace, name, run_id), run_id)
 
     def execute(self, *, quiet: bool) -> int:
         from wallaroo_operator.cli.progress import Progress
@@ -157,13 +159,12 @@ class LocalJob:
         print_summary(summary, sys.stdout)
         return OK
 
-    def _abandon(self, progress: Any) -> None:
+    def _abandon(self, progress: Progress | None) -> None:
         if progress is not None:
             progress.close()
-        if self.sink is not None:
-            self.sink.abandon()
+        self.sink.abandon()
 
-    def _run(self, progress: Any, cancel: threading.Event) -> dict[str, Any]:
+    def _run(self, progress: Progress | None, cancel: threading.Event) -> dict[str, Any]:
         from wallaroo_operator.cli.run_job_setup import resolve
         from wallaroo_operator.models.job import InferenceJobSpec
         from wallaroo_operator.worker.engine import WorkerIO, run_shard
@@ -191,8 +192,9 @@ class LocalJob:
         outcomes = []
         for shard in range(shards):
             self.sink.shard = shard
+            # Progress several times a second, for the bar (which draws at most 10 a second).
             io = WorkerIO(input_parts=self.input_parts, store_chunk=self.sink.store_chunk,
-                          report=reporter(shard))
+                          report=reporter(shard), progress_interval=PROGRESS_SECONDS)
             # The whole machine's memory is this worker's: the limit only guards against runaway batches.
             limits = WorkerLimits(memory_bytes=_memory_bytes())
             outcome = run_shard(resolved.manifest, shard, io, limits, tokens=resolved.tokens,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from wallaroo_operator.data.results import ResultChunk
 
@@ -20,9 +20,26 @@ RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 
 
+class Sink(Protocol):
+    shard: int  # the shard whose chunks come next
+
+    def check(self) -> None:
+        """Before anything is sent: refuse (UsageError) if results cannot or must not be written."""
+
+    def store_chunk(self, chunk: ResultChunk) -> str:
+        """Store one chunk of the engine's results; a name for it."""
+
+    def finish(self, summary: dict[str, Any]) -> list[str]:
+        """The run succeeded: make the results final; where they are."""
+
+    def abandon(self) -> None:
+        """The run failed or was interrupted."""
+
+
 class FolderSink:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.shard = 0  # one file for every shard: they run one after the other, in order
         self.results, self.summary = folder / RESULTS_FILE, folder / SUMMARY_FILE
         self._partial = folder / f".{RESULTS_FILE}.partial"
         self._file: Any = None

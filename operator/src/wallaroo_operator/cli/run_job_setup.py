@@ -23,11 +23,13 @@ from wallaroo_operator.cli.run_job_inputs import (
     file_parts,
     object_store_parts,
 )
+from wallaroo_operator.cli.run_job_results import Sink
 from wallaroo_operator.models.connection import WallarooConnectionSpec
 from wallaroo_operator.models.job import InferenceJobSpec
 from wallaroo_operator.worker.manifest import SECRET_ENVS, RunManifest
 
 GROUP_PREFIX = "wallaroo.inferops.dev/"
+LOCAL_MAX_CHUNKS = 500  # results.maxConfigMaps' maximum
 
 
 def read_documents(names: list[str]) -> list[dict[str, Any]]:
@@ -165,7 +167,7 @@ def _store_ca(spec: Any) -> str | None:
     return os.environ.get("AWS_CA_BUNDLE") if spec.ca_bundle else None
 
 
-def results_sink(output: Path | None, spec: InferenceJobSpec, namespace: str, job: str, run_id: str) -> Any:
+def results_sink(output: Path | None, spec: InferenceJobSpec, namespace: str, job: str, run_id: str) -> Sink:
     from wallaroo_operator.cli.run_job_results import FolderSink, ObjectStoreSink
 
     if output is not None:
@@ -204,8 +206,9 @@ def resolve(job: Any) -> Resolved:
     spec = InferenceJobSpec.model_validate(job.spec)
     workspace_id = resolved.api().workspace_id(spec.workspace)
     url = resolved.url_resolver(workspace_id, spec.pipeline)()
+    # A local run writes a file, not ConfigMaps: allow the most ConfigMap-sized chunks the spec allows.
     local_spec = dict(job.spec)
-    local_spec["results"] = {**(local_spec.get("results") or {}), "maxConfigMaps": 500}
+    local_spec["results"] = {**(local_spec.get("results") or {}), "maxConfigMaps": LOCAL_MAX_CHUNKS}
     manifest = RunManifest(
         namespace=job.namespace, job_name=job.name, job_uid="local", run_id=job.run_id, spec=local_spec,
         input_parts=[], workspace_id=workspace_id, inference_url=url, api_url=api_url, token_url=token_url,

@@ -31,6 +31,7 @@ class WorkerIO:
     input_parts: Callable[[], Iterable[InputPart]]
     store_chunk: Callable[[ResultChunk], str]
     report: Callable[[dict], None]  # this shard's progress or outcome
+    progress_interval: float | None = None  # seconds between progress reports; None: PROGRESS_INTERVAL_SECONDS
 
 
 class ProgressReporter:
@@ -86,7 +87,7 @@ def run_shard(manifest: RunManifest, shard: int, io: WorkerIO, limits: WorkerLim
     shape = stream.scan()  # every row checked before the first is sent
     start, stop = shard_slice(shape.rows, shard, manifest.shards)
     limits.check_in_flight(spec.inference.batch_size, spec.inference.parallelism, shape.width)
-    report = ProgressReporter(io.report)
+    report = ProgressReporter(io.report, io.progress_interval)
     report({"state": "Running", "rowsDone": 0, "rowsTotal": stop - start}, force=True)
 
     budget = max(1, math.ceil(spec.results.max_config_maps / manifest.shards))
