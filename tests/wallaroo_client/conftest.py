@@ -13,6 +13,7 @@ from wallaroo_operator.wallaroo import (
     TokenProvider,
     WallarooApi,
 )
+from wallaroo_operator.wallaroo.formats import legacy_output_name
 from wallaroo_operator.wallaroo.http import new_session
 from tests.support.data import aloha_rows, ccfraud_rows  # noqa: F401 - re-exported for these tests
 from wallaroo_simulator import RunningSimulator, expected_outputs, run_simulator
@@ -63,7 +64,7 @@ def expected(sim: RunningSimulator, pipeline: str, rows: list[list[Any]], legacy
     rows_out = [expected_outputs(config, row) for row in rows]
     if not legacy:
         return rows_out
-    return [{f"output_{i}": values for i, values in enumerate(row.values())} for row in rows_out]
+    return [{legacy_output_name(i, len(row)): values for i, values in enumerate(row.values())} for row in rows_out]
 
 
 def grants(sim: RunningSimulator) -> dict[str, int]:
