@@ -248,3 +248,20 @@ def test_a_private_ca_is_trusted_only_when_given(capsys, tmp_path, monkeypatch) 
                                "--ca-file", tls_sim.ca_file)
         assert code == OK, err
         assert len(results(tmp_path / "out")) == len(ROWS)
+
+
+def test_an_unexpected_failure_is_one_line_and_the_traceback_only_on_request(sim, credentials, capsys, tmp_path,
+                                                                               monkeypatch) -> None:
+    from wallaroo_operator.cli.run_job_results import FolderSink
+
+    def broken(self, chunk):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(FolderSink, "store_chunk", broken)
+    manifests = write_manifests(tmp_path / "job.yaml", documents(sim))
+    code, out, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet")
+    assert code == FAILED
+    assert err == "error: InternalError: unexpected RuntimeError; --traceback shows where\n"
+    code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out2"), "--quiet", "--traceback")
+    assert code == FAILED and "Traceback (most recent call last)" in err and 'RuntimeError("boom")' in err
+    assert list((tmp_path / "out").iterdir()) == []

@@ -72,6 +72,8 @@ def add_parser(commands: Any) -> None:
                               "$WALLAROO_PASSWORD")
     command.add_argument("--ca-file", metavar="PEM", help="a CA bundle for Wallaroo (default: $WALLAROO_CA_FILE)")
     command.add_argument("--quiet", action="store_true", help="no progress, only the summary and errors")
+    command.add_argument("--traceback", action="store_true",
+                         help="on a failure no module expected (InternalError), also print the Python traceback")
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace, extra: list[str]) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE
-    return job.execute(quiet=args.quiet)
+    return job.execute(quiet=args.quiet, traceback=args.traceback)
 
 
 def exit_code(reason: str, retryable: bool) -> int:
@@ -92,7 +94,7 @@ def exit_code(reason: str, retryable: bool) -> int:
         return INVALID_INPUT
     if reason == "InvalidSpec":
         return USAGE
-    return TRANSIENT if retryable else FAILED
+    return TRANSIENT if retryable and reason != "InternalError" else FAILED
 
 
 @dataclass
@@ -130,7 +132,7 @@ class LocalJob:
                    setup.input_parts(args, spec, documents),
                    setup.results_sink(args.output, spec, namespace, name, run_id), run_id)
 
-    def execute(self, *, quiet: bool) -> int:
+    def execute(self, *, quiet: bool, traceback: bool = False) -> int:
         from wallaroo_operator.cli.progress import Progress
         from wallaroo_operator.cli.run_job_inputs import UsageError
         from wallaroo_operator.controller.errors import Disposition, classify
@@ -152,7 +154,13 @@ class LocalJob:
         except Exception as error:  # every failure ends in one line: the reason and what to do
             self._abandon(progress)
             failure = classify(error)
-            print(f"error: {failure.reason}: {_one_line(failure.message)}", file=sys.stderr)
+            message = _one_line(failure.message).replace("the operator log has the traceback",
+                                                         "--traceback shows where")
+            if traceback:
+                import traceback as tb
+
+                tb.print_exception(error, file=sys.stderr)
+            print(f"error: {failure.reason}: {message}", file=sys.stderr)
             return exit_code(failure.reason, failure.disposition is Disposition.RETRY)
         if progress is not None:
             progress.finish()
