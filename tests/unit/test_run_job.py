@@ -259,7 +259,7 @@ def test_an_unexpected_failure_is_one_line_and_the_traceback_only_on_request(sim
 
     monkeypatch.setattr(FolderSink, "store_chunk", broken)
     manifests = write_manifests(tmp_path / "job.yaml", documents(sim))
-    code, out, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet")
+    code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet")
     assert code == FAILED
     assert err == "error: InternalError: unexpected RuntimeError; --traceback shows where\n"
     code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out2"), "--quiet", "--traceback")
