@@ -265,3 +265,15 @@ def test_an_unexpected_failure_is_one_line_and_the_traceback_only_on_request(sim
     code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out2"), "--quiet", "--traceback")
     assert code == FAILED and "Traceback (most recent call last)" in err and 'RuntimeError("boom")' in err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_list_on_standard_input_and_job_picked_by_name(sim, credentials, capsys, tmp_path, monkeypatch) -> None:
+    import io
+
+    job, connection, config_map = documents(sim)
+    other = {**job, "metadata": {"name": "other"}, "spec": {**job["spec"], "pipeline": "nosuchpipeline"}}
+    listed = {"apiVersion": "v1", "kind": "List", "items": [other, job, connection, config_map]}
+    monkeypatch.setattr("sys.stdin", io.StringIO(yaml.safe_dump(listed)))
+    code, _, err = run_job(capsys, "-f", "-", "--job", "aloha", "-o", str(tmp_path / "out"), "--quiet")
+    assert code == OK, err
+    assert len(results(tmp_path / "out")) == len(ROWS)
