@@ -14,6 +14,8 @@ from urllib.parse import quote_plus
 import jwt
 import pytest
 import requests
+
+from tests.support.waiting import wait_for
 from wallaroo_operator.wallaroo import (
     Credentials,
     InvalidConnection,
@@ -27,8 +29,6 @@ from wallaroo_operator.wallaroo.errors import (
     InvalidClientCredentials,
     InvalidCredentials,
 )
-
-from tests.support.waiting import wait_for
 
 from .conftest import (
     API_SECRET,

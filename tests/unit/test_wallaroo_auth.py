@@ -12,6 +12,7 @@ import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wallaroo_operator.wallaroo import (
     Credentials,
     InvalidConnection,

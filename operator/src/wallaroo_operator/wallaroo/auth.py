@@ -256,7 +256,7 @@ class TokenProvider:
             if tokens is None or tokens.refresh_token is None:
                 return
             what = f"logging out {self.principal}"
-            secrets = self.credentials.secret_values() + (tokens.access_token, tokens.refresh_token)
+            secrets = (*self.credentials.secret_values(), tokens.access_token, tokens.refresh_token)
             response = self._post_token_endpoint(
                 logout_url_for(self.token_url), {"refresh_token": tokens.refresh_token}, what, secrets
             )
