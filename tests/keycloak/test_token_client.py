@@ -137,19 +137,6 @@ def test_refresh_after_logout_is_refused_and_the_client_logs_in_again(idp: Ident
     assert (tokens.stats().logins, tokens.stats().refreshes) == (2, 0)  # refused refresh, then a login
 
 
-def test_token_client_logout_ends_its_session(idp: IdentityProvider) -> None:
-    clock = FakeClock()
-    tokens = provider(idp, clock=clock, username="session.user@example.com")
-    tokens.token()
-    refresh = tokens._tokens.refresh_token  # type: ignore[union-attr]
-    tokens.logout()
-    answer = post(idp.token_url, {"grant_type": "refresh_token", "refresh_token": refresh},
-                  basic("api-client", API_SECRET))
-    assert_keycloak_error(answer, 400, "invalid_grant", "Session not active")
-    tokens.token()
-    assert tokens.stats().logins == 2
-
-
 def test_expired_refresh_token_is_not_active(idp: IdentityProvider) -> None:
     body = post(idp.token_url, password_form(), basic("short-session-client", API_SECRET)).json()
     assert body["refresh_expires_in"] == SHORT_REFRESH_SECONDS

@@ -86,12 +86,12 @@ def test_object_store_errors_become_conditions_with_their_own_reason() -> None:
 def test_until_the_worker_reads_it_object_store_input_fails_with_its_own_reason() -> None:
     from wallaroo_operator.controller.errors import Disposition, classify
     from wallaroo_operator.data.inputs import InputError
-    from wallaroo_operator.kube.references import read_input_parts
+    from wallaroo_operator.kube.input_names import input_refs
     from wallaroo_operator.models.job import InputSpec
 
     spec = InputSpec.model_validate({"objectStore": S3_INPUT})
     with pytest.raises(InputError) as raised:
-        read_input_parts("team-a", spec)  # refused before any API call
+        input_refs("team-a", spec)  # refused before any API call
     outcome = classify(raised.value)
     assert (outcome.reason, outcome.disposition) == ("UnsupportedInput", Disposition.FAIL)
     assert "input.objectStore" in outcome.message
