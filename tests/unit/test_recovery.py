@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from kubernetes.client import V1ConfigMap, V1ObjectMeta
+
 from wallaroo_operator import constants as c
 from wallaroo_operator.kube.recovery import RunResults, complete_results
 

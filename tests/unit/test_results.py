@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
+
 from wallaroo_operator.data.results import (
     CHUNK_BYTES,
     ResultChunk,
@@ -66,7 +68,7 @@ def test_chunks_are_filled_before_a_new_one_starts() -> None:
 
     chunks = chunk_results(outputs, max_chunks=1000, chunk_bytes=chunk_bytes)
 
-    for chunk, following in zip(chunks, chunks[1:]):
+    for chunk, following in itertools.pairwise(chunks):
         next_row = json.dumps({"row": following.first_row, **outputs[following.first_row]}, separators=(",", ":"))
         assert len(chunk.payload) + 1 + len(next_row) >= chunk_bytes  # the next row did not fit (1 byte slack)
 
