@@ -20,8 +20,10 @@ def history_entry(record: dict[str, Any]) -> dict[str, Any]:
 
 def history_with(base: list[dict[str, Any]], record: dict[str, Any], *, successful_limit: int,
                  failed_limit: int) -> tuple[list[dict[str, Any]], list[str]]:
-    """`base` with `record` added, pruned to the limits; and the ids of the runs dropped."""
+    """`base` with `record` added, newest start first (runs that overlap may finish in another order),
+    pruned to the limits; and the ids of the runs dropped."""
     history = [history_entry(record)] + [h for h in base if h.get("id") != record["id"]]
+    history.sort(key=lambda h: (h.get("startTime") is None, h.get("startTime") or ""), reverse=True)  # stable
     kept, dropped = prune_history([RunRecord.model_validate(h) for h in history],
                                   successful_limit=successful_limit, failed_limit=failed_limit)
     kept_ids = {k.id for k in kept}
