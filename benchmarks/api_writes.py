@@ -3,14 +3,15 @@ the kube-apiserver itself (`apiserver_request_total` from its /metrics, by verb 
 after N runs. Prints one JSON line.
 
 The operator runs in this process (kopf's KopfRunner, as in the tests) against a throwaway local control
-plane, or the cluster of `--kubeconfig`, with the Wallaroo simulator. The job is `* * * * *` with the
-test clock sped up (WALLAROO_OPERATOR_TEST_CLOCK_SPEEDUP, default 30: a slot every 2 s); the window
-opens after its first run (so the finalizer, the connection check and the first Resolved event are not
-counted) and closes after N more, each boundary taken while no run is active. Writes are POST, PUT,
-PATCH and DELETE; coordination leases (the control plane's leader election) are left out. On a shared
-cluster, other clients' writes to the same resources are counted too.
+plane, or the cluster of `--kubeconfig`, with the Wallaroo simulator. The job is `* * * * *` (Forbid) with
+the test clock sped up (WALLAROO_OPERATOR_TEST_CLOCK_SPEEDUP, default 15: a slot every 4 s, longer than a
+run takes here, so slots rarely overlap). The window opens after its first run (so the finalizer, the
+connection check and the first Resolved event are not counted) and closes after N more, each boundary
+taken while no run is active. Writes are POST, PUT, PATCH and DELETE; coordination leases (the control
+plane's leader election) are left out. On a shared cluster, other clients' writes to the same resources
+are counted too.
 
-    .venv/bin/python benchmarks/api_writes.py [--runs 10] [--speedup 30] [--kubeconfig PATH]
+    .venv/bin/python benchmarks/api_writes.py [--runs 10] [--speedup 15] [--kubeconfig PATH]
 
 `measure(runs=..., kubeconfig=...) -> dict` is what `make bench-quick` calls.
 """
@@ -91,7 +92,7 @@ def _quiet_point(get_job: Any, namespace: str, at_least: float, timeout: float) 
     raise TimeoutError(f"fewer than {at_least} runs finished in {timeout:.0f} s")
 
 
-def measure(runs: int = 10, kubeconfig: str | None = None, speedup: float = 30.0) -> dict[str, Any]:
+def measure(runs: int = 10, kubeconfig: str | None = None, speedup: float = 15.0) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
     with cluster(kubeconfig) as config_path:
         previous = {k: os.environ.get(k) for k in ("KUBECONFIG", "WALLAROO_OPERATOR_TEST_CLOCK_SPEEDUP")}
@@ -178,7 +179,7 @@ def summarize(before: Counter[tuple[str, str, str]], after: Counter[tuple[str, s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--speedup", type=float, default=30.0)
+    parser.add_argument("--speedup", type=float, default=15.0)
     parser.add_argument("--kubeconfig", default=None, help="an existing cluster with the CRDs (default: a local one)")
     args = parser.parse_args()
     print(json.dumps(measure(args.runs, args.kubeconfig, args.speedup)))

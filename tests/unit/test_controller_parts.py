@@ -138,3 +138,14 @@ def test_a_failed_resolution_is_not_cached(monkeypatch: pytest.MonkeyPatch) -> N
     for _ in range(2):
         with pytest.raises(MissingReference):
             cache.get("ns", "w")
+
+
+def test_one_row_outputs_type() -> None:
+    """Every module that handles per-row outputs names the same type (wallaroo/formats.py)."""
+    import re
+    from pathlib import Path
+
+    package = Path(connection.__file__).parents[1]
+    definitions = [str(path.relative_to(package)) for path in package.rglob("*.py")
+                   if re.search(r"^RowOutputs\s*=", path.read_text(), re.MULTILINE)]
+    assert definitions == ["wallaroo/formats.py"]

@@ -3,10 +3,9 @@ runs pruned from it."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from wallaroo_operator.kube import results_store
+from wallaroo_operator.kube import client, results_store
 from wallaroo_operator.models.job import RunRecord
 from wallaroo_operator.schedule import prune_history
 
@@ -33,4 +32,4 @@ def history_with(base: list[dict[str, Any]], record: dict[str, Any], *, successf
 async def delete_pruned_results(namespace: str, job_name: str, run_ids: list[str]) -> None:
     """Called once the history without these runs has landed: their results go with them."""
     for run_id in run_ids:
-        await asyncio.to_thread(results_store.delete_run_results, namespace, job_name, run_id)
+        await client.call(results_store.delete_run_results, namespace, job_name, run_id)
