@@ -26,7 +26,7 @@ class JobHost(Protocol):
 
     def cancel(self, run_id: str, reason: str) -> None: ...
 
-    def announce(self, workspace_id: int, url: str) -> None:
+    def announce(self, workspace: str, workspace_id: int, url: str) -> None:
         """The workspace id and inference URL a run resolved: a Resolved event when they changed."""
 
     async def update_active(self) -> None:

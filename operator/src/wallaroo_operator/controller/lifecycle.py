@@ -74,7 +74,7 @@ def _announce_from_thread(host: JobHost, run: ActiveRun) -> None:
     loop, context = asyncio.get_running_loop(), contextvars.copy_context()
 
     def on_resolved(workspace_id: int, url: str) -> None:
-        loop.call_soon_threadsafe(host.announce, workspace_id, url, context=context)
+        loop.call_soon_threadsafe(host.announce, run.context.spec.workspace, workspace_id, url, context=context)
 
     run.context.on_resolved = on_resolved
 
@@ -122,7 +122,7 @@ async def finished_results(host: JobHost, run: ActiveRun) -> RunResults | None:
 
 async def finish_succeeded(host: JobHost, run: ActiveRun, success: RunSuccess) -> None:
     record = outcomes.succeeded(run.record, success.record, host.clock.now())
-    host.announce(success.workspace_id, success.inference_url)  # a redeploy seen mid-run: the new URL
+    host.announce(run.context.spec.workspace, success.workspace_id, success.inference_url)  # a redeploy mid-run
     host.last_wait_reason = None
     await host.finish(run, record, {"workspaceId": success.workspace_id, "inferenceUrl": success.inference_url,
                                     "lastSuccessfulTime": record["completionTime"]})

@@ -186,10 +186,10 @@ class JobController:
 
     # -- what a run's lifecycle asks of its job (controller/host.py) ---------------------------------
 
-    def announce(self, workspace_id: int, url: str) -> None:
+    def announce(self, workspace: str, workspace_id: int, url: str) -> None:
         if (workspace_id, url) != self._announced:
             self._announced = (workspace_id, url)
-            events.resolved(self.body, self.spec.workspace if self.spec else "", workspace_id, url)
+            events.resolved(self.body, workspace, workspace_id, url)
 
     async def update_active(self) -> None:
         await self.write_status({})
