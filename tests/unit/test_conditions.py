@@ -6,10 +6,17 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from wallaroo_operator.controller import job
-from wallaroo_operator.controller.job import backoff_delay
+from wallaroo_operator.controller import waits
 from wallaroo_operator.controller.job_status import derive_phase_and_conditions, run_generation
-from wallaroo_operator.kube.conditions import get_condition, now_rfc3339, set_condition
+from wallaroo_operator.kube.conditions import get_condition, set_condition
+from wallaroo_operator.rfc3339 import now_rfc3339
+from wallaroo_operator.settings import Settings
+
+DEFAULTS = Settings()  # 5 s doubling up to 120 s, whatever the environment says
+
+
+def backoff_delay(attempt: int, settings: Settings = DEFAULTS) -> float:
+    return waits.backoff_delay(settings, attempt)
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
@@ -372,10 +379,8 @@ def test_run_generation_from_the_record_its_id_or_the_current_one(record: dict, 
 
 
 @pytest.fixture
-def backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The defaults (5 s doubling up to 120 s), whatever the environment says."""
-    monkeypatch.setattr(job, "WAIT_BASE_SECONDS", 5.0)
-    monkeypatch.setattr(job, "WAIT_CAP_SECONDS", 120.0)
+def backoff() -> None:
+    """The defaults (DEFAULTS above)."""
 
 
 @pytest.mark.parametrize(("attempt", "delay"), [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0), (5, 80.0)])
@@ -393,11 +398,10 @@ def test_backoff_before_the_first_attempt_is_the_base(backoff, attempt: int) -> 
     assert backoff_delay(attempt) == 5.0
 
 
-def test_backoff_follows_the_configured_base_and_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(job, "WAIT_BASE_SECONDS", 0.5)
-    monkeypatch.setattr(job, "WAIT_CAP_SECONDS", 3.0)
+def test_backoff_follows_the_configured_base_and_cap() -> None:
+    configured = Settings(retry_base_seconds=0.5, retry_cap_seconds=3.0)
 
-    assert [backoff_delay(a) for a in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert [backoff_delay(a, configured) for a in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
 @pytest.mark.parametrize("attempt", [1025, 5000])

@@ -83,3 +83,47 @@ def test_every_setting_is_documented() -> None:
     deploy = (ROOT / "docs" / "deploy.md").read_text()
     missing = [Settings.variable(field) for field in Settings.model_fields if Settings.variable(field) not in deploy]
     assert missing == []
+
+
+def test_the_variables_read() -> None:
+    """The list a reviewer checks against docs/deploy.md: one typed field each."""
+    assert sorted(Settings.variables()) == [
+        "KUBECONFIG",
+        "WALLAROO_OPERATOR_CONNECTION_CACHE_SECONDS",
+        "WALLAROO_OPERATOR_EXECUTOR",
+        "WALLAROO_OPERATOR_JOB_POLL_SECONDS",
+        "WALLAROO_OPERATOR_LIVENESS",
+        "WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS",
+        "WALLAROO_OPERATOR_MAX_INPUT_BYTES",
+        "WALLAROO_OPERATOR_METRICS_PORT",
+        "WALLAROO_OPERATOR_PROGRESS_SECONDS",
+        "WALLAROO_OPERATOR_RETRY_BASE_SECONDS",
+        "WALLAROO_OPERATOR_RETRY_CAP_SECONDS",
+        "WALLAROO_OPERATOR_STATUS_RETRY_CAP_SECONDS",
+        "WALLAROO_OPERATOR_TEST_CLOCK_SPEEDUP",
+        "WALLAROO_OPERATOR_WATCH_SERVER_TIMEOUT",
+        "WALLAROO_OPERATOR_WORKER_IMAGE",
+        "WALLAROO_WORKER_PROGRESS_SECONDS",
+    ]
+
+
+def test_fields_with_their_own_variable() -> None:
+    settings = Settings.from_environment({"KUBECONFIG": "/k", "WALLAROO_WORKER_PROGRESS_SECONDS": "0"})
+    assert (settings.kubeconfig, settings.worker_progress_seconds) == ("/k", 0)
+
+
+# Environment variables that are not settings: how the operator hands a run to its worker (the worker's
+# input, written by the operator or by Kubernetes), the child's own environment, and the CLI's NO_COLOR.
+NOT_SETTINGS = {
+    "worker/cli.py", "worker/limits.py", "worker/engine.py", "worker/manifest.py", "executors/local.py",
+    "cli/validate.py", "entrypoint.py", "settings.py",
+}
+
+
+def test_only_settings_reads_the_operators_environment() -> None:
+    readers = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text())
+    }
+    assert readers - NOT_SETTINGS == set()

@@ -1,6 +1,7 @@
-"""The operator's settings: every WALLAROO_OPERATOR_* environment variable, typed and read once.
+"""The operator's settings: every environment variable it reads, typed and read in one place.
 
-A field `max_concurrent_runs` is read from WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS; an unset or empty
+A field `max_concurrent_runs` is read from WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS (a field with its own
+`env` reads that variable instead: KUBECONFIG, the worker's WALLAROO_WORKER_*); an unset or empty
 variable keeps the default. A bad value stops the operator at startup with the variable's name in
 the message, instead of surfacing later as a ValueError deep in a handler. docs/deploy.md lists them.
 
@@ -58,10 +59,29 @@ class Settings(BaseModel):
     test_clock_speedup: float = Field(
         default=1.0, gt=0, description="Test only: how much faster the operator's clock runs."
     )
+    connection_cache_seconds: float = Field(
+        default=30.0, ge=0, description="How long a resolved WallarooConnection and its Secret are reused by "
+        "the next runs; a change to the connection drops it at once. 0: read them for every run."
+    )
+    kubeconfig: str | None = Field(
+        default=None, json_schema_extra={"env": "KUBECONFIG"},
+        description="The kubeconfig outside a cluster (inside one, the ServiceAccount's credentials).",
+    )
+    worker_progress_seconds: float = Field(
+        default=3.0, ge=0, json_schema_extra={"env": "WALLAROO_WORKER_PROGRESS_SECONDS"},
+        description="The worker: least time between two progress reports into its progress ConfigMap.",
+    )
 
     @classmethod
     def variable(cls, field: str) -> str:
-        return PREFIX + field.upper()
+        extra = cls.model_fields[field].json_schema_extra
+        env = extra.get("env") if isinstance(extra, dict) else None
+        return str(env) if env else PREFIX + field.upper()
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Every variable read, with the field it fills."""
+        return {cls.variable(name): name for name in cls.model_fields}
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -7,8 +7,10 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -63,7 +65,7 @@ def endpoint_urls(spec: WallarooConnectionSpec) -> tuple[str, str]:
     """(api_url, token_url) from either the tutorial's prefix/suffix or explicit URLs."""
     if spec.url_prefix and spec.url_suffix:
         return connection_urls(spec.url_prefix, spec.url_suffix)
-    api_url = spec.api_url.rstrip("/")
+    api_url = (spec.api_url or "").rstrip("/")  # the model requires apiUrl without the prefix and suffix
     return api_url, spec.token_url or token_url_for(api_url)
 
 
@@ -82,7 +84,7 @@ def _ca_file(pem: str) -> str:
     return str(path)
 
 
-def resolve_connection(namespace: str, connection: dict) -> ResolvedConnection:
+def resolve_connection(namespace: str, connection: dict[str, Any]) -> ResolvedConnection:
     """Raises MissingReference while the Secret (or a key, or the CA bundle) is not there yet, or
     while the Secret does not allow this connection to use it."""
     name = connection["metadata"]["name"]
@@ -98,3 +100,36 @@ def resolve_connection(namespace: str, connection: dict) -> ResolvedConnection:
         verify = _ca_file(references.read_ca_bundle(namespace, spec.ca_bundle, name))
     return ResolvedConnection(api_url, token_url, credentials, verify, spec.request_timeout_seconds,
                               tuple(spec.inference_hosts or ()))
+
+
+class ConnectionCache:
+    """Resolved connections (the WallarooConnection, its Secret and CA bundle), reused by the runs of
+    every job for `ttl_seconds` instead of read again for each run. A watch event of the connection drops
+    its entry at once (handlers.py); a Secret changed in place is seen after the TTL, and a run that fails
+    drops the entry, so its retry reads everything again. Only what resolved is kept: a missing Secret is
+    looked for again at every attempt."""
+
+    def __init__(self, ttl_seconds: float = 30.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[float, dict[str, Any], ResolvedConnection]] = {}
+
+    def get(self, namespace: str, name: str) -> tuple[dict[str, Any], ResolvedConnection]:
+        """(the WallarooConnection object, the connection resolved from it and its Secret)."""
+        key = (namespace, name)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry and time.monotonic() - entry[0] < self.ttl_seconds:
+            return entry[1], entry[2]
+        connection_object = references.read_connection(namespace, name)
+        resolved = resolve_connection(namespace, connection_object)
+        with self._lock:
+            self._entries[key] = (time.monotonic(), connection_object, resolved)
+        return connection_object, resolved
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._entries.pop((namespace, name), None)
+
+
+CONNECTIONS = ConnectionCache()

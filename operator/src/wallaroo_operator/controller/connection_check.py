@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kopf
 
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.connection import endpoint_urls, resolve_connection
 from wallaroo_operator.controller.errors import Disposition, classify
-from wallaroo_operator.kube.conditions import get_condition, now_rfc3339, set_condition
+from wallaroo_operator.kube.conditions import get_condition, set_condition
 from wallaroo_operator.kube.status import patch_status
 from wallaroo_operator.models.connection import WallarooConnectionSpec
+from wallaroo_operator.rfc3339 import now_rfc3339
 
 RECHECK_SECONDS = {Disposition.WAIT: 10.0, Disposition.RETRY: 30.0}
 
@@ -26,7 +29,7 @@ def check_connection(body: kopf.Body, retry: int) -> None:
         api_url, token_url = endpoint_urls(WallarooConnectionSpec.model_validate(dict(body.spec)))
         status.update(apiUrl=api_url, tokenUrl=token_url)
         resolve_connection(namespace, dict(body)).tokens.token()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a condition
+    except Exception as exc:
         error = classify(exc)
         previous = get_condition(status.get("conditions"), "Ready")
         if not previous or previous.get("reason") != error.reason:
@@ -45,7 +48,7 @@ def check_connection(body: kopf.Body, retry: int) -> None:
     _write(namespace, name, status, generation, True, "Authenticated", f"logged in at {token_url}")
 
 
-def _write(namespace: str, name: str, status: dict, generation: int | None, ok: bool, reason: str,
+def _write(namespace: str, name: str, status: dict[str, Any], generation: int | None, ok: bool, reason: str,
            message: str) -> None:
     status["conditions"] = set_condition(status.get("conditions"), "Ready", ok, reason, message, generation)
     status["observedGeneration"] = generation

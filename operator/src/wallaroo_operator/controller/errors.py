@@ -34,8 +34,9 @@ class RunError:
 
 def classify(error: BaseException) -> RunError:
     """Map any exception of a run to a condition reason and message, safe to show a user."""
-    if isinstance(getattr(error, "run_error", None), RunError):  # a worker's report (executors.base.WorkerFailure)
-        return error.run_error
+    reported = getattr(error, "run_error", None)
+    if isinstance(reported, RunError):  # a worker's report (executors.base.WorkerFailure)
+        return reported
     if isinstance(error, MissingReference):
         return RunError(error.reason, str(error), Disposition.WAIT)
     if isinstance(error, (InvalidReference, ResultsConflict)):

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from wallaroo_operator import executors
-from wallaroo_operator.controller.connection import ResolvedConnection, resolve_connection
+from wallaroo_operator.controller.connection import CONNECTIONS, ResolvedConnection
 from wallaroo_operator.executors.base import RunPlan, progress_config_map_name
 from wallaroo_operator.executors.naming import worker_name
-from wallaroo_operator.kube import references, results_store
+from wallaroo_operator.kube import results_store
 from wallaroo_operator.kube.input_names import input_refs
 from wallaroo_operator.models.connection import WallarooConnectionSpec
 from wallaroo_operator.models.job import InferenceJobSpec
@@ -28,7 +30,7 @@ class UrlCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._resolvers: dict[tuple, ExternalUrlResolver] = {}
+        self._resolvers: dict[tuple[object, ...], ExternalUrlResolver] = {}
 
     def resolver(self, connection: ResolvedConnection, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
         key = self._key(connection, workspace_id, pipeline)
@@ -43,7 +45,7 @@ class UrlCache:
             self._resolvers.pop(self._key(connection, workspace_id, pipeline), None)
 
     @staticmethod
-    def _key(connection: ResolvedConnection, workspace_id: int, pipeline: str) -> tuple:
+    def _key(connection: ResolvedConnection, workspace_id: int, pipeline: str) -> tuple[object, ...]:
         return (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
                 connection.inference_hosts, workspace_id, pipeline)
 
@@ -53,27 +55,28 @@ URL_CACHE = UrlCache()
 
 @dataclass
 class RunContext:
-    job: dict  # the job object when the run started
+    job: dict[str, Any]  # the job object when the run started
     run_id: str
+    spec: InferenceJobSpec  # its spec, parsed once by the controller
     cancel: threading.Event = field(default_factory=threading.Event)
-    progress: dict = field(default_factory=dict)  # RunProgress fields, for status while running
+    progress: dict[str, Any] = field(default_factory=dict[str, Any])  # RunProgress fields, for status while running
     operator_stopping: bool = False  # cancelled because the operator stops: leave an adoptable worker
+    on_resolved: Callable[[int, str], None] = lambda workspace_id, url: None  # told the URL once resolved
 
 
 @dataclass(frozen=True)
 class RunSuccess:
     workspace_id: int
     inference_url: str
-    record: dict  # the camelCase fields of a RunRecord this run fills in
+    record: dict[str, Any]  # the camelCase fields of a RunRecord this run fills in
 
 
 def plan_run(context: RunContext) -> RunPlan:
     """Everything but the rows: the connection, the input's names and order, the workspace id and URL."""
     job = context.job
     namespace = job["metadata"]["namespace"]
-    spec = InferenceJobSpec.model_validate(job["spec"])
-    connection_object = references.read_connection(namespace, spec.connection_ref.name)
-    connection = resolve_connection(namespace, connection_object)
+    spec = context.spec
+    connection_object, connection = CONNECTIONS.get(namespace, spec.connection_ref.name)
     parts = input_refs(namespace, spec.input)
     workspace_id = connection.api().workspace_id(spec.workspace)
     # Resolved here, once per (API, workspace, pipeline) across runs; a worker re-resolves only after a 404.
@@ -94,6 +97,7 @@ def execute_run(context: RunContext) -> RunSuccess:
     """Raises on any failure; errors.classify() turns the exception into a condition. The rows and the
     outputs stay in the worker: this process sees names, counts and summaries only."""
     plan = plan_run(context)
+    context.on_resolved(plan.manifest.workspace_id, plan.manifest.inference_url)
     started = time.monotonic()
     manifest = plan.manifest
     try:
@@ -102,7 +106,7 @@ def execute_run(context: RunContext) -> RunSuccess:
         if not context.operator_stopping:  # a failed or cancelled run keeps no partial results
             results_store.delete_run_results(manifest.namespace, manifest.job_name, manifest.run_id)
         raise
-    spec = plan.manifest.job_spec()
+    spec = context.spec
     record = merge_shard_records(outcomes, spec.results.inline_limit_bytes)
     record["durationSeconds"] = round(time.monotonic() - started, 3)
     url = next((o["inferenceUrl"] for o in reversed(outcomes) if o.get("inferenceUrl")), manifest.inference_url)

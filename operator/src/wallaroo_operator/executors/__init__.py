@@ -5,19 +5,19 @@ a child process of the operator, with a memory limit. Either way the operator ne
 
 from __future__ import annotations
 
-import os
-
 from wallaroo_operator.executors.base import Executor
+from wallaroo_operator.settings import Settings
 
-EXECUTOR_ENV = "WALLAROO_OPERATOR_EXECUTOR"
+EXECUTOR_ENV = Settings.variable("executor")
 EXECUTORS = ("local", "job")
 _current: Executor | None = None
 
 
 def current() -> Executor:
-    """The executor named by $WALLAROO_OPERATOR_EXECUTOR (set from --executor by the entrypoint)."""
+    """The executor named by $WALLAROO_OPERATOR_EXECUTOR (set from --executor by the entrypoint); read
+    at each call, since tests start operators with either executor in one process."""
     global _current
-    name = os.environ.get(EXECUTOR_ENV) or "local"
+    name = Settings.from_environment().executor
     if _current is None or _current.name != name:
         if name == "job":
             from wallaroo_operator.executors.kubejob import JobExecutor

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 
 import kubernetes
@@ -30,10 +29,10 @@ from wallaroo_operator.executors.base import (
 from wallaroo_operator.executors.job_spec import failure_from, job_finished, job_object, rbac_objects
 from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, api_client, core
-from wallaroo_operator.settings import settings
+from wallaroo_operator.settings import Settings, settings
 from wallaroo_operator.wallaroo import InferenceCancelled
 
-WORKER_IMAGE_ENV = "WALLAROO_OPERATOR_WORKER_IMAGE"
+WORKER_IMAGE_ENV = Settings.variable("worker_image")
 DEFAULT_IMAGE = "wallaroo-inference-operator:0.1.0"
 POLL_SECONDS = settings().job_poll_seconds
 DELETE_WAIT_SECONDS = 60.0
@@ -57,7 +56,7 @@ class JobExecutor:
     adopts_runs = True
 
     def __init__(self, image: str | None = None):
-        self.image = image or os.environ.get(WORKER_IMAGE_ENV) or DEFAULT_IMAGE
+        self.image = image or Settings.from_environment().worker_image or DEFAULT_IMAGE
 
     def execute(self, plan: RunPlan, context) -> list[dict]:
         manifest = plan.manifest

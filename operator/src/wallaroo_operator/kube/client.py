@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import os
-
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
 
 import kubernetes
+
+from wallaroo_operator.settings import Settings
 
 if TYPE_CHECKING:  # kopf is the operator's; the worker (a process of its own) starts faster without it
     import kopf
 
 # (connect, read) seconds for every call: a half-open connection must not wedge a job's controller.
 REQUEST_TIMEOUT = (5.0, 30.0)
+T = TypeVar("T")
 
 
 @functools.cache
@@ -23,7 +27,8 @@ def configuration() -> kubernetes.client.Configuration:
     try:
         kubernetes.config.load_incluster_config(client_configuration=config)
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=config)
+        kubernetes.config.load_kube_config(config_file=Settings.from_environment().kubeconfig,
+                                           client_configuration=config)
     # Many jobs run at once; the default pool of 4 connections would serialise them.
     config.connection_pool_maxsize = 32
     return config
@@ -56,3 +61,15 @@ def custom() -> kubernetes.client.CustomObjectsApi:
 
 def is_not_found(error: Exception) -> bool:
     return isinstance(error, kubernetes.client.ApiException) and error.status == 404
+
+
+@functools.cache
+def _io_pool() -> ThreadPoolExecutor:
+    """The operator's own Kubernetes calls (status writes, reads, deletes) from the event loop: their own
+    threads, so they never queue behind runs (their pool) or anything else on the loop's default pool."""
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="kube-io")
+
+
+async def call(function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` (a blocking Kubernetes call) on the Kubernetes I/O threads."""
+    return await asyncio.get_running_loop().run_in_executor(_io_pool(), function, *args)

@@ -7,8 +7,6 @@ from typing import Any
 
 from wallaroo_operator.rfc3339 import now_rfc3339
 
-__all__ = ["get_condition", "now_rfc3339", "set_condition"]
-
 
 def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: bool | str, reason: str, message: str,
                   generation: int | None, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -23,7 +21,7 @@ def set_condition(conditions: list[dict[str, Any]] | None, type_: str, status: b
     if generation is not None:
         updated["observedGeneration"] = generation
     others = [c for c in conditions or [] if c.get("type") != type_]
-    return sorted(others + [updated], key=lambda c: c["type"])
+    return sorted([*others, updated], key=lambda c: c["type"])
 
 
 def get_condition(conditions: list[dict[str, Any]] | None, type_: str) -> dict[str, Any] | None:

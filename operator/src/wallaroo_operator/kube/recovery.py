@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from wallaroo_operator import constants as c
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core
-from wallaroo_operator.kube.conditions import now_rfc3339
+from wallaroo_operator.rfc3339 import now_rfc3339
 
 # The annotations kube/results_store.py writes on every part.
 PARTS_ANNOTATION = f"{c.GROUP}/parts"

@@ -164,8 +164,9 @@ class InferenceJobStatus(KubeModel):
     inference_url: str | None = Field(default=None, description="The pipeline's resolved external inference URL.")
     last_run: RunRecord | None = Field(default=None, description="The most recent run.")
     active: list[RunRecord] | None = Field(default=None, description="Runs in progress.")
-    history: list[RunRecord] | None = Field(default=None, description="Finished runs within the history limits, "
-                                                                      "newest first (without inline outputs).")
+    history: list[RunRecord] | None = Field(
+        default=None, description="Finished runs within the history limits, newest start first (without the "
+                                  "inline outputs and the summary, which lastRun shows).")
     last_schedule_time: str | None = None
     last_successful_time: str | None = None
     next_schedule_time: str | None = None

@@ -26,9 +26,9 @@ import pyarrow.parquet as pq
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_operator.objectstore.client import ObjectStore
 from wallaroo_operator.objectstore.errors import s3_uri
+from wallaroo_operator.wallaroo.formats import RowOutputs
 
 ResultFormat = Literal["jsonl.gz", "parquet"]
-RowOutputs = dict[str, list[float]]
 MANIFEST = "_manifest.json"
 MANIFEST_KIND = "InferenceRunResults"
 _META = "wallaroo-"  # S3 user metadata names (x-amz-meta-wallaroo-...)

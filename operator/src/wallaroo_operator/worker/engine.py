@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from wallaroo_operator.data.inputs import InputPart
 from wallaroo_operator.data.results import ResultChunk
 from wallaroo_operator.data.streaming import InputStream, shard_slice
+from wallaroo_operator.settings import Settings
 from wallaroo_operator.wallaroo import Credentials, RetryPolicy, TokenProvider, Verify, WallarooApi, token_cache
 from wallaroo_operator.wallaroo.inference import Batch
 from wallaroo_operator.wallaroo.stream import StreamStats, infer_stream
@@ -21,7 +22,7 @@ from wallaroo_operator.worker.manifest import CA_FILE_ENV, SECRET_ENVS, RunManif
 from wallaroo_operator.worker.results import ResultsWriter
 
 # At most one progress report per interval (and one at the start and the end), never one per batch.
-PROGRESS_INTERVAL_SECONDS = float(os.environ.get("WALLAROO_WORKER_PROGRESS_SECONDS", "3"))
+PROGRESS_INTERVAL_SECONDS = Settings.from_environment().worker_progress_seconds
 
 
 @dataclass
