@@ -121,8 +121,21 @@ class ObjectStore:
         return sorted(objects, key=lambda info: info.key.encode())
 
     def head(self, key: str) -> dict[str, Any]:
-        with self._translated("read", key):
-            return self.client.head_object(Bucket=self.bucket, Key=key)
+        try:
+            with self._translated("read", key):
+                return self.client.head_object(Bucket=self.bucket, Key=key)
+        except (e.AccessDenied, e.InputNotFound) as error:
+            raise self._explained(key, error) from None
+
+    def _explained(self, key: str, error: e.ObjectStoreError) -> e.ObjectStoreError:
+        """A HEAD answer has no body, so its 403 or 404 does not say why (wrong keys? no bucket?); a
+        listing's error does. When the listing works, the HEAD's own answer stands."""
+        try:
+            with self._translated("read", key):
+                self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        except e.ObjectStoreError as explained:
+            return explained
+        return error
 
     def info(self, key: str) -> ObjectInfo:
         head = self.head(key)
