@@ -22,7 +22,7 @@ from wallaroo_operator import executors, metrics
 from wallaroo_operator.controller.clock import OperatorClock
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.controller.job_status import derive_phase_and_conditions
-from wallaroo_operator.controller.run import RunContext, RunSuccess, execute_run
+from wallaroo_operator.controller.run import RunContext, RunSuccess, execute_run, prune_object_store_results
 from wallaroo_operator.kube import results_store
 from wallaroo_operator.kube.conditions import now_rfc3339
 from wallaroo_operator.kube.recovery import RunResults, find_complete_results
@@ -452,6 +452,10 @@ class JobController:
         for run_id in dropped:
             await asyncio.to_thread(results_store.delete_run_results, self.body.metadata["namespace"],
                                     self.body.metadata["name"], run_id)
+        if dropped:  # results.objectStore.prune: true deletes the pruned runs' objects too
+            await asyncio.to_thread(prune_object_store_results, self.body.metadata["namespace"],
+                                    self.body.metadata["name"], self.body.metadata["uid"], dict(self.body.spec or {}),
+                                    dropped)
 
     async def _write_until_landed(self, ready: tuple[bool, str, str] | None) -> list[str]:
         failures = 0

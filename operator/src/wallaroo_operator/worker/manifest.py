@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -36,6 +37,9 @@ class RunManifest(BaseModel):
     api_timeout_seconds: float = 30.0
     progress_config_map: str
     shards: int = 1
+    # input.objectStore: the run's plan (objectstore.InputPlan.to_dict(): keys, sizes, ETags, row counts),
+    # made once by the operator so that every shard reads the same objects, each its own slice.
+    object_input: dict[str, Any] | None = None
 
     def job_spec(self) -> InferenceJobSpec:
         return InferenceJobSpec.model_validate(self.spec)
