@@ -362,9 +362,10 @@ class JobController:
                       f"is id {success.workspace_id}; inference URL {success.inference_url}")
         self._last_wait_reason = None
         await self._finish(run, record, {**resolved, "lastSuccessfulTime": record["completionTime"]})
-        kopf.info(self.body, reason="RunSucceeded",
-                  message=f"run {record['id']}: {record['rows']} rows in {record['batches']} batches, "
-                          f"{record['retries']} retries; results in {', '.join(record['resultConfigMaps'])}")
+        counts = (f"{record['rows']} rows in {record['batches']} batches, {record['retries']} retries"
+                  if "batches" in record else f"{record['rows']} rows (recorded from its results' manifest)")
+        where = record.get("resultsUri") or ", ".join(record.get("resultConfigMaps") or [])  # S3 or ConfigMaps
+        kopf.info(self.body, reason="RunSucceeded", message=f"run {record['id']}: {counts}; results in {where}")
 
     async def _finished_results(self, run: ActiveRun) -> RunResults | None:
         """Complete results of this run id, left by an earlier attempt whose status never landed."""
