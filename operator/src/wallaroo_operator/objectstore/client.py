@@ -5,6 +5,7 @@ Nothing here knows Kubernetes: the caller resolves the Secret and the CA bundle 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,11 @@ from botocore.config import Config
 
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_operator.objectstore.errors import s3_uri
+
+# botocore's debug log holds every request's headers (a session token among them) and the traceback of every
+# failed attempt: never in the operator's or the worker's log, whatever its verbosity.
+for _noisy in ("botocore", "boto3", "s3transfer"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
                "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
@@ -198,7 +204,8 @@ class ObjectStore:
             raise self.client_error(error, action, key, obj) from None
         except botocore.exceptions.SSLError as error:
             raise e.ObjectStoreTLSFailed(f"{action} {s3_uri(self.bucket, key)}: TLS verification of "
-                                         f"{self.settings.endpoint} failed ({error}); give the store's CA bundle") from None
+                                         f"{self.settings.endpoint} failed ({error}); give the store's CA "
+                                         "bundle") from None
         except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
                 botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError,
                 botocore.exceptions.ResponseStreamingError) as error:
