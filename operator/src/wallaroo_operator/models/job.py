@@ -137,7 +137,8 @@ class RunRecord(KubeModel):
     recovered: bool | None = Field(default=None, description="True when the run finished while its status could "
                                                              "not be written (API server away, operator "
                                                              "restarted), and was recorded from its results "
-                                                             "ConfigMaps; batches and retries are then unknown.")
+                                                             "ConfigMaps or its results' _manifest.json in object "
+                                                             "storage; batches and retries are then unknown.")
     adopted: bool | None = Field(default=None, description="True when the operator restarted mid-run and "
                                                            "followed the run's worker (a Job) instead of starting "
                                                            "it again.")

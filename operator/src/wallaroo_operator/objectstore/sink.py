@@ -96,7 +96,8 @@ class ResultSink:
             return None
         self._check_owner(head, self.manifest_key)
         info = self.store.info(self.manifest_key)
-        return json.loads(self.store.read_range(info, 0, info.size))
+        manifest: dict[str, Any] = json.loads(self.store.read_range(info, 0, info.size))
+        return manifest
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -231,4 +232,5 @@ def prune_runs(store: ObjectStore, prefix: str, runs: Iterable[RunIdentity]) -> 
 
 
 def _meta(head: dict[str, Any], name: str) -> str | None:
-    return head.get("Metadata", {}).get(f"{_META}{name}")
+    value: str | None = head.get("Metadata", {}).get(f"{_META}{name}")
+    return value

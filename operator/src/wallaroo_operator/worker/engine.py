@@ -7,7 +7,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,14 +42,14 @@ class WorkerIO:
 
     input_parts: Callable[[], Iterable[InputPart]]
     store_chunk: Callable[[ResultChunk], str]
-    report: Callable[[dict], None]  # this shard's progress or outcome
+    report: Callable[[dict[str, Any]], None]  # this shard's progress or outcome
     object_input: ObjectInput | None = None  # input.objectStore instead of the input ConfigMaps
     results_sink: ResultSink | None = None  # results.objectStore instead of results ConfigMaps
 
 
 @dataclass(frozen=True)
 class ShardInput:
-    rows: Iterator[list]
+    rows: Iterator[list[Any]]
     first_row: int
     rows_total: int | None
     input_name: str
@@ -84,11 +84,11 @@ def results_writer(manifest: RunManifest, shard: int, io: WorkerIO) -> ResultsWr
 
 
 class ProgressReporter:
-    def __init__(self, report: Callable[[dict], None], interval: float | None = None):
+    def __init__(self, report: Callable[[dict[str, Any]], None], interval: float | None = None):
         self._report, self._last = report, -math.inf
         self._interval = PROGRESS_INTERVAL_SECONDS if interval is None else interval
 
-    def __call__(self, state: dict, *, force: bool = False) -> None:
+    def __call__(self, state: dict[str, Any], *, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._last >= self._interval:
             self._last = now
@@ -109,7 +109,7 @@ class SeededResolver:
             return self._url
 
 
-def connection(manifest: RunManifest, environ: dict | os._Environ = os.environ) -> tuple[TokenProvider, Verify]:
+def connection(manifest: RunManifest, environ: Mapping[str, str] = os.environ) -> tuple[TokenProvider, Verify]:
     credentials = Credentials(client_id=manifest.client_id, client_secret=environ.get(SECRET_ENVS["client_secret"], ""),
                               grant=manifest.grant, username=environ.get(SECRET_ENVS["username"]),
                               password=environ.get(SECRET_ENVS["password"]))
@@ -119,7 +119,7 @@ def connection(manifest: RunManifest, environ: dict | os._Environ = os.environ) 
     return tokens, verify
 
 
-def batches(rows: Iterator[list], first_row: int, batch_size: int) -> Iterator[Batch]:
+def batches(rows: Iterator[list[Any]], first_row: int, batch_size: int) -> Iterator[Batch]:
     for index in itertools.count():
         chunk = list(itertools.islice(rows, batch_size))
         if not chunk:

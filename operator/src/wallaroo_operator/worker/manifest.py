@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -25,14 +25,14 @@ class RunManifest(BaseModel):
     job_name: str
     job_uid: str
     run_id: str
-    spec: dict  # the InferenceJob spec when the run started
+    spec: dict[str, Any]  # the InferenceJob spec when the run started
     input_parts: list[tuple[str, str]]  # (ConfigMap, key), in the order the rows are read
     workspace_id: int
     inference_url: str
     api_url: str
     token_url: str
     client_id: str
-    grant: str
+    grant: Literal["password", "client_credentials"]
     insecure_skip_tls_verify: bool = False
     api_timeout_seconds: float = 30.0
     progress_config_map: str
@@ -44,7 +44,7 @@ class RunManifest(BaseModel):
     def job_spec(self) -> InferenceJobSpec:
         return InferenceJobSpec.model_validate(self.spec)
 
-    def owner(self) -> dict:
+    def owner(self) -> dict[str, Any]:
         """The InferenceJob, as results_store.owner_reference wants it."""
         return {"metadata": {"name": self.job_name, "uid": self.job_uid, "namespace": self.namespace}}
 
