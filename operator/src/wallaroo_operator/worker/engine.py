@@ -74,11 +74,13 @@ def object_store_input(source: ObjectInput) -> ShardInput | None:
     return ShardInput(rows, source.first_row or 0, source.rows_total, first.input_name, len(first.rows[0]))
 
 
-def results_writer(manifest: RunManifest, shard: int, io: WorkerIO) -> ResultsWriter | ObjectStoreResultsWriter:
+def results_writer(manifest: RunManifest, shard: int, io: WorkerIO,
+                   limits: WorkerLimits) -> ResultsWriter | ObjectStoreResultsWriter:
     spec = manifest.job_spec()
     if io.results_sink is not None:
         assert spec.results.object_store is not None
-        return ObjectStoreResultsWriter(io.results_sink, shard, spec.results.object_store.rows_per_part)
+        return ObjectStoreResultsWriter(io.results_sink, shard, spec.results.object_store.rows_per_part,
+                                        limits.max_part_values)
     budget = max(1, math.ceil(spec.results.max_config_maps / manifest.shards))
     return ResultsWriter(io.store_chunk, max_chunks=budget, inline_limit_bytes=spec.results.inline_limit_bytes)
 
@@ -134,7 +136,7 @@ def run_shard(manifest: RunManifest, shard: int, io: WorkerIO, limits: WorkerLim
     started = time.monotonic()
     shard_input = (object_store_input(io.object_input) if io.object_input is not None
                    else config_map_input(manifest, shard, io, limits))
-    writer = results_writer(manifest, shard, io)
+    writer = results_writer(manifest, shard, io, limits)
     if shard_input is None:  # more shards than pieces of input: this one has nothing to do
         return {"state": "Succeeded", "rowsDone": 0, "rowsTotal": 0, "rows": 0, "batches": 0, "retries": 0,
                 "durationSeconds": round(time.monotonic() - started, 3), **writer.finish()}

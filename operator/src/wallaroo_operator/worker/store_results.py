@@ -1,5 +1,6 @@
 """A shard's results written to object storage as they come: rows are gathered into parts of
-results.objectStore.rowsPerPart rows and each full part is written at once (the worker holds one part).
+results.objectStore.rowsPerPart rows (fewer when that many would not fit the worker's memory: `max_values`)
+and each full part is written at once (the worker holds one part).
 The operator writes the run's `_manifest.json` from the parts every shard reports (controller/run.py)."""
 
 from __future__ import annotations
@@ -21,17 +22,20 @@ class ObjectStoreResultsWriter:
     sink: ResultSink
     shard: int
     rows_per_part: int
+    max_values: int  # output values held at most, whatever rows_per_part says
     parts: list[PartInfo] = field(default_factory=list)
     summary: dict[str, RunningSummary] = field(default_factory=dict)
     columns: dict[str, int] = field(default_factory=dict)
     _pending: list[RowOutputs] = field(default_factory=list)
+    _pending_values: int = 0
 
     def add(self, first_row: int, outputs: list[RowOutputs]) -> None:
         for row in outputs:
             self._pending.append(row)
             for name, values in row.items():
                 self.summary.setdefault(name, RunningSummary()).add(values)
-            if len(self._pending) == self.rows_per_part:
+                self._pending_values += len(values)
+            if len(self._pending) == self.rows_per_part or self._pending_values >= self.max_values:
                 self._flush()
 
     def check_estimate(self, rows_total: int) -> None:
@@ -40,7 +44,7 @@ class ObjectStoreResultsWriter:
     def _flush(self) -> None:
         self.columns = self.columns or columns_of(self._pending)
         self.parts.append(self.sink.write_part(self.shard, len(self.parts), self._pending))
-        self._pending = []
+        self._pending, self._pending_values = [], 0
 
     def finish(self) -> dict[str, Any]:
         """Write the last part (none for a shard without rows); this shard's part of the run record."""
