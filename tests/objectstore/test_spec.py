@@ -85,7 +85,8 @@ def test_object_store_errors_become_conditions_with_their_own_reason() -> None:
     assert classify(e.InputChanged("read s3://b/k: changed")).reason == "InputChanged"
 
 
-def test_until_the_worker_reads_it_object_store_input_fails_with_its_own_reason() -> None:
+def test_the_config_map_reader_refuses_object_store_input_with_its_own_reason() -> None:
+    """Object-store input is planned by the operator and read by the workers, never by the ConfigMap reader."""
     from wallaroo_operator.controller.errors import Disposition, classify
     from wallaroo_operator.data.inputs import InputError
     from wallaroo_operator.kube.input_names import input_refs

@@ -43,7 +43,7 @@ def run_finished(body: kopf.Body, record: dict[str, Any]) -> None:
                   f"results{_where(record)} (it finished while its status could not be written)")
     elif state == "Succeeded":
         kopf.info(body, reason="RunSucceeded", message=f"run {run_id}: {record['rows']} rows in "
-                  f"{record['batches']} batches, {record['retries']} retries{_where(record)}")
+                  f"{record.get('batches', 0)} batches, {record.get('retries', 0)} retries{_where(record)}")
     elif state == "Failed":
         kopf.warn(body, reason="RunFailed", message=f"run {run_id}: {record['reason']}: {record['error']}")
     else:
@@ -51,8 +51,8 @@ def run_finished(body: kopf.Body, record: dict[str, Any]) -> None:
 
 
 def _where(record: dict[str, Any]) -> str:
-    names = record.get("resultConfigMaps") or []
-    return f" in {', '.join(names)}" if names else ""
+    where = record.get("resultsUri") or ", ".join(record.get("resultConfigMaps") or [])  # S3 or ConfigMaps
+    return f" in {where}" if where else ""
 
 
 def run_retrying(body: kopf.Body, run_id: str, error: RunError, attempt: int, delay: float) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import kopf
+
+from wallaroo_operator.controller.run import prune_object_store_results
 from wallaroo_operator.kube import client, results_store
 from wallaroo_operator.models.job import RunRecord
 from wallaroo_operator.schedule import prune_history
@@ -29,7 +32,11 @@ def history_with(base: list[dict[str, Any]], record: dict[str, Any], *, successf
     return [h for h in history if h["id"] in kept_ids], [d.id for d in dropped]
 
 
-async def delete_pruned_results(namespace: str, job_name: str, run_ids: list[str]) -> None:
-    """Called once the history without these runs has landed: their results go with them."""
+async def delete_pruned_results(body: kopf.Body, run_ids: list[str]) -> None:
+    """Called once the history without these runs has landed: their results go with them (their objects in
+    the store too when results.objectStore.prune is true)."""
+    namespace, name = body.metadata["namespace"], body.metadata["name"]
     for run_id in run_ids:
-        await client.call(results_store.delete_run_results, namespace, job_name, run_id)
+        await client.call(results_store.delete_run_results, namespace, name, run_id)
+    await client.call(prune_object_store_results, namespace, name, body.metadata["uid"], dict(body.spec or {}),
+                      run_ids)

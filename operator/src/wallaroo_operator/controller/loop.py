@@ -215,7 +215,7 @@ class JobController:
         """Write, then delete the results of the runs the write pruned from the history."""
         dropped = await self._writer.write(changes, ready=ready, finished=finished)
         if dropped:
-            await delete_pruned_results(self.body.metadata["namespace"], self.body.metadata["name"], dropped)
+            await delete_pruned_results(self.body, dropped)
 
     def _compose(self, server: dict[str, Any], pending: dict[str, Any], finished: list[dict[str, Any]],
                  ready: Ready | None) -> tuple[dict[str, Any], list[str]]:

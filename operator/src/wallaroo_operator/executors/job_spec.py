@@ -16,6 +16,7 @@ import math
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.errors import Disposition
 from wallaroo_operator.executors.base import RunPlan, WorkerFailure
+from wallaroo_operator.kube import object_stores
 from wallaroo_operator.kube.results_store import owner_reference
 from wallaroo_operator.worker.kube_io import results_name
 from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS
@@ -82,6 +83,7 @@ def _environment(plan: RunPlan) -> list[dict]:
             for what, key in keys.items()]
     if spec.ca_bundle and not spec.insecure_skip_tls_verify:
         env.append({"name": CA_FILE_ENV, "value": f"{CA_MOUNT}/{CA_FILE}"})
+    env += object_stores.pod_env(plan.manifest.job_spec())  # objectStore keys and CA: secretKeyRef/configMapKeyRef
     return env
 
 

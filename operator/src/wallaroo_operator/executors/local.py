@@ -30,6 +30,7 @@ from wallaroo_operator.executors.base import (
     read_shard_states,
     reported_failure,
 )
+from wallaroo_operator.kube import object_stores
 from wallaroo_operator.settings import settings
 from wallaroo_operator.wallaroo import InferenceCancelled
 from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS, SHARD_ENV
@@ -130,6 +131,7 @@ def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:
     env.update({SECRET_ENVS[key]: value for key, value in secrets.items() if value})
     if isinstance(connection.verify, str):
         env[CA_FILE_ENV] = connection.verify
+    env.update(object_stores.resolved_env(plan.manifest.namespace, plan.manifest.job_spec()))  # S3 keys, CA
     return env
 
 

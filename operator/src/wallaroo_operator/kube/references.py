@@ -140,9 +140,20 @@ def read_ca_bundle(namespace: str, bundle: CABundle, connection: str) -> str:
     ref = _bundle_ref(bundle)
     if bundle.secret_ref:
         return _secret_value(_consenting_secret_data(namespace, ref.name, connection), namespace, ref.name, ref.key)
+    return _config_map_value(namespace, ref)
+
+
+def _config_map_value(namespace: str, ref: KeyReference) -> str:
     config_map = _config_map(namespace, ref.name)
     if ref.key not in (config_map.data or {}):
         raise MissingReference("ConfigMapKeyNotFound", f"ConfigMap {namespace}/{ref.name} has no key {ref.key!r}")
     bundle_text: str = config_map.data[ref.key]
     return bundle_text
 
+
+def read_object_store_ca_bundle(namespace: str, bundle: CABundle) -> str:
+    """An objectStore block's PEM CA bundle, from a Secret or ConfigMap of the job's namespace."""
+    ref = _bundle_ref(bundle)
+    if bundle.secret_ref:
+        return _secret_value(_secret_data(namespace, ref.name), namespace, ref.name, ref.key)
+    return _config_map_value(namespace, ref)

@@ -137,7 +137,8 @@ class RunRecord(KubeModel):
     recovered: bool | None = Field(default=None, description="True when the run finished while its status could "
                                                              "not be written (API server away, operator "
                                                              "restarted), and was recorded from its results "
-                                                             "ConfigMaps; batches and retries are then unknown.")
+                                                             "ConfigMaps or its results' _manifest.json in object "
+                                                             "storage; batches and retries are then unknown.")
     adopted: bool | None = Field(default=None, description="True when the operator restarted mid-run and "
                                                            "followed the run's worker (a Job) instead of starting "
                                                            "it again.")
@@ -146,6 +147,11 @@ class RunRecord(KubeModel):
     retries: int | None = None
     duration_seconds: float | None = None
     result_config_maps: list[str] | None = Field(default=None, description="ConfigMaps with per-row outputs.")
+    results_uri: str | None = Field(default=None, description="results.objectStore: where the run's parts are "
+                                                              "(s3://bucket/<prefix>/<namespace>/<job>/<run id>/).")
+    results_manifest: str | None = Field(default=None, description="results.objectStore: the run's _manifest.json, "
+                                                                   "written last (rows, parts, checksums, schema).")
+    result_parts: int | None = Field(default=None, description="results.objectStore: how many parts it wrote.")
     partial: bool | None = Field(default=None, description="True when cancelled: results cover some rows only.")
     summary: dict[str, OutputSummary] | None = Field(default=None, description="Per-output min/mean/max.")
     outputs: list[RowOutputs] | None = Field(

@@ -33,6 +33,7 @@ from wallaroo_operator.objectstore.sink import (
     PartInfo,
     ResultSink,
     RunIdentity,
+    prune_runs,
     run_prefix,
 )
 
@@ -57,6 +58,7 @@ __all__ = [
     "RunIdentity",
     "S3Settings",
     "plan_input",
+    "prune_runs",
     "read_all",
     "read_shard",
     "run_prefix",

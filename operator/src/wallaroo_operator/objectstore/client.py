@@ -5,6 +5,7 @@ Nothing here knows Kubernetes: the caller resolves the Secret and the CA bundle 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,11 @@ from botocore.config import Config
 
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_operator.objectstore.errors import s3_uri
+
+# botocore's debug log holds every request's headers (a session token among them) and the traceback of every
+# failed attempt: never in the operator's or the worker's log, whatever its verbosity.
+for _noisy in ("botocore", "boto3", "s3transfer"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
                "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
@@ -121,8 +127,21 @@ class ObjectStore:
         return sorted(objects, key=lambda info: info.key.encode())
 
     def head(self, key: str) -> dict[str, Any]:
-        with self._translated("read", key):
-            return self.client.head_object(Bucket=self.bucket, Key=key)
+        try:
+            with self._translated("read", key):
+                return self.client.head_object(Bucket=self.bucket, Key=key)
+        except (e.AccessDenied, e.InputNotFound) as error:
+            raise self._explained(key, error) from None
+
+    def _explained(self, key: str, error: e.ObjectStoreError) -> e.ObjectStoreError:
+        """A HEAD answer has no body, so its 403 or 404 does not say why (wrong keys? no bucket?); a
+        listing's error does. When the listing works, the HEAD's own answer stands."""
+        try:
+            with self._translated("read", key):
+                self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        except e.ObjectStoreError as explained:
+            return explained
+        return error
 
     def info(self, key: str) -> ObjectInfo:
         head = self.head(key)
@@ -185,7 +204,8 @@ class ObjectStore:
             raise self.client_error(error, action, key, obj) from None
         except botocore.exceptions.SSLError as error:
             raise e.ObjectStoreTLSFailed(f"{action} {s3_uri(self.bucket, key)}: TLS verification of "
-                                         f"{self.settings.endpoint} failed ({error}); give the store's CA bundle") from None
+                                         f"{self.settings.endpoint} failed ({error}); give the store's CA "
+                                         "bundle") from None
         except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
                 botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError,
                 botocore.exceptions.ResponseStreamingError) as error:

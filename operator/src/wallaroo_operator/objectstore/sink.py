@@ -96,7 +96,8 @@ class ResultSink:
             return None
         self._check_owner(head, self.manifest_key)
         info = self.store.info(self.manifest_key)
-        return json.loads(self.store.read_range(info, 0, info.size))
+        manifest: dict[str, Any] = json.loads(self.store.read_range(info, 0, info.size))
+        return manifest
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -133,18 +134,21 @@ class ResultSink:
                            if_match=head["ETag"])
         return part
 
-    def finish(self, *, started: str, finished: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Write `_manifest.json` over the parts written so far (by every shard); return it. Idempotent."""
+    def finish(self, *, started: str, finished: str, extra: dict[str, Any] | None = None,
+               parts: Sequence[PartInfo] | None = None, columns: dict[str, int] | None = None) -> dict[str, Any]:
+        """Write `_manifest.json` over `parts` (in input order; by default every part listed under the run's
+        prefix) and return it. Idempotent. Given the parts, objects of this run that are not among them (left
+        by an earlier attempt) are deleted, so the run's prefix holds exactly what its manifest lists."""
         existing = self.manifest()
         if existing is not None:
             return existing
-        parts = self._parts()
+        listed = self._parts() if parts is None else self._given(parts, columns or {})
         manifest = {
             "kind": MANIFEST_KIND, "version": 1,
             "namespace": self.run.namespace, "job": self.run.job, "jobUid": self.run.job_uid, "runId": self.run.run_id,
             "startedAt": started, "finishedAt": finished, "format": self.format,
-            "rows": sum(part["rows"] for part in parts), "parts": parts,
-            "schema": {"columns": self._schema(parts)}, **(extra or {}),
+            "rows": sum(part["rows"] for part in listed), "parts": listed,
+            "schema": {"columns": self._schema(listed)}, **(extra or {}),
         }
         body = json.dumps(manifest, indent=2).encode()
         try:
@@ -155,6 +159,8 @@ class ResultSink:
             if written is None:
                 raise
             return written
+        if parts is not None:
+            self._delete_strays({part["key"] for part in listed} | {self.manifest_key})
         return manifest
 
     def prune(self) -> list[str]:
@@ -162,6 +168,10 @@ class ResultSink:
         ours = [info.key for info in self.store.list_objects(self.prefix) if self._is_ours(info.key)]
         self.store.delete(ours)
         return ours
+
+    def _delete_strays(self, keep: set[str]) -> None:
+        self.store.delete([info.key for info in self.store.list_objects(self.prefix)
+                           if info.key not in keep and self._is_ours(info.key)])
 
     # -- helpers -----------------------------------------------------------------------------------------
 
@@ -179,6 +189,15 @@ class ResultSink:
                           "columns": json.loads(_meta(head, "columns") or "{}")})
             first_row += rows
         return parts
+
+    @staticmethod
+    def _given(parts: Sequence[PartInfo], columns: dict[str, int]) -> list[dict[str, Any]]:
+        listed, first_row = [], 0
+        for index, part in enumerate(parts):
+            listed.append({"key": part.key, "shard": part.shard, "firstRow": first_row, "rows": part.rows,
+                           "bytes": part.bytes, "sha256": part.sha256, **({"columns": columns} if index == 0 else {})})
+            first_row += part.rows
+        return listed
 
     @staticmethod
     def _schema(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -203,5 +222,15 @@ class ResultSink:
         return _meta(head, "job-uid") == self.run.job_uid and _meta(head, "run-id") == self.run.run_id
 
 
+def prune_runs(store: ObjectStore, prefix: str, runs: Iterable[RunIdentity]) -> list[str]:
+    """Delete the objects of runs pruned from a job's history: only those carrying the run's job UID and run
+    id, nothing else under the prefix. Returns the keys deleted."""
+    deleted: list[str] = []
+    for run in runs:
+        deleted += ResultSink(store, run, prefix=prefix).prune()
+    return deleted
+
+
 def _meta(head: dict[str, Any], name: str) -> str | None:
-    return head.get("Metadata", {}).get(f"{_META}{name}")
+    value: str | None = head.get("Metadata", {}).get(f"{_META}{name}")
+    return value

@@ -14,10 +14,17 @@ import sys
 import threading
 
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
+from wallaroo_operator.kube import object_stores
+from wallaroo_operator.objectstore import InputPlan, ResultSink, RunIdentity, read_shard
 from wallaroo_operator.worker import kube_io
-from wallaroo_operator.worker.engine import WorkerIO, connection, run_shard
+from wallaroo_operator.worker.engine import ObjectInput, WorkerIO, connection, run_shard
 from wallaroo_operator.worker.limits import limits_from_environment
-from wallaroo_operator.worker.manifest import MANIFEST_ENV, manifest_from_environment, shard_from_environment
+from wallaroo_operator.worker.manifest import (
+    MANIFEST_ENV,
+    RunManifest,
+    manifest_from_environment,
+    shard_from_environment,
+)
 
 EXIT_CODES = {Disposition.FAIL: 3, Disposition.WAIT: 4, Disposition.RETRY: 1}
 log = logging.getLogger("wallaroo_operator.worker")
@@ -30,6 +37,28 @@ def classify_worker_error(error: BaseException) -> RunError:
     if isinstance(error, kube_io.ResultsConflict):
         return RunError(error.reason, str(error), Disposition.FAIL)
     return classify(error)
+
+
+def object_input(manifest: RunManifest, shard: int) -> ObjectInput | None:
+    """input.objectStore: this shard's slice of the operator's plan, with the credentials of its environment."""
+    block = manifest.job_spec().input.object_store
+    if block is None or manifest.object_input is None:
+        return None
+    store, plan = object_stores.store_from_env(block, "input"), InputPlan.from_dict(manifest.object_input)
+    units = plan.shard(shard, manifest.shards)
+    total = sum(unit.end - unit.start for unit in units) if plan.by_rows else None
+    first = units[0].first_row if units and plan.by_rows else (0 if shard == 0 else None)
+    return ObjectInput(lambda: read_shard(store, plan, shard, manifest.shards, column=block.column), total, first)
+
+
+def results_sink(manifest: RunManifest) -> ResultSink | None:
+    """results.objectStore: the run's sink (parts under <prefix>/<namespace>/<job>/<run id>/)."""
+    block = manifest.job_spec().results.object_store
+    if block is None:
+        return None
+    return ResultSink(object_stores.store_from_env(block, "results"),
+                      RunIdentity(manifest.namespace, manifest.job_name, manifest.run_id, manifest.job_uid),
+                      prefix=block.prefix, format=block.format, rows_per_part=block.rows_per_part)
 
 
 def main() -> int:
@@ -45,6 +74,7 @@ def main() -> int:
                   store_chunk=lambda chunk: kube_io.create_results(manifest, shard, chunk),
                   report=lambda state: kube_io.patch_progress(manifest, key, state))
     try:
+        io.object_input, io.results_sink = object_input(manifest, shard), results_sink(manifest)
         tokens, verify = connection(manifest)
         outcome = run_shard(manifest, shard, io, limits_from_environment(), tokens=tokens, verify=verify,
                             cancel=cancel)

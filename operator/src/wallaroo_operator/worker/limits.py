@@ -18,6 +18,9 @@ BASELINE_BYTES = 50 * MiB
 # body, the response and the parsed outputs (fitted to the peaks measured up to batchSize 5000 x 8).
 BYTES_PER_VALUE_IN_FLIGHT = 75
 HEADROOM = 0.8  # of what the limit leaves after the baseline: the estimate must never meet the OOM killer
+# An output value held for an object-store part: the float in a list (32 bytes), its share of the row's dict,
+# and its encoded text or column while the part is written (a generous round figure, not a fit).
+BYTES_PER_RESULT_VALUE = 120
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,13 @@ class WorkerLimits:
                 f"{needed // MiB + 1} MiB in flight, more than this worker's memory limit of "
                 f"{self.memory_bytes // MiB} MiB allows; lower inference.batchSize or inference.parallelism, "
                 "or raise execution.resources.limits.memory")
+
+
+    @property
+    def max_part_values(self) -> int:
+        """Output values an object-store part may hold before it is written: a quarter of the memory, so
+        a large results.objectStore.rowsPerPart writes smaller parts instead of meeting the OOM killer."""
+        return max(10_000, self.memory_bytes // 4 // BYTES_PER_RESULT_VALUE)
 
 
 def limits_from_environment() -> WorkerLimits:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -24,23 +25,26 @@ class RunManifest(BaseModel):
     job_name: str
     job_uid: str
     run_id: str
-    spec: dict  # the InferenceJob spec when the run started
+    spec: dict[str, Any]  # the InferenceJob spec when the run started
     input_parts: list[tuple[str, str]]  # (ConfigMap, key), in the order the rows are read
     workspace_id: int
     inference_url: str
     api_url: str
     token_url: str
     client_id: str
-    grant: str
+    grant: Literal["password", "client_credentials"]
     insecure_skip_tls_verify: bool = False
     api_timeout_seconds: float = 30.0
     progress_config_map: str
     shards: int = 1
+    # input.objectStore: the run's plan (objectstore.InputPlan.to_dict(): keys, sizes, ETags, row counts),
+    # made once by the operator so that every shard reads the same objects, each its own slice.
+    object_input: dict[str, Any] | None = None
 
     def job_spec(self) -> InferenceJobSpec:
         return InferenceJobSpec.model_validate(self.spec)
 
-    def owner(self) -> dict:
+    def owner(self) -> dict[str, Any]:
         """The InferenceJob, as results_store.owner_reference wants it."""
         return {"metadata": {"name": self.job_name, "uid": self.job_uid, "namespace": self.namespace}}
 
