@@ -77,8 +77,8 @@ def child(args: argparse.Namespace) -> None:
 def whole_document(parts: list, manifest, tokens) -> dict:
     """The former in-operator path, for comparison: every part held, decoded whole, every output held."""
     from wallaroo_operator.data.inputs import decode_input
-    from wallaroo_operator.worker.results import ResultsWriter
     from wallaroo_operator.wallaroo import ExternalUrlResolver, WallarooApi, run_inference
+    from wallaroo_operator.worker.results import ResultsWriter
 
     data = decode_input(parts)
     resolver = ExternalUrlResolver(WallarooApi(manifest.api_url, tokens), manifest.workspace_id, "urldemopipeline")
