@@ -151,8 +151,6 @@ def test_status_writes_refused_for_a_while_lose_nothing(kube: Kube, namespace, s
              timeout=30, what="a StatusWritten event")
 
 
-@pytest.mark.xfail(strict=False, reason="known gap since runs execute in workers (issue 9): recovery reads the results "
-                   "annotations kube/results_store.py writes, and the worker writes its own, so the run is sent again")
 def test_a_run_whose_status_never_landed_is_recovered_from_its_results_after_a_restart(
         kube: Kube, namespace, simulator, connection):
     simulator.admin.reset_counters()
@@ -247,8 +245,6 @@ def own_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalCluster,
             cluster.stop()
 
 
-@pytest.mark.xfail(strict=False, reason="known gap since runs execute in workers (issue 9): the worker reports progress "
-                   "through the API server and does not yet ride out its outage")
 def test_api_server_outages_mid_run_and_while_recording_lose_and_repeat_nothing(own_cluster):
     """The results are written when the run ends, so the API server must be back by then: this test
     proves that the run survives the outage, and that its record survives a second outage."""
