@@ -13,16 +13,52 @@ os.environ.setdefault("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "2")
 os.environ.setdefault("WALLAROO_OPERATOR_STATUS_RETRY_CAP_SECONDS", "2")
 
 import re  # noqa: E402
+import shutil
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import kubernetes  # noqa: E402
 import pytest  # noqa: E402
 
+from tests.support import secret_scan
 from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name  # noqa: E402
 from tests.support.node import NodeSession, why_no_node  # noqa: E402
 
 CRD_DIR = REPO_ROOT / "crds"
+WORKER_LOG_DIR_ENV = "WALLAROO_WORKER_LOG_DIR"  # executors/local.py copies each worker's log there
+
+
+# ---- the suite-wide secret scan (tests/support/secret_scan.py, docs/testing.md) ----------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker_logs = tempfile.mkdtemp(prefix="worker-logs-")
+    os.environ[WORKER_LOG_DIR_ENV] = worker_logs
+    secret_scan.start(Path(worker_logs))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item):
+    secret_scan.SESSION.current_test = item.nodeid
+    yield
+    secret_scan.SESSION.current_test = "(between tests)"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    findings = secret_scan.finish()
+    shutil.rmtree(os.environ.pop(WORKER_LOG_DIR_ENV, ""), ignore_errors=True)
+    session.config.stash[_SECRET_FINDINGS] = secret_scan.report(findings)
+    if findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    for line in config.stash.get(_SECRET_FINDINGS, []):
+        terminalreporter.write_line(line, red=line.startswith("SECRET"), bold=line.startswith("SECRET"))
+
+
+_SECRET_FINDINGS = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +120,7 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> str:
     name = unique_name(f"t-{readable}")
     kube.core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name)))
     yield name
+    secret_scan.collect_namespace(kube, name, secret_scan.SESSION)  # before its events and statuses go
     release_finalizers(kube, name)
     try:
         kube.core.delete_namespace(name)

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
-from wallaroo_operator import constants as c
-from wallaroo_simulator import run_simulator
 
 from tests.conftest import release_finalizers
+from tests.support import secret_scan
 from tests.support.kube import REPO_ROOT, Kube, client_for, install_crds
 from tests.support.operator import (
     aloha_rows,
@@ -40,6 +39,8 @@ from tests.support.operator import (
     wait_for_job,
 )
 from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
+from wallaroo_simulator import run_simulator
 
 if TYPE_CHECKING:
     from localcluster import LocalCluster
@@ -237,9 +238,13 @@ def own_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalCluster,
         monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
         operator_client.configuration.cache_clear()
         operator_client.api_client.cache_clear()
+        kube = Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
         try:
-            yield cluster, Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
+            yield cluster, kube
         finally:
+            for namespace in kube.core.list_namespace().items:  # for the suite's secret scan
+                if namespace.metadata.name not in ("default", "kube-node-lease", "kube-public", "kube-system"):
+                    secret_scan.collect_namespace(kube, namespace.metadata.name, secret_scan.SESSION)
             operator_client.configuration.cache_clear()
             operator_client.api_client.cache_clear()
             cluster.stop()
