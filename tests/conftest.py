@@ -91,7 +91,10 @@ def _session_cluster():
         kubeconfig = Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config"))
         api = client_for(kubeconfig)
         install_crds(api, CRD_DIR)
-        yield Kube(kubeconfig, api), NodeSession(None, Path("kubectl"), why_no_node(user_cluster=True))
+        existing = Kube(kubeconfig, api)
+        watch = secret_scan.ClusterWatch(existing, secret_scan.SESSION).start()
+        yield existing, NodeSession(None, Path("kubectl"), why_no_node(user_cluster=True))
+        watch.stop()
         return
 
     from localcluster import LocalCluster, build_binaries
@@ -108,7 +111,11 @@ def _session_cluster():
         cluster.start(before_controllers=lambda c: install_crds(client_for(c.kubeconfig), CRD_DIR), node_now=False)
         try:
             session_kube = Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
-            yield session_kube, NodeSession(cluster, binaries.kubectl, reason)
+            watch = secret_scan.ClusterWatch(session_kube, secret_scan.SESSION).start()
+            try:
+                yield session_kube, NodeSession(cluster, binaries.kubectl, reason)
+            finally:
+                watch.stop()
         finally:
             cluster.stop()
 

@@ -13,6 +13,7 @@ namespace is deleted, `finish()` at the end. A test can use a SecretScan of its 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -106,12 +107,18 @@ class SecretScan:
 
 
 def _excerpt(text: str, start: int, length: int, secrets: dict[str, str]) -> str:
-    """The hit masked, with 60 characters around it, and any other known secret in them masked too."""
-    hit = text[start:start + length]
-    around = text[max(0, start - 60):start] + "\u27e8" + mask(hit) + "\u27e9" + text[start + length:start + length + 60]
+    """The hit masked, with 60 characters around it, in which every other secret is masked too."""
+    before = _hidden(text[max(0, start - 300):start], secrets)[-60:]
+    after = _hidden(text[start + length:start + length + 300], secrets)[:60]
+    return (before + "\u27e8" + mask(text[start:start + length]) + "\u27e9" + after).replace("\n", " ")
+
+
+def _hidden(text: str, secrets: dict[str, str]) -> str:
     for value in secrets:
-        around = around.replace(value, mask(value))
-    return around.replace("\n", " ")
+        text = text.replace(value, mask(value))
+    for pattern in PATTERNS.values():
+        text = pattern.sub(lambda match: mask(match.group()), text)
+    return text
 
 
 @contextlib.contextmanager
@@ -151,6 +158,55 @@ def collect_namespace(kube: Any, namespace: str, scan: SecretScan) -> None:
             if key in (c.CLIENT_SECRET_KEY, c.PASSWORD_KEY):
                 scan.register(f"the {key} of Secret {namespace}/{secret.metadata.name}",
                               base64.b64decode(value).decode(errors="replace"))
+
+
+class ClusterWatch:
+    """Every version of every InferenceJob's and WallarooConnection's status, and every Event, in all
+    namespaces, as the API server sends them: statuses overwritten later, and namespaces a test deletes
+    itself, are scanned too."""
+
+    def __init__(self, kube: Any, scan: SecretScan) -> None:
+        import kubernetes
+
+        from wallaroo_operator import constants as c
+
+        self._scan, self._stopped = scan, threading.Event()
+        custom, core = kube.custom, kube.core
+        self._streams: list[tuple[Any, Any]] = [
+            (functools.partial(custom.list_cluster_custom_object, c.GROUP, c.VERSION, plural), self._status)
+            for plural in (c.JOB_PLURAL, c.CONNECTION_PLURAL)
+        ]
+        self._streams.append((core.list_event_for_all_namespaces, self._event))
+        self._watch = kubernetes.watch.Watch
+
+    def start(self) -> ClusterWatch:
+        for list_fn, record in self._streams:
+            threading.Thread(target=self._follow, args=(list_fn, record), name="secret-scan watch",
+                             daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()  # each thread ends at its next event or watch timeout (a few seconds)
+
+    def _follow(self, list_fn: Any, record: Any) -> None:
+        while not self._stopped.is_set():
+            try:
+                for event in self._watch().stream(list_fn, timeout_seconds=10):
+                    if self._stopped.is_set():
+                        return
+                    record(event["object"])
+            except Exception:  # the cluster went away, or a watch broke: start it again (or end)
+                self._stopped.wait(1)
+
+    def _status(self, obj: dict[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        self._scan.add(f"the status of {obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}",
+                       json.dumps(obj.get("status") or {}, ensure_ascii=False))
+
+    def _event(self, event: Any) -> None:
+        involved = event.involved_object
+        self._scan.add(f"an Event on {involved.kind} {involved.namespace}/{involved.name}",
+                       f"{event.reason} {event.message}")
 
 
 def collect_worker_logs(directory: Path, scan: SecretScan) -> None:
