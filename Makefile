@@ -42,6 +42,7 @@ lock: ## re-resolve requirements/*.txt (with hashes) from pyproject.toml after c
 	CUSTOM_COMPILE_COMMAND="make lock" $(PIP_COMPILE) --extra simulator --extra cli --extra test \
 	  -o requirements/test.txt pyproject.toml
 
+# The gate `make test` runs first: every tool runs (so one run shows every problem), and any failure fails.
 lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on the operator package
 	@status=0; \
 	  $(PY) -m ruff check . || status=1; \
@@ -108,7 +109,8 @@ image: $(STAMP) ## build the operator image (Docker, else buildah) and load it i
 	  docker build -q -t $(IMAGE) . >/dev/null && echo $(IMAGE); \
 	else hack/install-node-deps.sh && $(PY) -m localcluster image; fi
 
-test: node-deps controlplane helm s3 ## run every test (starts its own control plane, node, simulator and S3 server)
+# lint first: a lint or type error fails the run before anything is built or started.
+test: lint node-deps controlplane helm s3 ## make lint, then every test (starts its own control plane, node, simulator and S3 server)
 	@$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$status
 

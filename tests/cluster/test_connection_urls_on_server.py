@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import kubernetes
 import pytest
-from wallaroo_operator import constants as c
 
 from tests.support.kube import Kube
+from wallaroo_operator import constants as c
 
 pytestmark = pytest.mark.cluster
 

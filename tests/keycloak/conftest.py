@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from tests.support import keycloak as kc
 from wallaroo_simulator import run_simulator
 from wallaroo_simulator.config import (
     ClientConfig,
@@ -22,8 +24,6 @@ from wallaroo_simulator.config import (
     TokenLifetimes,
     UserConfig,
 )
-
-from tests.support import keycloak as kc
 
 PASSWORD = "demo-password+%:é"  # in the form body, where requests encodes it anyway
 API_SECRET = "api-client-secret"

@@ -13,8 +13,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from localcluster.processes import is_running, stop
 
+from localcluster.processes import is_running, stop
 from tests.support import keycloak
 from tests.support.kube import REPO_ROOT
 from tests.support.waiting import wait_for
@@ -72,7 +72,7 @@ def test_a_failed_start_says_why_with_the_log_tail(tmp_path: Path) -> None:
     kc_sh.write_text("#!/bin/sh\necho 'ERROR: Port already in use'\nexit 1\n")
     kc_sh.chmod(0o755)
     server = keycloak.Keycloak(home, tmp_path)
-    with pytest.raises(keycloak.KeycloakFailed, match="(?s)exited with 1 while starting.*Port already in use"):
+    with pytest.raises(keycloak.KeycloakFailed, match=r"(?s)exited with 1 while starting.*Port already in use"):
         server.start()
     server.stop()
     assert server.pid is None

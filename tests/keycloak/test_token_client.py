@@ -14,6 +14,8 @@ from urllib.parse import quote_plus
 import jwt
 import pytest
 import requests
+
+from tests.support.waiting import wait_for
 from wallaroo_operator.wallaroo import (
     Credentials,
     InvalidConnection,
@@ -27,8 +29,6 @@ from wallaroo_operator.wallaroo.errors import (
     InvalidClientCredentials,
     InvalidCredentials,
 )
-
-from tests.support.waiting import wait_for
 
 from .conftest import (
     API_SECRET,
@@ -135,19 +135,6 @@ def test_refresh_after_logout_is_refused_and_the_client_logs_in_again(idp: Ident
     clock.now = 0.95 * (claims(first)["exp"] - claims(first)["iat"])
     assert tokens.token() != first
     assert (tokens.stats().logins, tokens.stats().refreshes) == (2, 0)  # refused refresh, then a login
-
-
-def test_token_client_logout_ends_its_session(idp: IdentityProvider) -> None:
-    clock = FakeClock()
-    tokens = provider(idp, clock=clock, username="session.user@example.com")
-    tokens.token()
-    refresh = tokens._tokens.refresh_token  # type: ignore[union-attr]
-    tokens.logout()
-    answer = post(idp.token_url, {"grant_type": "refresh_token", "refresh_token": refresh},
-                  basic("api-client", API_SECRET))
-    assert_keycloak_error(answer, 400, "invalid_grant", "Session not active")
-    tokens.token()
-    assert tokens.stats().logins == 2
 
 
 def test_expired_refresh_token_is_not_active(idp: IdentityProvider) -> None:

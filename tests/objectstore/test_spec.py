@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+
+from tests.unit.test_examples import crd_schema, schema_errors
 from wallaroo_operator import constants as c
 from wallaroo_operator.models import InferenceJobSpec
 from wallaroo_operator.objectstore import Credentials, settings_from_spec
-
-from tests.unit.test_examples import crd_schema, schema_errors
 
 BASE = {"connectionRef": {"name": "w"}, "workspace": "w", "pipeline": "p"}
 S3_INPUT = {"bucket": "data-team", "prefix": "aloha/2026-11-30/", "endpoint": "https://s3.example.internal:9000",
@@ -35,7 +35,8 @@ def test_object_store_input_and_results_are_accepted_and_parsed() -> None:
     assert errors(spec) == []
     parsed = InferenceJobSpec.model_validate(spec)
     source, sink = parsed.input.object_store, parsed.results.object_store
-    assert (source.prefix, source.format, source.region, source.key) == ("aloha/2026-11-30/", "parquet", "us-east-1", None)
+    assert (source.prefix, source.format, source.region, source.key) == (
+        "aloha/2026-11-30/", "parquet", "us-east-1", None)
     assert (sink.format, sink.rows_per_part, sink.prune) == ("parquet", 100_000, True)
     assert parsed.to_kube()["results"]["objectStore"]["prune"] is True
     settings = settings_from_spec(source, Credentials("AKIA", "secret"), "/etc/ca.pem")
@@ -55,7 +56,8 @@ def test_defaults_for_irsa_on_aws() -> None:
 
 
 @pytest.mark.parametrize(("input_spec", "message"), [
-    ({"objectStore": S3_INPUT, "configMaps": [{"name": "i"}]}, "give exactly one of configMaps, selector and objectStore"),
+    ({"objectStore": S3_INPUT, "configMaps": [{"name": "i"}]},
+     "give exactly one of configMaps, selector and objectStore"),
     ({"objectStore": S3_INPUT, "selector": {"matchLabels": {"a": "b"}}}, "give exactly one of configMaps"),
     ({}, "give exactly one of configMaps, selector and objectStore"),
     ({"objectStore": {**S3_INPUT, "key": "a.json"}}, "give exactly one of key and prefix"),
@@ -86,12 +88,12 @@ def test_object_store_errors_become_conditions_with_their_own_reason() -> None:
 def test_until_the_worker_reads_it_object_store_input_fails_with_its_own_reason() -> None:
     from wallaroo_operator.controller.errors import Disposition, classify
     from wallaroo_operator.data.inputs import InputError
-    from wallaroo_operator.kube.references import read_input_parts
+    from wallaroo_operator.kube.input_names import input_refs
     from wallaroo_operator.models.job import InputSpec
 
     spec = InputSpec.model_validate({"objectStore": S3_INPUT})
     with pytest.raises(InputError) as raised:
-        read_input_parts("team-a", spec)  # refused before any API call
+        input_refs("team-a", spec)  # refused before any API call
     outcome = classify(raised.value)
     assert (outcome.reason, outcome.disposition) == ("UnsupportedInput", Disposition.FAIL)
     assert "input.objectStore" in outcome.message

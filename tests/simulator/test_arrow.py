@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from wallaroo_operator.wallaroo.formats import decode_arrow_table, encode_arrow_table
-from wallaroo_simulator import RunningSimulator, expected_outputs
 
 from tests.support.data import ccfraud_rows
+from wallaroo_operator.wallaroo.formats import decode_arrow_table, encode_arrow_table
+from wallaroo_simulator import RunningSimulator, expected_outputs
 
 from .test_inference import SDK_QUERY, engine_400, infer
 
@@ -47,7 +47,8 @@ def test_without_separator_columns_are_nested(sim: RunningSimulator, auth: dict[
 @pytest.mark.parametrize(("body", "error"), [
     (b"not arrow at all", None),
     (arrow_body(ccfraud_rows(1), name="features"), 'input "tensor" not found in the request'),
-    (encode_arrow_table(pa.table({"tensor": pa.array([[1.0, 2.0]])})), '"tensor" row 0 has 2 values; the model expects 29'),
+    (encode_arrow_table(pa.table({"tensor": pa.array([[1.0, 2.0]])})),
+     '"tensor" row 0 has 2 values; the model expects 29'),
 ])
 def test_engine_refuses_arrow_that_does_not_fit(sim: RunningSimulator, auth: dict[str, str], body: bytes,
                                                 error: str | None) -> None:

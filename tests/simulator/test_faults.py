@@ -8,12 +8,10 @@ import time
 import pytest
 import requests
 
-from wallaroo_simulator import KEYCLOAK_TARGET, MLOPS_TARGET, FaultSpec, RunningSimulator, default_config
-from wallaroo_simulator import run_simulator
-
 from tests.simulator.conftest import password_grant
 from tests.support.data import ccfraud_rows
 from tests.support.waiting import wait_for
+from wallaroo_simulator import KEYCLOAK_TARGET, MLOPS_TARGET, FaultSpec, RunningSimulator, default_config, run_simulator
 
 PIPELINE = "ccfraudpipeline"
 LOAD_BALANCER_503 = {"source": "load-balancer", "status": 503,

@@ -8,11 +8,10 @@ import math
 import pytest
 import requests
 
+from tests.support.data import aloha_rows, ccfraud_rows
 from wallaroo_simulator import RunningSimulator, default_config, expected_outputs
 from wallaroo_simulator.config import OutputSpec
 from wallaroo_simulator.model import infer_columns, row_means
-
-from tests.support.data import aloha_rows, ccfraud_rows
 
 RECORDS = "application/json; format=pandas-records"
 SDK_QUERY = "?dataset[]=*&dataset.exclude[]=metadata&dataset.separator=."
@@ -55,7 +54,7 @@ def test_pandas_records_nested(sim: RunningSimulator, auth: dict[str, str]) -> N
     records = response.json()
     pipeline = sim.config.pipeline("ccfraudpipeline")
     assert len(records) == 2
-    for record, row in zip(records, rows):
+    for record, row in zip(records, rows, strict=True):
         assert list(record) == ["time", "in", "out", "anomaly", "metadata"]
         assert record["in"] == {"tensor": row} and record["anomaly"] == {"count": 0}
         assert record["out"] == {"dense_1": expected_outputs(pipeline, row)["dense_1"]}
@@ -69,7 +68,7 @@ def test_pandas_records_flattened_as_the_sdk_asks(sim: RunningSimulator, auth: d
     rows = aloha_rows(3)
     response = infer(sim, auth, "urldemopipeline", [{"text_input": row} for row in rows], RECORDS, SDK_QUERY)
     pipeline = sim.config.pipeline("urldemopipeline")
-    for record, row in zip(response.json(), rows):
+    for record, row in zip(response.json(), rows, strict=True):
         expected = {f"out.{name}": values for name, values in expected_outputs(pipeline, row).items()}
         assert record == {"time": record["time"], "in.text_input": row, **expected, "anomaly.count": 0}
 

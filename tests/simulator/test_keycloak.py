@@ -8,11 +8,10 @@ import jwt
 import pytest
 import requests
 
-from wallaroo_simulator import RunningSimulator
-from wallaroo_simulator.keycloak import form_url_decode
-
 from tests.simulator.conftest import password_grant
 from tests.support.waiting import wait_for
+from wallaroo_simulator import RunningSimulator
+from wallaroo_simulator.keycloak import form_url_decode
 
 
 def post_token(sim: RunningSimulator, form: dict, auth: tuple[str, str] | None = None,

@@ -7,9 +7,8 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from wallaroo_simulator import RunningSimulator, default_config, run_simulator
-
 from tests.simulator.conftest import password_grant
+from wallaroo_simulator import RunningSimulator, default_config, run_simulator
 
 
 def api(sim: RunningSimulator, path: str, body: object, headers: dict[str, str]) -> requests.Response:
@@ -57,8 +56,10 @@ def test_undeployed_pipeline_still_has_its_url(sim: RunningSimulator, auth: dict
 
 @pytest.mark.parametrize(("body", "status", "msg"), [
     ({"workspace_id": 99, "pipeline_name": "urldemopipeline"}, 404, "Workspace 99 not found"),
-    ({"workspace_id": 16, "pipeline_name": "nosuchpipeline"}, 404, "Pipeline nosuchpipeline not found in workspace 16"),
-    ({"workspace_id": 17, "pipeline_name": "urldemopipeline"}, 404, "Pipeline urldemopipeline not found in workspace 17"),
+    ({"workspace_id": 16, "pipeline_name": "nosuchpipeline"}, 404,
+     "Pipeline nosuchpipeline not found in workspace 16"),
+    ({"workspace_id": 17, "pipeline_name": "urldemopipeline"}, 404,
+     "Pipeline urldemopipeline not found in workspace 17"),
     ({"pipeline_name": "urldemopipeline"}, 400, None),
     ({"workspace_id": "16", "pipeline_name": "urldemopipeline"}, 400, None),
     ([1, 2], 400, None),

@@ -7,9 +7,9 @@ import json
 import pytest
 import requests
 from requests.auth import HTTPBasicAuth
-from wallaroo_simulator import RunningSimulator, expected_outputs
 
 from tests.support.data import aloha_rows
+from wallaroo_simulator import RunningSimulator, expected_outputs
 
 
 def get_jwt_token(url: str, client: str, secret: str, username: str, password: str) -> str:
@@ -30,7 +30,7 @@ def test_seed_tutorial_flow(sim: RunningSimulator, rows: int) -> None:
     token = get_jwt_token(sim.keycloak_token_url, sim.client, sim.secret, sim.username, sim.password)
 
     workspaces = get_wallaroo_response(sim.api_url, "/workspaces/list", token, {})["workspaces"]
-    workspace_id = list(filter(lambda x: x["name"] == "urldemoworkspace", workspaces))[0]["id"]
+    workspace_id = next(w for w in workspaces if w["name"] == "urldemoworkspace")["id"]
     assert isinstance(workspace_id, int)
 
     response = get_wallaroo_response(sim.api_url, "/admin/get_pipeline_external_url", token,

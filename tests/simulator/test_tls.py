@@ -10,9 +10,8 @@ import pytest
 import requests
 from cryptography import x509
 
-from wallaroo_simulator import RunningSimulator, run_simulator
-
 from tests.simulator.conftest import password_grant
+from wallaroo_simulator import RunningSimulator, run_simulator
 
 
 @pytest.fixture(scope="module")

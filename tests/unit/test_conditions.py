@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+
 from wallaroo_operator.controller import job
 from wallaroo_operator.controller.job import backoff_delay
 from wallaroo_operator.controller.job_status import derive_phase_and_conditions, run_generation
 from wallaroo_operator.kube.conditions import get_condition, now_rfc3339, set_condition
 
-T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
 T2 = T0 + timedelta(hours=1)
 T0_TEXT, T1_TEXT, T2_TEXT = "2024-05-01T12:00:00Z", "2024-05-01T12:05:00Z", "2024-05-01T13:00:00Z"
@@ -24,9 +25,9 @@ def test_now_rfc3339_formats_whole_seconds_with_z() -> None:
 
 
 def test_now_rfc3339_defaults_to_the_current_time() -> None:
-    before = datetime.now(timezone.utc).replace(microsecond=0)
-    stamp = datetime.strptime(now_rfc3339(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    after = datetime.now(timezone.utc)
+    before = datetime.now(UTC).replace(microsecond=0)
+    stamp = datetime.strptime(now_rfc3339(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    after = datetime.now(UTC)
 
     assert before <= stamp <= after
 

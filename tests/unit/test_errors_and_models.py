@@ -8,6 +8,7 @@ import kubernetes
 import pydantic
 import pytest
 import urllib3
+
 from wallaroo_operator.controller.connection import endpoint_urls
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.data.inputs import InputError
@@ -173,8 +174,8 @@ def test_an_unexpected_exception_from_nowhere_known_is_a_retried_internal_error_
 def _raised_in(module: str, error: BaseException) -> BaseException:
     """`error`, raised from a frame of `module` (as if that module's code had raised it)."""
     try:
-        exec(compile("raise error", f"<{module}>", "exec"), {"__name__": module, "error": error})  # noqa: S102
-    except BaseException as raised:  # noqa: BLE001 - that is the point
+        exec(compile("raise error", f"<{module}>", "exec"), {"__name__": module, "error": error})
+    except BaseException as raised:
         return raised
     raise AssertionError("unreachable")
 
@@ -202,7 +203,7 @@ def test_the_deepest_known_stage_wins() -> None:
     inner = _raised_in("wallaroo_operator.data.inputs", ValueError(FAKE_SECRET))
     try:
         raise_in_references = compile("raise inner", "<references>", "exec")
-        exec(raise_in_references, {"__name__": "wallaroo_operator.kube.references", "inner": inner})  # noqa: S102
+        exec(raise_in_references, {"__name__": "wallaroo_operator.kube.references", "inner": inner})
     except ValueError as outer:
         assert classify(outer).reason == "InvalidInput"
 

@@ -7,6 +7,7 @@ import gzip
 import json
 
 import pytest
+
 from wallaroo_operator.data import inputs
 from wallaroo_operator.data.inputs import (
     GZIP_MAGIC,

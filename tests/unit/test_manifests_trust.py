@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import yaml
-from wallaroo_operator import constants as c
 
 from tests.support.kube import REPO_ROOT, load_yaml_documents
+from wallaroo_operator import constants as c
 
 MANIFESTS = REPO_ROOT / "manifests"
 
@@ -56,8 +56,10 @@ def test_the_namespaced_mode_binds_a_role_in_each_namespace_it_watches():
 
 def test_the_namespaced_mode_reads_nothing_with_data_cluster_wide():
     (role,) = of_kind(MANIFESTS / "namespaced" / "cluster-role.yaml", "ClusterRole")
-    assert rules_by_resource(role["rules"]) == {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
-                                                ("", "namespaces"): {"list", "watch"}}
+    assert rules_by_resource(role["rules"]) == {
+        ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
+        ("", "namespaces"): {"list", "watch"},
+    }
 
 
 def test_the_admission_policy_matches_the_operators_account_and_the_results_labels():

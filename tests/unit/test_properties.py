@@ -11,6 +11,7 @@ import pydantic
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from wallaroo_operator.controller.errors import Disposition, classify
 from wallaroo_operator.data.inputs import InputData, InputError, InputPart, decode_input
 from wallaroo_operator.models import InferenceJobSpec, WallarooConnectionSpec

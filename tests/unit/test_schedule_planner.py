@@ -6,6 +6,7 @@ import dataclasses
 from datetime import datetime, timedelta
 
 import pytest
+
 from wallaroo_operator.schedule import (
     TOO_MANY_MISSED,
     WAKE_UP_PADDING_SECONDS,

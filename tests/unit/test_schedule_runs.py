@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from wallaroo_operator.schedule import (
     RUN_ID_PATTERN,
     RunState,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -129,7 +130,7 @@ def test_slots_match_a_minute_by_minute_reference_around_transitions(zone: str, 
     expected = brute_force(schedule, zone, start, end)
     assert list(iter_slots(schedule, zone, start, end)) == expected
     # Walking backwards finds the same slots.
-    for earlier, later in zip(expected, expected[1:]):
+    for earlier, later in itertools.pairwise(expected):
         assert previous_slot(schedule, zone, later) == later
         assert previous_slot(schedule, zone, later - timedelta(seconds=1)) == earlier
 

@@ -8,6 +8,7 @@ import base64
 import kubernetes
 import pydantic
 import pytest
+
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.errors import Disposition, classify
 from wallaroo_operator.kube import references

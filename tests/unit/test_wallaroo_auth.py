@@ -12,6 +12,7 @@ import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wallaroo_operator.wallaroo import (
     Credentials,
     InvalidConnection,
@@ -25,7 +26,6 @@ from wallaroo_operator.wallaroo.auth import (
     TokenProvider,
     TokenSet,
     basic_authorization,
-    logout_url_for,
     plan_renewal,
     token_error,
 )
@@ -264,10 +264,6 @@ def test_basic_authorization_round_trips_through_keycloaks_decoding() -> None:
     decoded = base64.b64decode(basic_authorization("odd", secret).removeprefix("Basic ")).decode()
     client_id, _, sent = decoded.partition(":")
     assert (form_url_decode(client_id), form_url_decode(sent)) == ("odd", secret)
-
-
-def test_logout_url_sits_beside_the_token_endpoint() -> None:
-    assert logout_url_for(TOKEN_URL) == TOKEN_URL.removesuffix("/token") + "/logout"
 
 
 # ---- what a refusal says --------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import requests
+
 from wallaroo_operator.wallaroo import (
     AmbiguousWorkspace,
     AuthenticationFailed,

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from wallaroo_operator.wallaroo import UnexpectedResponse
 from wallaroo_operator.wallaroo.formats import (
     PANDAS_RECORDS_PARAMS,
@@ -177,7 +178,8 @@ def test_arrow_body_is_an_ipc_file_with_the_input_column_and_the_sdk_query() -> 
 
 
 @pytest.mark.parametrize("table", [
-    pa.table({"time": pa.array([1, 2], pa.timestamp("ms")), "out.dense_1": pa.array([[0.25], [0.5]], pa.list_(pa.float32())),
+    pa.table({"time": pa.array([1, 2], pa.timestamp("ms")),
+              "out.dense_1": pa.array([[0.25], [0.5]], pa.list_(pa.float32())),
               "anomaly.count": pa.array([0, 0], pa.uint32())}),
     pa.table({"out": pa.StructArray.from_arrays([pa.array([[0.25], [0.5]])], names=["dense_1"])}),
 ])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+
 from wallaroo_operator.wallaroo import RetryPolicy, parse_retry_after
 from wallaroo_operator.wallaroo.retry import RetryBudget
 

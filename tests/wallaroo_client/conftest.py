@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.support.data import aloha_rows, ccfraud_rows  # noqa: F401 - re-exported for these tests
 from wallaroo_operator.wallaroo import (
     Credentials,
     ExternalUrlResolver,
@@ -14,7 +16,6 @@ from wallaroo_operator.wallaroo import (
     WallarooApi,
 )
 from wallaroo_operator.wallaroo.http import new_session
-from tests.support.data import aloha_rows, ccfraud_rows  # noqa: F401 - re-exported for these tests
 from wallaroo_simulator import RunningSimulator, expected_outputs, run_simulator
 
 ALOHA = ("urldemoworkspace", "urldemopipeline")  # legacy URL form, text_input of 50 ints, 15 outputs

@@ -4,6 +4,7 @@ pandas-records (to float32, the Arrow answer's type for Float outputs), in input
 from __future__ import annotations
 
 import pytest
+
 from wallaroo_operator.wallaroo import WallarooApi, run_inference
 from wallaroo_simulator import RunningSimulator
 
@@ -21,7 +22,7 @@ def test_arrow_gives_the_outputs_of_pandas_records(sim: RunningSimulator, api: W
     records, arrow = outcomes["pandas-records"].outputs, outcomes["arrow"].outputs
     assert len(arrow) == len(records) == 1000
     assert [sorted(row) for row in arrow] == [sorted(row) for row in records]
-    for arrow_row, records_row in zip(arrow, records):
+    for arrow_row, records_row in zip(arrow, records, strict=True):
         for name, values in records_row.items():
             assert arrow_row[name] == pytest.approx(values, rel=1e-6, abs=1e-7)  # float32 on the wire
     assert outcomes["arrow"].batches == 4

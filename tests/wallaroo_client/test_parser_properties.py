@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from wallaroo_operator.wallaroo import (
     Credentials,
     RetryPolicy,
@@ -55,7 +56,8 @@ special_bodies = st.sampled_from([
     b'{"access_token": "a", "expires_in": 1e400}', b'{"access_token": "a", "expires_in": true}',
     b'{"access_token": "a", "expires_in": 60, "refresh_token": 5, "refresh_expires_in": "x"}',
     nested(100_000), b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-    b'{"workspaces": [{"id": Infinity, "name": "w"}]}', b'{"workspaces": [{"id": 1, "name": "w", "pipelines": [1e999]}]}',
+    b'{"workspaces": [{"id": Infinity, "name": "w"}]}',
+    b'{"workspaces": [{"id": 1, "name": "w", "pipelines": [1e999]}]}',
     b'[{"outputs": [{"Float": {"dim": [1000000000000000000, 0], "data": []}}]}]',
     b'[{"outputs": [{"Float": {"dim": ["a", 1], "data": [1]}}]}]',
     b'[{"outputs": [{"Float": [1, 2]}]}]', b'[{"out": {"x": [1e999999]}}]', b'[{"out": {"x": [' + b"9" * 400 + b"]}}]",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from wallaroo_operator.wallaroo import (
     InvalidInput,
     PipelineNotDeployed,
@@ -62,7 +63,7 @@ def test_budget_is_shared_by_all_batches_of_a_run(sim: RunningSimulator, api: Wa
     resolver_for(api, ALOHA)()
     sim.admin.set_faults(PIPELINE, fail_next=100, status=503)
     policy = RetryPolicy(initial_backoff=0.01, max_backoff=0.02, budget=5, max_retries_per_request=100)
-    with pytest.raises(RetryBudgetExhausted, match="budget of 5 retries; last failure: .*HTTP 503") as caught:
+    with pytest.raises(RetryBudgetExhausted, match=r"budget of 5 retries; last failure: .*HTTP 503") as caught:
         infer(api, rows=8, retry=policy)
     assert caught.value.retryable and caught.value.reason == "RetryBudgetExhausted"
     assert requests_to(sim, "infer") == 1 + 5  # the first attempt and every retry the budget allowed
@@ -105,7 +106,7 @@ def test_a_server_that_never_answers_is_unreachable(sim: RunningSimulator, api: 
     resolver_for(api, ALOHA)()
     sim.admin.set_faults(PIPELINE, fail_next=100, failure="hang", hang_seconds=3)
     policy = RetryPolicy(initial_backoff=0.01, max_retries_per_request=1)
-    with pytest.raises(Unreachable, match="timed out.*gave up after 1 retries") as caught:
+    with pytest.raises(Unreachable, match=r"timed out.*gave up after 1 retries") as caught:
         infer(api, retry=policy, request_timeout=(2.0, 0.3))
     assert caught.value.retryable
 
@@ -166,7 +167,7 @@ def test_redeploy_in_the_middle_of_a_run(sim: RunningSimulator, api: WallarooApi
 def test_undeployed_pipeline(sim: RunningSimulator, api: WallarooApi) -> None:
     resolver = resolver_for(api, ALOHA)
     sim.admin.undeploy(PIPELINE)
-    with pytest.raises(PipelineNotDeployed, match="Deployment not found.*is the pipeline deployed") as caught:
+    with pytest.raises(PipelineNotDeployed, match=r"Deployment not found.*is the pipeline deployed") as caught:
         run_inference(resolver, aloha_rows(2), input_name="text_input", tokens=api.tokens)
     assert caught.value.retryable
     assert statuses_of(sim, "infer") == {"404": 2}

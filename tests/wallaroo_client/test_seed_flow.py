@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 import pytest
+
 from wallaroo_operator.wallaroo import (
     AmbiguousWorkspace,
     BatchProgress,
@@ -119,7 +121,7 @@ def test_client_credentials_grant_infers_but_sees_no_workspaces(sim: RunningSimu
 
 
 def test_unknown_workspace_and_pipeline(api: WallarooApi) -> None:
-    with pytest.raises(WorkspaceNotFound, match="3 workspaces are visible to user 'demo.user@example.com'"):
+    with pytest.raises(WorkspaceNotFound, match=re.escape("3 workspaces are visible to user 'demo.user@example.com'")):
         api.workspace_id("urlworkspace")
     with pytest.raises(PipelineNotFound, match="'nopipeline'"):
         api.external_url(16, "nopipeline")

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+
 from wallaroo_operator.wallaroo import (
     AuthenticationFailed,
     InvalidInput,

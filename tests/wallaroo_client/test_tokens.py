@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from wallaroo_operator.wallaroo import (
     AuthenticationFailed,
     TokenProvider,

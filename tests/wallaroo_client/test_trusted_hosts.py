@@ -4,12 +4,12 @@ real HTTP server on loopback counts what reached it."""
 from __future__ import annotations
 
 import pytest
+
+from tests.support.recording_server import recording_server
 from wallaroo_operator.wallaroo import ExternalUrlResolver, WallarooApi, run_inference
 from wallaroo_operator.wallaroo.errors import UntrustedInferenceHost
 from wallaroo_operator.wallaroo.http import new_session, origin_of
 from wallaroo_simulator import run_simulator
-
-from tests.support.recording_server import recording_server
 
 from .conftest import ALOHA, aloha_rows, provider_for
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RUNS = Counter("wallaroo_operator_runs_total", "Finished runs by outcome.", ["namespace", "outcome"])
@@ -12,7 +14,7 @@ RUN_SECONDS = Histogram("wallaroo_operator_run_duration_seconds", "Inference tim
 ACTIVE_RUNS = Gauge("wallaroo_operator_active_runs", "Runs in progress (including those waiting).")
 
 
-def record_finished(namespace: str, record: dict) -> None:
+def record_finished(namespace: str, record: dict[str, Any]) -> None:
     RUNS.labels(namespace, record["state"]).inc()
     if record["state"] == "Succeeded":
         ROWS.labels(namespace).inc(record.get("rows", 0))

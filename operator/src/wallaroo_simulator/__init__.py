@@ -11,5 +11,16 @@ from .config import KEYCLOAK_TARGET, MLOPS_TARGET, FaultSpec, SimulatorConfig, d
 from .model import expected_outputs
 from .server import RunningSimulator, ServeOptions, run_simulator
 
-__all__ = ["AdminClient", "FaultSpec", "KEYCLOAK_TARGET", "MLOPS_TARGET", "RunningSimulator", "ServeOptions",
-           "SimulatorConfig", "default_config", "expected_outputs", "load_config", "run_simulator"]
+__all__ = [
+    "KEYCLOAK_TARGET",
+    "MLOPS_TARGET",
+    "AdminClient",
+    "FaultSpec",
+    "RunningSimulator",
+    "ServeOptions",
+    "SimulatorConfig",
+    "default_config",
+    "expected_outputs",
+    "load_config",
+    "run_simulator",
+]

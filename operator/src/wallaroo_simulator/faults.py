@@ -8,8 +8,14 @@ from http import HTTPStatus
 from typing import Literal
 
 from .config import ErrorShape, FaultSpec
-from .errors import DEFAULT_MESSAGES, INFERENCE_SHAPE_BY_STATUS, DropConnection, ErrorAnswer, error_response
-from .errors import load_balancer_unavailable
+from .errors import (
+    DEFAULT_MESSAGES,
+    INFERENCE_SHAPE_BY_STATUS,
+    DropConnection,
+    ErrorAnswer,
+    error_response,
+    load_balancer_unavailable,
+)
 
 TargetKind = Literal["inference", "mlops", "keycloak"]
 

@@ -18,8 +18,16 @@ from aiohttp.helpers import parse_mimetype
 from .arrow import ARROW_CONTENT_TYPE, arrow_response, arrow_rows
 from .config import InputSpec
 from .endpoints import STATE, verified_claims
-from .errors import ErrorAnswer, InvalidToken, deployment_not_found, engine_bad_request, error_response
-from .errors import json_response, jwt_rejected, load_balancer_unavailable
+from .errors import (
+    ErrorAnswer,
+    InvalidToken,
+    deployment_not_found,
+    engine_bad_request,
+    error_response,
+    json_response,
+    jwt_rejected,
+    load_balancer_unavailable,
+)
 from .faults import add_latency, check_payload_size, inject_failure
 from .keycloak import REALM_PATH
 from .model import infer_columns, row_means

@@ -18,6 +18,7 @@ import sys
 import zlib
 from dataclasses import dataclass
 from numbers import Real
+from typing import Any
 
 from wallaroo_operator.settings import settings
 
@@ -48,7 +49,7 @@ class InputPart:
 @dataclass(frozen=True)
 class InputData:
     input_name: str
-    rows: list[list]
+    rows: list[list[Any]]
     sources: tuple[str, ...]
 
     @property
@@ -56,7 +57,7 @@ class InputData:
         return len(self.rows[0]) if self.rows else 0
 
 
-def natural_key(name: str) -> list:
+def natural_key(name: str) -> list[int | str]:
     """Sort key where digit runs compare as numbers: part-2 before part-10."""
     return [int(chunk) if chunk.isdigit() else chunk for chunk in re.split(r"(\d+)", name)]
 
@@ -132,7 +133,7 @@ class _ObjectPairs:
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, pairs: list[tuple[str, object]]) -> dict:
+    def __call__(self, pairs: list[tuple[str, object]]) -> dict[str, object]:
         index, self.count = self.count, self.count + 1
         document = dict(pairs)
         if len(document) != len(pairs):
@@ -170,12 +171,12 @@ def parse_json(payload: bytes, source: str) -> object:
         raise InputError("InvalidInput", f"{source}: not usable JSON ({type(error).__name__})") from error
 
 
-def decode_part(part: InputPart) -> tuple[str, list[list]]:
+def decode_part(part: InputPart) -> tuple[str, list[list[Any]]]:
     """One part → (input field name, rows)."""
     return decode_document(payload_bytes(part), part.source)
 
 
-def decode_document(raw: bytes, source: str) -> tuple[str, list[list]]:
+def decode_document(raw: bytes, source: str) -> tuple[str, list[list[Any]]]:
     """A whole JSON document (the tutorial's or pandas-records, gzip-compressed or not) → (input name, rows)."""
     if raw[:2] == GZIP_MAGIC:
         raw = gunzip(raw, source)
@@ -191,7 +192,7 @@ def _short(error: Exception) -> str:
     return str(error)[:120]
 
 
-def _tutorial_rows(document: dict, source: str) -> tuple[str, list[list]]:
+def _tutorial_rows(document: dict[str, Any], source: str) -> tuple[str, list[list[Any]]]:
     if len(document) != 1:
         raise InputError("InvalidInput", f"{source}: expected one input field such as "
                                          f'{{"text_input": [[...], ...]}}, found {len(document)} keys')
@@ -201,7 +202,7 @@ def _tutorial_rows(document: dict, source: str) -> tuple[str, list[list]]:
     return name, rows
 
 
-def _pandas_records_rows(records: list, source: str) -> tuple[str, list[list]]:
+def _pandas_records_rows(records: list[Any], source: str) -> tuple[str, list[list[Any]]]:
     if not records:
         return "", []
     names = {tuple(record) if isinstance(record, dict) else None for record in records}
@@ -213,7 +214,7 @@ def _pandas_records_rows(records: list, source: str) -> tuple[str, list[list]]:
     return name, [record[name] for record in records]
 
 
-def validate_rows(name: str, rows: list, source: str) -> None:
+def validate_rows(name: str, rows: list[Any], source: str) -> None:
     """Every row a non-empty list of numbers, all of one width: caught here with the row number,
     rather than as an opaque engine 400 after the first batch."""
     width = None
@@ -236,7 +237,7 @@ def _not_a_number(value: object) -> str | None:
     """Why `value` cannot be sent as a float64 number, or None when it can."""
     if isinstance(value, _NotANumber):
         return f"{value!r}"
-    if value is None or isinstance(value, bool) or not isinstance(value, Real):
+    if isinstance(value, bool) or not isinstance(value, int | Real):
         return f"{_json_type(value)}, not a number"
     if isinstance(value, int):
         return None if abs(value) <= sys.float_info.max else "beyond float64 range"
@@ -262,7 +263,7 @@ def decode_input(parts: list[InputPart]) -> InputData:
     if not parts:
         raise InputError("InputNotFound", "no input ConfigMaps matched")
     name: str | None = None
-    rows: list[list] = []
+    rows: list[list[Any]] = []
     for part in parts:
         part_name, part_rows = decode_part(part)
         if not part_rows:
@@ -282,6 +283,6 @@ def decode_input(parts: list[InputPart]) -> InputData:
     return InputData(name, rows, tuple(p.source for p in parts))
 
 
-def gzip_json(document) -> bytes:
+def gzip_json(document: object) -> bytes:
     """Helper for users and tests: the gzip payload to put into binaryData."""
     return gzip.compress(json.dumps(document, separators=(",", ":")).encode())

@@ -4,8 +4,9 @@ input data; the worker reads it, allowed by name."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from wallaroo_operator.data.inputs import natural_key
+from wallaroo_operator.data.inputs import InputError, natural_key
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core
 from wallaroo_operator.kube.references import MissingReference
 from wallaroo_operator.models.job import InputSpec
@@ -13,10 +14,11 @@ from wallaroo_operator.models.job import InputSpec
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
-def _metadata_list(namespace: str, **selectors: str) -> list[dict]:
+def _metadata_list(namespace: str, **selectors: str) -> list[dict[str, Any]]:
     response = core().list_namespaced_config_map(namespace, **selectors, _preload_content=False,
                                                  _headers={"Accept": METADATA_ONLY}, _request_timeout=REQUEST_TIMEOUT)
-    return json.loads(response.data).get("items") or []
+    items: list[dict[str, Any]] = json.loads(response.data).get("items") or []
+    return items
 
 
 def input_refs(namespace: str, spec: InputSpec) -> list[tuple[str, str]]:
@@ -27,6 +29,9 @@ def input_refs(namespace: str, spec: InputSpec) -> list[tuple[str, str]]:
             if not _metadata_list(namespace, field_selector=f"metadata.name={ref.name}"):
                 raise MissingReference("ConfigMapNotFound", f"ConfigMap {namespace}/{ref.name} not found")
         return [(ref.name, ref.key or spec.key) for ref in spec.config_maps]
+    if spec.selector is None:  # input.objectStore: read by the run's worker, not wired into this path yet
+        raise InputError("UnsupportedInput", "input.objectStore is not supported by this operator version yet; "
+                                             "use input.configMaps or input.selector")
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.match_labels.items()))
     names = [item["metadata"]["name"] for item in _metadata_list(namespace, label_selector=selector)]
     if not names:

@@ -1,4 +1,4 @@
-"""Reading what a job refers to: its connection, the credentials Secret, CA bundles, input ConfigMaps.
+"""Reading what a job refers to: its connection, the credentials Secret, CA bundles.
 
 Values read from Secrets are returned to the caller and never logged or put into messages.
 """
@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 import kubernetes
 
 from wallaroo_operator import constants as c
-from wallaroo_operator.data.inputs import InputError, InputPart, natural_key
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core, custom, is_not_found
 from wallaroo_operator.models.connection import CABundle, CredentialsSecretRef
-from wallaroo_operator.models.job import InputSpec
 from wallaroo_operator.models.objectstore import ObjectStoreCredentials
 from wallaroo_operator.models.refs import KeyReference
 from wallaroo_operator.objectstore.client import Credentials
@@ -42,9 +41,11 @@ class InvalidReference(ValueError):
         self.reason = reason
 
 
-def read_connection(namespace: str, name: str) -> dict:
+def read_connection(namespace: str, name: str) -> dict[str, Any]:
     try:
-        return custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, name, _request_timeout=REQUEST_TIMEOUT)
+        connection: dict[str, Any] = custom().get_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, name, _request_timeout=REQUEST_TIMEOUT)
+        return connection
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
             raise MissingReference("ConnectionNotFound",
@@ -128,36 +129,20 @@ def _config_map(namespace: str, name: str) -> kubernetes.client.V1ConfigMap:
         raise
 
 
+def _bundle_ref(bundle: CABundle) -> KeyReference:
+    ref = bundle.secret_ref or bundle.config_map_ref
+    if ref is None:  # the CRD refuses this; an object stored before the rule existed may still hold it
+        raise InvalidReference("InvalidCABundle", "caBundle needs exactly one of secretRef and configMapRef")
+    return ref
+
+
 def read_ca_bundle(namespace: str, bundle: CABundle, connection: str) -> str:
-    ref: KeyReference = bundle.secret_ref or bundle.config_map_ref
+    ref = _bundle_ref(bundle)
     if bundle.secret_ref:
         return _secret_value(_consenting_secret_data(namespace, ref.name, connection), namespace, ref.name, ref.key)
     config_map = _config_map(namespace, ref.name)
     if ref.key not in (config_map.data or {}):
         raise MissingReference("ConfigMapKeyNotFound", f"ConfigMap {namespace}/{ref.name} has no key {ref.key!r}")
-    return config_map.data[ref.key]
+    bundle_text: str = config_map.data[ref.key]
+    return bundle_text
 
-
-def _part(config_map: kubernetes.client.V1ConfigMap, key: str) -> InputPart:
-    source = f"{config_map.metadata.name}/{key}"
-    if key in (config_map.binary_data or {}):
-        return InputPart(source, binary_b64=config_map.binary_data[key])
-    if key in (config_map.data or {}):
-        return InputPart(source, text=config_map.data[key])
-    raise MissingReference("ConfigMapKeyNotFound",
-                           f"ConfigMap {config_map.metadata.namespace}/{config_map.metadata.name} has no key "
-                           f"{key!r} in data or binaryData")
-
-
-def read_input_parts(namespace: str, spec: InputSpec) -> list[InputPart]:
-    """The input ConfigMaps' payloads in their defined order: as listed, or by name for a selector."""
-    if spec.config_maps:
-        return [_part(_config_map(namespace, ref.name), ref.key or spec.key) for ref in spec.config_maps]
-    if spec.selector is None:  # input.objectStore: read by the run's worker, not wired into this path yet
-        raise InputError("UnsupportedInput", "input.objectStore is not supported by this operator version yet; "
-                                             "use input.configMaps or input.selector")
-    selector = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.match_labels.items()))
-    items = core().list_namespaced_config_map(namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT).items
-    if not items:
-        raise MissingReference("ConfigMapNotFound", f"no ConfigMap in {namespace} matches the labels {selector}")
-    return [_part(item, spec.key) for item in sorted(items, key=lambda cm: natural_key(cm.metadata.name))]

@@ -4,5 +4,11 @@ from wallaroo_operator.models.conditions import Condition
 from wallaroo_operator.models.connection import WallarooConnectionSpec, WallarooConnectionStatus
 from wallaroo_operator.models.job import InferenceJobSpec, InferenceJobStatus, RunRecord
 
-__all__ = ["Condition", "WallarooConnectionSpec", "WallarooConnectionStatus", "InferenceJobSpec",
-           "InferenceJobStatus", "RunRecord"]
+__all__ = [
+    "Condition",
+    "InferenceJobSpec",
+    "InferenceJobStatus",
+    "RunRecord",
+    "WallarooConnectionSpec",
+    "WallarooConnectionStatus",
+]

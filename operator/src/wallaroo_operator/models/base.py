@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -12,6 +14,6 @@ class KubeModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore",
                               use_attribute_docstrings=False)
 
-    def to_kube(self) -> dict:
+    def to_kube(self) -> dict[str, Any]:
         """The object as the API server stores it: camelCase, and no unset fields (no empty noise)."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")

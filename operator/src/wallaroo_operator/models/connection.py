@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.conditions import Condition
@@ -20,7 +21,7 @@ MAX_URL_LENGTH = 2048
 # value of a string that misses its `pattern` or a CEL rule ("Invalid value: ..."), and the value may
 # hold a password: so CEL rules with reason FieldValueForbidden, whose errors carry no value.
 # '@' is refused anywhere: user info in a URL would be shown in status, events and logs.
-_URL_CHECKS = [  # (CEL rule, Python check, message)
+_URL_CHECKS: list[tuple[str, Callable[[str], bool], str]] = [  # (CEL rule, Python check, message)
     ("!self.contains('@')", lambda url: "@" not in url,
      "must not contain '@': user info (user:password@) does not belong in a URL, credentials go in the Secret"),
     ("!self.contains('?')", lambda url: "?" not in url, "must not have a query (?...)"),
@@ -30,14 +31,14 @@ _HTTP_URL = (r"^https?://[^/\s]+(/\S*)?$", "must be an http:// or https:// URL")
 _ORIGIN = (r"^https?://[^/\s]+/?$", "must be an origin, scheme://host[:port], with no path")
 
 
-def _url_validations(shape: tuple[str, str]) -> dict:
+def _url_validations(shape: tuple[str, str]) -> dict[str, Any]:
     cel_regex = shape[0].replace("\\", "\\\\")  # a CEL string literal escapes its backslashes
     checks = [(rule, message) for rule, _, message in _URL_CHECKS] + [(f"self.matches('{cel_regex}')", shape[1])]
     return {"x-kubernetes-validations": [{"rule": rule, "message": message, "reason": "FieldValueForbidden"}
                                          for rule, message in checks]}
 
 
-def _url_validator(shape: tuple[str, str]):
+def _url_validator(shape: tuple[str, str]) -> AfterValidator:
     def check(url: str) -> str:
         # The messages never quote the value (it may hold a password).
         for _, ok, message in _URL_CHECKS:
@@ -74,9 +75,9 @@ class CABundle(KubeModel):
     secret_ref: KeyReference | None = Field(default=None, description="A Secret key holding the PEM bundle.")
     config_map_ref: KeyReference | None = Field(default=None, description="A ConfigMap key holding the PEM bundle.")
 
-    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
         {"rule": "has(self.secretRef) != has(self.configMapRef)",
-         "message": "give exactly one of secretRef and configMapRef"}]}}
+         "message": "give exactly one of secretRef and configMapRef"}]})
 
 
 class WallarooConnectionSpec(KubeModel):
@@ -108,14 +109,14 @@ class WallarooConnectionSpec(KubeModel):
     request_timeout_seconds: float = Field(default=60, gt=0, le=3600,
                                            description="Timeout of MLOps API and token requests.")
 
-    model_config = {"hide_input_in_errors": True, "json_schema_extra": {"x-kubernetes-validations": [
+    model_config = ConfigDict(hide_input_in_errors=True, json_schema_extra={"x-kubernetes-validations": [
         {"rule": "has(self.urlPrefix) == has(self.urlSuffix)",
          "message": "urlPrefix and urlSuffix go together"},
         {"rule": "has(self.apiUrl) != has(self.urlPrefix)",
          "message": "give either apiUrl or urlPrefix and urlSuffix, not both and not neither"},
         {"rule": "!has(self.tokenUrl) || has(self.apiUrl)",
          "message": "tokenUrl needs apiUrl (with urlPrefix/urlSuffix the token URL is derived)"},
-    ]}}
+    ]})
 
 
 class WallarooConnectionStatus(KubeModel):

@@ -16,14 +16,14 @@ from wallaroo_operator.models.job import InferenceJobSpec, InferenceJobStatus
 # JSON Schema keywords that a structural OpenAPI v3 schema in a CRD accepts and that we use.
 _KEPT = {"type", "description", "properties", "required", "items", "enum", "default", "pattern", "minimum",
          "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems",
-         "additionalProperties", "format", "minProperties", "maxProperties", "x-kubernetes-validations", "x-kubernetes-list-type",
-         "x-kubernetes-list-map-keys", "x-kubernetes-preserve-unknown-fields"}
+         "additionalProperties", "format", "minProperties", "maxProperties", "x-kubernetes-validations",
+         "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-preserve-unknown-fields"}
 
 
 def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model as a structural schema: refs inlined, Optional unwrapped, titles dropped."""
     schema = model.model_json_schema(by_alias=True, mode="serialization")
-    return _structural(schema, schema.get("$defs", {}))
+    return _structural_object(schema, schema.get("$defs", {}))
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -31,23 +31,27 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         return [_structural(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
+    return _structural_object(node, defs)
+
+
+def _structural_object(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in node:
         target = defs[node["$ref"].rsplit("/", 1)[-1]]
-        return _structural({**target, **{k: v for k, v in node.items() if k != "$ref"}}, defs)
+        return _structural_object({**target, **{k: v for k, v in node.items() if k != "$ref"}}, defs)
     if "anyOf" in node:  # `X | None`: the field is optional, never null on the wire (exclude_none)
         variants = [v for v in node["anyOf"] if v.get("type") != "null"]
         if len(variants) == 1:
             merged = {**variants[0], **{k: v for k, v in node.items() if k != "anyOf"}}
             if merged.get("default", 0) is None:
                 del merged["default"]
-            return _structural(merged, defs)
+            return _structural_object(merged, defs)
     for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(node.get(bound), (int, float)) and not isinstance(node.get(bound), bool):
             # JSON Schema's numeric form; OpenAPI v3.0 (CRDs) wants the limit plus a boolean.
             node = {**node, limit: node[bound], bound: True}
     if "const" in node:
         node = {**{k: v for k, v in node.items() if k != "const"}, "enum": [node["const"]]}
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in node.items():
         if key not in _KEPT:
             continue
@@ -67,7 +71,7 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
-def _conditions_as_map(status_schema: dict) -> dict:
+def _conditions_as_map(status_schema: dict[str, Any]) -> dict[str, Any]:
     # Conditions are keyed by type, so server-side apply and strategic merges treat them as a map.
     conditions = status_schema["properties"].get("conditions")
     if conditions:
@@ -76,8 +80,9 @@ def _conditions_as_map(status_schema: dict) -> dict:
     return status_schema
 
 
-def _crd(kind: str, plural: str, short_names: list[str], spec_model, status_model, description: str,
-         columns: list[dict], rules: list[dict] | None = None) -> dict:
+def _crd(kind: str, plural: str, short_names: list[str], spec_model: type[BaseModel],
+         status_model: type[BaseModel], description: str, columns: list[dict[str, str]],
+         rules: list[dict[str, str]] | None = None) -> dict[str, Any]:
     spec = openapi_schema(spec_model)
     status = _conditions_as_map(openapi_schema(status_model))
     status["description"] = "Observed state, written by the operator only."
@@ -106,14 +111,14 @@ def _crd(kind: str, plural: str, short_names: list[str], spec_model, status_mode
     }
 
 
-def _column(name: str, path: str, kind: str = "string", description: str | None = None) -> dict:
+def _column(name: str, path: str, kind: str = "string", description: str | None = None) -> dict[str, str]:
     column = {"name": name, "type": kind, "jsonPath": path}
     if description:
         column["description"] = description
     return column
 
 
-def inference_job_crd() -> dict:
+def inference_job_crd() -> dict[str, Any]:
     return _crd(c.JOB_KIND, c.JOB_PLURAL, ["ijob", "ijobs"], InferenceJobSpec, InferenceJobStatus,
                 "InferenceJob runs a Wallaroo pipeline over input held in ConfigMaps, once or on a cron schedule, "
                 "and writes per-row results into ConfigMaps it owns.",
@@ -131,7 +136,7 @@ def inference_job_crd() -> dict:
                         "message": "an InferenceJob name has at most 63 characters (it labels the results)"}])
 
 
-def wallaroo_connection_crd() -> dict:
+def wallaroo_connection_crd() -> dict[str, Any]:
     return _crd(c.CONNECTION_KIND, c.CONNECTION_PLURAL, ["wconn"], WallarooConnectionSpec,
                 WallarooConnectionStatus,
                 "WallarooConnection is one Wallaroo endpoint and the Secret with its credentials, shared by jobs.",
@@ -141,7 +146,7 @@ def wallaroo_connection_crd() -> dict:
                  _column("Age", ".metadata.creationTimestamp", "date")])
 
 
-def all_crds() -> dict[str, dict]:
+def all_crds() -> dict[str, dict[str, Any]]:
     """File name → CRD manifest."""
     return {f"{c.GROUP}_{c.JOB_PLURAL}.yaml": inference_job_crd(),
             f"{c.GROUP}_{c.CONNECTION_PLURAL}.yaml": wallaroo_connection_crd()}

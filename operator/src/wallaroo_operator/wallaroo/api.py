@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -164,7 +164,6 @@ class ExternalUrlResolver:
         self.trusted_origins = frozenset({http.origin_of(api.api_url), *map(http.origin_of, inference_origins)})
         self._lock = threading.Lock()
         self._url: str | None = None
-        self.resolutions = 0
 
     def __call__(self, force: bool = False) -> str:
         with self._lock:
@@ -172,5 +171,4 @@ class ExternalUrlResolver:
                 url = self._api.external_url(self._workspace_id, self._pipeline)
                 http.require_trusted_origin(url, self.trusted_origins, f"pipeline {self._pipeline!r}")
                 self._url = url
-                self.resolutions += 1
             return self._url

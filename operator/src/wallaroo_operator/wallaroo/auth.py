@@ -249,20 +249,6 @@ class TokenProvider:
             self._invalidations += 1
             return True
 
-    def logout(self) -> None:
-        """End the Keycloak session (if any) and forget the tokens; the next call logs in."""
-        with self._lock:
-            tokens, self._tokens = self._tokens, None
-            if tokens is None or tokens.refresh_token is None:
-                return
-            what = f"logging out {self.principal}"
-            secrets = self.credentials.secret_values() + (tokens.access_token, tokens.refresh_token)
-            response = self._post_token_endpoint(
-                logout_url_for(self.token_url), {"refresh_token": tokens.refresh_token}, what, secrets
-            )
-            if response.status_code not in (200, 204):
-                raise token_error(response, what, self.credentials, secrets)
-
     def stats(self) -> TokenStats:
         with self._lock:
             return TokenStats(self._logins, self._refreshes, self._invalidations)
@@ -347,12 +333,6 @@ def basic_authorization(client_id: str, client_secret: str) -> str:
     id and secret form-URL-encoded (UTF-8) before base64, so ``:``, ``+``, ``%`` survive."""
     pair = f"{quote_plus(client_id, safe='')}:{quote_plus(client_secret, safe='')}"
     return "Basic " + base64.b64encode(pair.encode("ascii")).decode("ascii")
-
-
-def logout_url_for(token_url: str) -> str:
-    """Keycloak's end-session endpoint beside the token endpoint."""
-    base, _, _ = token_url.rstrip("/").rpartition("/")
-    return f"{base}/logout"
 
 
 def parse_token_body(content: bytes, what: str) -> Mapping[str, Any]:
