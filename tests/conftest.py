@@ -12,17 +12,17 @@ os.environ.setdefault("WALLAROO_OPERATOR_RETRY_BASE_SECONDS", "0.5")
 os.environ.setdefault("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "2")
 os.environ.setdefault("WALLAROO_OPERATOR_STATUS_RETRY_CAP_SECONDS", "2")
 
-import re  # noqa: E402
+import re
 import shutil
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import tempfile
+from pathlib import Path
 
-import kubernetes  # noqa: E402
-import pytest  # noqa: E402
+import kubernetes
+import pytest
 
 from tests.support import secret_scan
-from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name  # noqa: E402
-from tests.support.node import NodeSession, why_no_node  # noqa: E402
+from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name
+from tests.support.node import NodeSession, why_no_node
 
 CRD_DIR = REPO_ROOT / "crds"
 WORKER_LOG_DIR_ENV = "WALLAROO_WORKER_LOG_DIR"  # executors/local.py copies each worker's log there

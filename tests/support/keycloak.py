@@ -130,7 +130,8 @@ class Keycloak:
         discovery = f"{self.realm_url}/.well-known/openid-configuration"
         while time.monotonic() - began < START_TIMEOUT:
             if self._process.poll() is not None:
-                raise KeycloakFailed(f"Keycloak exited with {self._process.returncode} while starting:\n{self.log_tail()}")
+                raise KeycloakFailed(f"Keycloak exited with {self._process.returncode} while starting:\n"
+                                     f"{self.log_tail()}")
             try:
                 if requests.get(discovery, timeout=5).status_code == 200:
                     return
