@@ -91,10 +91,8 @@ def _session_cluster():
         kubeconfig = Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config"))
         api = client_for(kubeconfig)
         install_crds(api, CRD_DIR)
-        existing = Kube(kubeconfig, api)
-        watch = secret_scan.ClusterWatch(existing, secret_scan.SESSION).start()
-        yield existing, NodeSession(None, Path("kubectl"), why_no_node(user_cluster=True))
-        watch.stop()
+        # No cluster-wide watch here: other namespaces are not the tests' (the namespace fixture collects theirs).
+        yield Kube(kubeconfig, api), NodeSession(None, Path("kubectl"), why_no_node(user_cluster=True))
         return
 
     from localcluster import LocalCluster, build_binaries
