@@ -32,6 +32,10 @@ WORKER_LOG_DIR_ENV = "WALLAROO_WORKER_LOG_DIR"  # executors/local.py copies each
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The operator's client module keeps the kubernetes client from logging response bodies (Secrets' data,
+    # tokens) in this process: imported first, so that it holds for the tests' own clients as well.
+    import wallaroo_operator.kube.client  # noqa: F401
+
     worker_logs = tempfile.mkdtemp(prefix="worker-logs-")
     os.environ[WORKER_LOG_DIR_ENV] = worker_logs
     secret_scan.start(Path(worker_logs))

@@ -118,3 +118,11 @@ def test_the_secret_scan_knows_secrets_by_their_shape(what: str, text: str):
                                    "the API answered 401 for https://wallaroo.example.com/v1/api")
 
     assert [(f.what, f.where.split(" in ")[0]) for f in scan.findings()] == [(what, "a log record of x")]
+
+
+def test_the_secret_scan_finds_a_secret_base64_encoded_as_a_secrets_data_holds_it():
+    scan = secret_scan.SecretScan()
+    scan.register("the password", "hunter2-hunter2")
+    scan.add("a log record of kubernetes.client.rest", 'response body: {"data": {"password": "aHVudGVyMi1odW50ZXIy"}}')
+
+    assert [f.what for f in scan.findings()] == ["the password, base64-encoded"]

@@ -12,6 +12,7 @@ namespace is deleted, `finish()` at the end. A test can use a SecretScan of its 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import json
@@ -60,9 +61,12 @@ class SecretScan:
         self.current_test = "(outside any test)"
 
     def register(self, what: str, value: str | None) -> None:
+        """A secret, looked for as it is and base64-encoded (as a Secret's data holds it)."""
         if value and len(value) >= SHORTEST_SECRET:
+            encoded = base64.b64encode(value.encode()).decode()
             with self._lock:
                 self._secrets.setdefault(value, what)
+                self._secrets.setdefault(encoded, f"{what}, base64-encoded")
 
     def add(self, where: str, text: str) -> None:
         if text:
@@ -142,8 +146,6 @@ def capturing_logs(scan: SecretScan) -> Iterator[None]:
 def collect_namespace(kube: Any, namespace: str, scan: SecretScan) -> None:
     """What the operator wrote where users look (Events, the status of jobs and connections), and the
     credentials the test put into Secrets there (their values are what must not show anywhere)."""
-    import base64
-
     from wallaroo_operator import constants as c
 
     for event in kube.core.list_namespaced_event(namespace).items:

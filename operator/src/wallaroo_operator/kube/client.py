@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
-
 from typing import TYPE_CHECKING
 
 import kubernetes
@@ -14,6 +14,10 @@ if TYPE_CHECKING:  # kopf is the operator's; the worker (a process of its own) s
 
 # (connect, read) seconds for every call: a half-open connection must not wedge a job's controller.
 REQUEST_TIMEOUT = (5.0, 30.0)
+
+# The client logs every response body at DEBUG: Secrets' data, ServiceAccount tokens. Never below INFO,
+# even when the operator runs with --verbose (which sets the root logger to DEBUG).
+logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
 
 
 @functools.cache
