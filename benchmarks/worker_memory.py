@@ -77,22 +77,23 @@ def child(args: argparse.Namespace) -> None:
 def whole_document(parts: list, manifest, tokens) -> dict:
     """The former in-operator path, for comparison: every part held, decoded whole, every output held."""
     from wallaroo_operator.data.inputs import decode_input
-    from wallaroo_operator.data.results import chunk_results
     from wallaroo_operator.wallaroo import ExternalUrlResolver, WallarooApi, run_inference
+    from wallaroo_operator.worker.results import ResultsWriter
 
     data = decode_input(parts)
     resolver = ExternalUrlResolver(WallarooApi(manifest.api_url, tokens), manifest.workspace_id, "urldemopipeline")
     outcome = run_inference(resolver, data.rows, input_name=data.input_name, batch_size=1000, parallelism=2,
                             tokens=tokens)
-    return {"rows": outcome.rows, "results": len(chunk_results(outcome.outputs, max_chunks=10**6))}
+    writer = ResultsWriter(lambda chunk: str(chunk.index), max_chunks=10**6, inline_limit_bytes=0)
+    writer.add(0, outcome.outputs)
+    return {"rows": outcome.rows, "results": len(writer.finish()["resultConfigMaps"])}
 
 
 def write_parts(directory: Path, rows: int) -> Path:
     """The input as gzip ConfigMap payloads of 5,000 tutorial-shaped rows each, written before the run."""
     sys.path.insert(0, str(REPO))
-    from wallaroo_operator.data.inputs import gzip_json
-
     from tests.support.data import aloha_rows
+    from wallaroo_operator.data.inputs import gzip_json
 
     directory.mkdir(parents=True)
     for index, start in enumerate(range(0, rows, ROWS_PER_PART)):

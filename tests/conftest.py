@@ -12,17 +12,57 @@ os.environ.setdefault("WALLAROO_OPERATOR_RETRY_BASE_SECONDS", "0.5")
 os.environ.setdefault("WALLAROO_OPERATOR_RETRY_CAP_SECONDS", "2")
 os.environ.setdefault("WALLAROO_OPERATOR_STATUS_RETRY_CAP_SECONDS", "2")
 
-import re  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import re
+import shutil
+import tempfile
+from pathlib import Path
 
-import kubernetes  # noqa: E402
-import pytest  # noqa: E402
+import kubernetes
+import pytest
 
-from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name  # noqa: E402
-from tests.support.node import NodeSession, why_no_node  # noqa: E402
+from tests.support import secret_scan
+from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube, client_for, install_crds, unique_name
+from tests.support.node import NodeSession, why_no_node
 
 CRD_DIR = REPO_ROOT / "crds"
+WORKER_LOG_DIR_ENV = "WALLAROO_WORKER_LOG_DIR"  # executors/local.py copies each worker's log there
+
+
+# ---- the suite-wide secret scan (tests/support/secret_scan.py, docs/testing.md) ----------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The operator's client module keeps the kubernetes client from logging response bodies (Secrets' data,
+    # tokens) in this process: imported first, so that it holds for the tests' own clients as well.
+    import wallaroo_operator.kube.client  # noqa: F401
+
+    worker_logs = tempfile.mkdtemp(prefix="worker-logs-")
+    os.environ[WORKER_LOG_DIR_ENV] = worker_logs
+    secret_scan.start(Path(worker_logs))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item):
+    secret_scan.SESSION.current_test = item.nodeid
+    yield
+    secret_scan.SESSION.current_test = "(between tests)"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    findings = secret_scan.finish()
+    shutil.rmtree(os.environ.pop(WORKER_LOG_DIR_ENV, ""), ignore_errors=True)
+    session.config.stash[_SECRET_FINDINGS] = secret_scan.report(findings)
+    if findings:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    for line in config.stash.get(_SECRET_FINDINGS, []):
+        terminalreporter.write_line(line, red=line.startswith("SECRET"), bold=line.startswith("SECRET"))
+
+
+_SECRET_FINDINGS = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +95,7 @@ def _session_cluster():
         kubeconfig = Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config"))
         api = client_for(kubeconfig)
         install_crds(api, CRD_DIR)
+        # No cluster-wide watch here: other namespaces are not the tests' (the namespace fixture collects theirs).
         yield Kube(kubeconfig, api), NodeSession(None, Path("kubectl"), why_no_node(user_cluster=True))
         return
 
@@ -72,7 +113,11 @@ def _session_cluster():
         cluster.start(before_controllers=lambda c: install_crds(client_for(c.kubeconfig), CRD_DIR), node_now=False)
         try:
             session_kube = Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
-            yield session_kube, NodeSession(cluster, binaries.kubectl, reason)
+            watch = secret_scan.ClusterWatch(session_kube, secret_scan.SESSION).start()
+            try:
+                yield session_kube, NodeSession(cluster, binaries.kubectl, reason)
+            finally:
+                watch.stop()
         finally:
             cluster.stop()
 
@@ -84,6 +129,7 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> str:
     name = unique_name(f"t-{readable}")
     kube.core.create_namespace(kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name)))
     yield name
+    secret_scan.collect_namespace(kube, name, secret_scan.SESSION)  # before its events and statuses go
     release_finalizers(kube, name)
     try:
         kube.core.delete_namespace(name)

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
-from wallaroo_operator import constants as c
-from wallaroo_simulator import run_simulator
 
 from tests.conftest import release_finalizers
+from tests.support import secret_scan
 from tests.support.kube import REPO_ROOT, Kube, client_for, install_crds
 from tests.support.operator import (
     aloha_rows,
@@ -40,6 +39,8 @@ from tests.support.operator import (
     wait_for_job,
 )
 from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
+from wallaroo_simulator import run_simulator
 
 if TYPE_CHECKING:
     from localcluster import LocalCluster
@@ -151,8 +152,6 @@ def test_status_writes_refused_for_a_while_lose_nothing(kube: Kube, namespace, s
              timeout=30, what="a StatusWritten event")
 
 
-@pytest.mark.xfail(strict=False, reason="known gap since runs execute in workers (issue 9): recovery reads the results "
-                   "annotations kube/results_store.py writes, and the worker writes its own, so the run is sent again")
 def test_a_run_whose_status_never_landed_is_recovered_from_its_results_after_a_restart(
         kube: Kube, namespace, simulator, connection):
     simulator.admin.reset_counters()
@@ -239,16 +238,18 @@ def own_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalCluster,
         monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
         operator_client.configuration.cache_clear()
         operator_client.api_client.cache_clear()
+        kube = Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
         try:
-            yield cluster, Kube(cluster.kubeconfig, client_for(cluster.kubeconfig))
+            yield cluster, kube
         finally:
+            for namespace in kube.core.list_namespace().items:  # for the suite's secret scan
+                if namespace.metadata.name not in ("default", "kube-node-lease", "kube-public", "kube-system"):
+                    secret_scan.collect_namespace(kube, namespace.metadata.name, secret_scan.SESSION)
             operator_client.configuration.cache_clear()
             operator_client.api_client.cache_clear()
             cluster.stop()
 
 
-@pytest.mark.xfail(strict=False, reason="known gap since runs execute in workers (issue 9): the worker reports progress "
-                   "through the API server and does not yet ride out its outage")
 def test_api_server_outages_mid_run_and_while_recording_lose_and_repeat_nothing(own_cluster):
     """The results are written when the run ends, so the API server must be back by then: this test
     proves that the run survives the outage, and that its record survives a second outage."""

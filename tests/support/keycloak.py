@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from localcluster.processes import free_port, is_running, spawn, stop
+from tests.support import secret_scan
 
 VERSION = "26.7.3"
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:tar.gz"
@@ -105,6 +107,7 @@ class Keycloak:
         self.token_url = f"{self.realm_url}/protocol/openid-connect/token"
         self.log_file = state_dir / "keycloak.log"
         self._admin_password = os.urandom(12).hex()
+        secret_scan.SESSION.register("the Keycloak admin password", self._admin_password)
         self._process: subprocess.Popen | None = None
         self._admin_token: tuple[str, float] | None = None
         self.session = requests.Session()
@@ -127,7 +130,8 @@ class Keycloak:
         discovery = f"{self.realm_url}/.well-known/openid-configuration"
         while time.monotonic() - began < START_TIMEOUT:
             if self._process.poll() is not None:
-                raise KeycloakFailed(f"Keycloak exited with {self._process.returncode} while starting:\n{self.log_tail()}")
+                raise KeycloakFailed(f"Keycloak exited with {self._process.returncode} while starting:\n"
+                                     f"{self.log_tail()}")
             try:
                 if requests.get(discovery, timeout=5).status_code == 200:
                     return
@@ -192,11 +196,13 @@ class Keycloak:
             "attributes": dict(attributes or {})}
         if secret is not None:
             representation |= {"clientAuthenticatorType": "client-secret", "secret": secret}
+            secret_scan.SESSION.register(f"the secret of Keycloak client {client_id}", secret)
         return self.admin("POST", "/clients", representation)
 
     def create_user(self, username: str, password: str, *, enabled: bool = True,
                     required_actions: tuple[str, ...] = (), email: str | None = None) -> str:
         """A user who can log in with the password grant (Keycloak 26 wants email and names); their id."""
+        secret_scan.SESSION.register(f"the password of Keycloak user {username}", password)
         return self.admin("POST", "/users", {
             "username": username, "enabled": enabled, "email": email or username, "emailVerified": True,
             "firstName": "Test", "lastName": "User", "requiredActions": list(required_actions),

@@ -1,4 +1,5 @@
-"""Packing per-row outputs into ConfigMap-sized chunks, and inlining small ones into the status."""
+"""Packing per-row outputs into ConfigMap-sized chunks as they come (the worker's ResultsWriter), and
+inlining small ones into the status."""
 
 from __future__ import annotations
 
@@ -7,17 +8,25 @@ import json
 
 import pytest
 
-from wallaroo_operator.data.results import (
-    CHUNK_BYTES,
-    ResultChunk,
-    ResultsTooLarge,
-    chunk_results,
-    inline_outputs,
-)
+from wallaroo_operator.data.results import CHUNK_BYTES, ResultChunk, ResultsTooLarge, inline_outputs
+from wallaroo_operator.worker.results import ResultsWriter
 
 
 def outputs_of(count: int, width: int = 3) -> list[dict[str, list[float]]]:
     return [{"out": [round(row + i / 10, 2) for i in range(width)]} for row in range(count)]
+
+
+def chunk_results(outputs: list, *, max_chunks: int, chunk_bytes: int = CHUNK_BYTES) -> list[ResultChunk]:
+    """The chunks a ResultsWriter stores for `outputs`, added in two calls as batches come."""
+    stored: list[ResultChunk] = []
+    writer = ResultsWriter(lambda chunk: stored.append(chunk) or f"part-{chunk.index}", max_chunks=max_chunks,
+                           inline_limit_bytes=0, chunk_bytes=chunk_bytes)
+    half = len(outputs) // 2
+    writer.add(0, outputs[:half])
+    writer.add(half, outputs[half:])
+    record = writer.finish()
+    assert record["resultConfigMaps"] == [f"part-{chunk.index}" for chunk in stored]
+    return stored
 
 
 def rows_of(chunks: list[ResultChunk]) -> list[dict]:
@@ -76,11 +85,19 @@ def test_chunks_are_filled_before_a_new_one_starts() -> None:
 def test_small_outputs_fit_one_chunk_with_compact_json() -> None:
     chunks = chunk_results([{"a": [1.5], "b": [2.0, 3.0]}, {"a": [4.0], "b": [5.0, 6.0]}], max_chunks=1)
 
-    assert chunks == [ResultChunk(0, 0, 2, '[{"row":0,"a":[1.5],"b":[2.0,3.0]},{"row":1,"a":[4.0],"b":[5.0,6.0]}]')]
+    assert chunks == [ResultChunk(0, 0, 2, '[{"row":0,"a":[1.5],"b":[2.0,3.0]},{"row":1,"a":[4.0],"b":[5.0,6.0]}]',
+                                  last=True)]
 
 
 def test_empty_outputs_make_one_empty_chunk() -> None:
-    assert chunk_results([], max_chunks=1) == [ResultChunk(0, 0, 0, "[]")]
+    assert chunk_results([], max_chunks=1) == [ResultChunk(0, 0, 0, "[]", last=True)]
+
+
+@pytest.mark.parametrize("count", [1, 50])
+def test_only_the_last_chunk_is_marked_last(count: int) -> None:
+    chunks = chunk_results(outputs_of(count), max_chunks=1000, chunk_bytes=100)
+
+    assert [chunk.last for chunk in chunks] == [False] * (len(chunks) - 1) + [True]
 
 
 def test_a_row_filling_a_chunk_exactly_is_accepted() -> None:

@@ -55,7 +55,7 @@ def add_admin_routes(app: web.Application) -> None:
         web.get("/faults", _faults), web.put("/faults/{target}", _set_faults),
         web.delete("/faults/{target}", _clear_faults), web.delete("/faults", _clear_faults),
         web.post("/pipelines/{name}/undeploy", _undeploy), web.post("/pipelines/{name}/redeploy", _redeploy),
-        web.put("/tokens", _set_token_lifetimes),
+        web.put("/tokens", _set_token_lifetimes), web.get("/tokens/issued", _issued_tokens),
         web.patch("/users/{username}", _update_user), web.post("/users/{username}/logout", _logout_user),
         web.patch("/clients/{client_id}", _update_client),
         web.put("/brute-force", _set_brute_force), web.delete("/brute-force", _set_brute_force),
@@ -128,6 +128,10 @@ async def _world(request: web.Request) -> web.Response:
 
 async def _counters(request: web.Request) -> web.Response:
     return json_response(request.app[STATE].counters.snapshot())
+
+
+async def _issued_tokens(request: web.Request) -> web.Response:
+    return json_response({"tokens": list(request.app[STATE].issuer.issued)})
 
 
 async def _reset_counters(request: web.Request) -> web.Response:
@@ -293,6 +297,10 @@ class AdminClient:
 
     def reset_counters(self) -> None:
         self._call("POST", "/counters/reset")
+
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token issued so far (the newest 100,000): what must never leak."""
+        return list(self._call("GET", "/tokens/issued")["tokens"])
 
     def close(self) -> None:
         self._session.close()

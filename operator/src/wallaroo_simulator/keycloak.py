@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import collections
 import hmac
 import secrets
 import string
@@ -39,6 +40,7 @@ SCOPE = "profile email"
 _SERVICE_ACCOUNT_NAMESPACE = uuid.UUID("0b8f3c1e-2a4d-4f6b-8e9a-7c5d3b1a0f21")
 _REALM_ROLES = ["create-realm", "default-roles-master", "offline_access", "admin", "uma_authorization"]
 _VERIFIED_CACHE_LIMIT = 10_000
+_ISSUED_LIMIT = 100_000  # tokens kept for the admin API's list (a test run's scan for leaked tokens)
 
 
 class TokenIssuer:
@@ -53,6 +55,8 @@ class TokenIssuer:
         self._client_lifetimes = {c.client_id: c.tokens for c in config.clients if c.tokens}
         # Verifying RS256 costs more than a small inference; tokens are re-sent on every request.
         self._verified: dict[str, dict[str, Any]] = {}
+        # Every token issued, newest last, for tests that look for them where they must not be.
+        self.issued: collections.deque[str] = collections.deque(maxlen=_ISSUED_LIMIT)
 
     def lifetimes(self, client_id: str) -> TokenLifetimes:
         return self._client_lifetimes.get(client_id, self.realm_lifetimes)
@@ -82,6 +86,8 @@ class TokenIssuer:
                               "azp": client.client_id, "session_state": session, "scope": SCOPE, "sid": session}
             response.update(refresh_expires_in=lifetimes.refresh_seconds, session_state=session,
                             refresh_token=jwt.encode(refresh_claims, self._refresh_key, algorithm="HS512"))
+            self.issued.append(response["refresh_token"])
+        self.issued.append(access)
         response["scope"] = SCOPE
         return response
 

@@ -1,4 +1,5 @@
-"""Pack per-row outputs into ConfigMap-sized chunks, and inline small ones into the job's status."""
+"""Results: ConfigMap-sized chunks of per-row outputs (worker/results.py packs them as they come), and
+small outputs inlined into the job's status."""
 
 from __future__ import annotations
 
@@ -22,40 +23,11 @@ class ResultChunk:
     first_row: int
     row_count: int
     payload: str  # JSON: a list of {"row": n, "<output>": [...], ...}
+    last: bool = False  # the last part of its shard: with it, the shard's results are complete
 
 
-def _row_json(index: int, outputs: RowOutputs) -> str:
+def row_json(index: int, outputs: RowOutputs) -> str:
     return json.dumps({"row": index, **outputs}, separators=(",", ":"))
-
-
-def chunk_results(outputs: list[RowOutputs], *, max_chunks: int, chunk_bytes: int = CHUNK_BYTES) -> list[ResultChunk]:
-    """Split rows into JSON arrays of at most `chunk_bytes`, in row order."""
-    chunks: list[ResultChunk] = []
-    pending: list[str] = []
-    pending_bytes = 2  # the surrounding []
-    first_row = 0
-
-    def flush() -> None:
-        nonlocal pending, pending_bytes, first_row
-        if len(chunks) == max_chunks:
-            raise ResultsTooLarge(f"results need more than results.maxConfigMaps={max_chunks} ConfigMaps "
-                                  f"of {chunk_bytes // 1024} KiB; raise the limit or split the input")
-        chunks.append(ResultChunk(len(chunks), first_row, len(pending), "[" + ",".join(pending) + "]"))
-        first_row += len(pending)
-        pending, pending_bytes = [], 2
-
-    for index, row in enumerate(outputs):
-        encoded = _row_json(index, row)
-        if len(encoded) + 2 > chunk_bytes:
-            raise ResultsTooLarge(f"the outputs of row {index} alone take {len(encoded)} bytes, more than "
-                                  f"one ConfigMap holds")
-        if pending and pending_bytes + len(encoded) + 1 > chunk_bytes:
-            flush()
-        pending.append(encoded)
-        pending_bytes += len(encoded) + 1
-    if pending or not chunks:
-        flush()
-    return chunks
 
 
 def inline_outputs(outputs: list[RowOutputs], limit_bytes: int) -> list[RowOutputs] | None:

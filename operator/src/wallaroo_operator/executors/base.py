@@ -11,7 +11,7 @@ import kubernetes
 
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.errors import Disposition, RunError
-from wallaroo_operator.kube import results_store
+from wallaroo_operator.kube import backoff, results_store
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core
 from wallaroo_operator.kube.results_store import owner_reference
 from wallaroo_operator.models.connection import WallarooConnectionSpec
@@ -81,8 +81,11 @@ def create_progress_config_map(plan: RunPlan, name: str) -> None:
 
 
 def read_shard_states(namespace: str, name: str) -> dict[int, dict]:
+    """The workers' reports; rides out an API server outage (kube/backoff.py) as the workers do."""
     try:
-        data = core().read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT).data or {}
+        data = backoff.call(lambda: core().read_namespaced_config_map(name, namespace,
+                                                                      _request_timeout=REQUEST_TIMEOUT),
+                            what=f"reading the run's progress ConfigMap {name}").data or {}
     except kubernetes.client.ApiException as error:
         if error.status == 404:
             return {}

@@ -28,6 +28,7 @@ from wallaroo_operator.executors.base import (
 )
 from wallaroo_operator.executors.job_spec import failure_from, job_finished, job_object, rbac_objects
 from wallaroo_operator.executors.naming import worker_name
+from wallaroo_operator.kube import backoff
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, api_client, core
 from wallaroo_operator.settings import Settings, settings
 from wallaroo_operator.wallaroo import InferenceCancelled
@@ -141,7 +142,8 @@ class JobExecutor:
 
 def read_job(namespace: str, name: str) -> dict | None:
     try:
-        response = batch().read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        response = backoff.call(lambda: batch().read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+                                what=f"reading Job {namespace}/{name}")
     except kubernetes.client.ApiException as error:
         if error.status == 404:
             return None

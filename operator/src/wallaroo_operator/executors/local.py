@@ -14,6 +14,7 @@ import ctypes
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -42,6 +43,7 @@ STOP_GRACE_SECONDS = 20.0
 # thread's stack reserve far more than they touch. This allowance keeps the limit about resident memory.
 ADDRESS_SPACE_ALLOWANCE = 512 * 2**20
 LOG_TAIL_LINES = 10
+WORKER_LOG_DIR_ENV = "WALLAROO_WORKER_LOG_DIR"
 
 
 class LocalExecutor:
@@ -81,6 +83,7 @@ class LocalExecutor:
             while child.is_alive():
                 if context.cancel.is_set():
                     stop(child, graceful=not context.operator_stopping)
+                    keep_log(log.name, f"{manifest.namespace}.{manifest.job_name}.{manifest.run_id}.{shard}")
                     raise InferenceCancelled(context.progress.get("rowsDone", 0),
                                              context.progress.get("rowsTotal") or 0)
                 if time.monotonic() - last_report >= PROGRESS_SECONDS:
@@ -88,12 +91,20 @@ class LocalExecutor:
                     states = read_shard_states(manifest.namespace, manifest.progress_config_map)
                     context.progress.update(progress_of(states, manifest.shards, started, worker))
                 child.join(POLL_SECONDS)
+            keep_log(log.name, f"{manifest.namespace}.{manifest.job_name}.{manifest.run_id}.{shard}")
             if child.exitcode != 0:
                 states = read_shard_states(manifest.namespace, manifest.progress_config_map)
                 reported = reported_failure(states)
                 if reported is not None:
                     raise reported
                 raise crash(child.exitcode or 0, tail(log))
+
+
+def keep_log(path: str, name: str) -> None:
+    """A copy of a worker's log in $WALLAROO_WORKER_LOG_DIR when set (the test suite scans them for secrets)."""
+    directory = os.environ.get(WORKER_LOG_DIR_ENV)
+    if directory:
+        shutil.copyfile(path, os.path.join(directory, f"{name}.{os.getpid()}.{time.monotonic_ns()}.log"))
 
 
 def _forkserver() -> multiprocessing.context.ForkServerContext:

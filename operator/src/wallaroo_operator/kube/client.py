@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
@@ -18,6 +19,10 @@ if TYPE_CHECKING:  # kopf is the operator's; the worker (a process of its own) s
 # (connect, read) seconds for every call: a half-open connection must not wedge a job's controller.
 REQUEST_TIMEOUT = (5.0, 30.0)
 T = TypeVar("T")
+
+# The client logs every response body at DEBUG: Secrets' data, ServiceAccount tokens. Never below INFO,
+# even when the operator runs with --verbose (which sets the root logger to DEBUG).
+logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
 
 
 @functools.cache

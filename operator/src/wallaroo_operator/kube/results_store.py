@@ -1,9 +1,18 @@
-"""Results ConfigMaps: created immutable and owned by the job (garbage-collected with it), found by
-labels, and never replaced or deleted unless this job created them for that run."""
+"""Results ConfigMaps, the one place that knows them: their names, labels and annotations, the job as their
+controlling owner (so they are garbage-collected with it), create-only immutable writes (the worker's), and
+deletion of exactly the objects this job created for that run (the operator's).
+
+A ConfigMap that exists and was not created by this job for this run with the same content is never
+replaced or deleted: writing over it raises ResultsConflict naming it. A shard's last part says how many
+parts the shard wrote (PARTS_ANNOTATION), so a complete set of results can be told from a partial one
+(kube/recovery.py).
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import kubernetes
 
@@ -13,6 +22,12 @@ from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core, is_not_found
 
 log = logging.getLogger(__name__)
 
+SHARD_LABEL = f"{c.GROUP}/shard"
+FIRST_ROW_ANNOTATION = f"{c.GROUP}/first-row"
+ROW_COUNT_ANNOTATION = f"{c.GROUP}/row-count"
+SHARDS_ANNOTATION = f"{c.GROUP}/shards"
+PARTS_ANNOTATION = f"{c.GROUP}/parts"  # on a shard's last part only: how many parts the shard wrote
+
 
 class ResultsConflict(Exception):
     """A ConfigMap with a results name exists and is not this run's: it is left alone."""
@@ -21,20 +36,52 @@ class ResultsConflict(Exception):
 
     def __init__(self, namespace: str, name: str):
         super().__init__(
-            f"ConfigMap {namespace}/{name} already exists and was not created by this job for this run; "
-            "the operator never replaces or deletes an object it did not create: rename or delete that "
-            "ConfigMap, then run the job again")
+            f"ConfigMap {namespace}/{name} already exists and was not created by this job for this run with "
+            "these results; the operator never replaces or deletes an object it did not create: rename or "
+            "delete that ConfigMap, then run the job again")
 
 
-def owner_reference(job: dict) -> dict:
+@dataclass(frozen=True)
+class RunResultsTarget:
+    """Whose results: the job (name and uid, for the owner reference) and the run."""
+
+    namespace: str
+    job_name: str
+    job_uid: str
+    run_id: str
+    shards: int = 1
+
+
+def owner_reference(job: dict[str, Any]) -> dict[str, Any]:
     # Set by hand rather than kopf.adopt(), which would also copy the job's labels (Argo CD's
     # tracking label among them) and make the results look like part of the user's app.
     return {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "name": job["metadata"]["name"],
             "uid": job["metadata"]["uid"], "controller": True}
 
 
-def result_config_map_name(job_name: str, run_id: str, index: int) -> str:
-    return f"{job_name}-{run_id}-{index}"[:253].rstrip("-.")
+def part_name(target: RunResultsTarget, shard: int, index: int) -> str:
+    """`<job>-<run>-<n>`; with shards, `<job>-<run>-s<shard>-<n>`."""
+    run = target.run_id if target.shards == 1 else f"{target.run_id}-s{shard}"
+    return f"{target.job_name}-{run}-{index}"[:253].rstrip("-.")
+
+
+def part_body(target: RunResultsTarget, shard: int, chunk: ResultChunk) -> dict[str, Any]:
+    annotations = {FIRST_ROW_ANNOTATION: str(chunk.first_row), ROW_COUNT_ANNOTATION: str(chunk.row_count),
+                   SHARDS_ANNOTATION: str(target.shards)}
+    if chunk.last:
+        annotations[PARTS_ANNOTATION] = str(chunk.index + 1)
+    owner = {"metadata": {"name": target.job_name, "uid": target.job_uid}}
+    return {
+        "metadata": {
+            "name": part_name(target, shard, chunk.index), "namespace": target.namespace,
+            "ownerReferences": [owner_reference(owner)],
+            "labels": {c.JOB_LABEL: target.job_name, c.RUN_LABEL: target.run_id, c.PART_LABEL: str(chunk.index),
+                       SHARD_LABEL: str(shard), c.MANAGED_BY_LABEL: c.MANAGED_BY},
+            "annotations": annotations,
+        },
+        "data": {RESULTS_KEY: chunk.payload},
+        "immutable": True,  # written once: nobody needs `update` on ConfigMaps
+    }
 
 
 def _meta(config_map: kubernetes.client.V1ConfigMap) -> kubernetes.client.V1ObjectMeta:
@@ -56,28 +103,34 @@ def is_run_result(config_map: kubernetes.client.V1ConfigMap, job_name: str, run_
                for ref in _meta(config_map).owner_references or [])
 
 
-def _manifest(job: dict, run_id: str, chunk: ResultChunk, parts: int, total_rows: int, partial: bool) -> dict:
-    namespace, job_name = job["metadata"]["namespace"], job["metadata"]["name"]
-    return {
-        "metadata": {
-            "name": result_config_map_name(job_name, run_id, chunk.index), "namespace": namespace,
-            "ownerReferences": [owner_reference(job)],
-            "labels": {c.JOB_LABEL: job_name, c.RUN_LABEL: run_id, c.PART_LABEL: str(chunk.index),
-                       c.MANAGED_BY_LABEL: c.MANAGED_BY},
-            "annotations": {f"{c.GROUP}/first-row": str(chunk.first_row),
-                            f"{c.GROUP}/row-count": str(chunk.row_count),
-                            f"{c.GROUP}/parts": str(parts),
-                            f"{c.GROUP}/total-rows": str(total_rows),
-                            f"{c.GROUP}/partial": "true" if partial else "false"},
-        },
-        "data": {RESULTS_KEY: chunk.payload},
-        "immutable": True,  # results are written once: no `update` in the operator's RBAC
-    }
-
-
-def _same_content(existing: kubernetes.client.V1ConfigMap, body: dict) -> bool:
+def _same_content(existing: kubernetes.client.V1ConfigMap, body: dict[str, Any]) -> bool:
     return (existing.data == body["data"] and bool(existing.immutable)
             and (_meta(existing).annotations or {}) == body["metadata"]["annotations"])
+
+
+def create_part(target: RunResultsTarget, shard: int, chunk: ResultChunk) -> str:
+    """Create one part; returns its name. Create-only: a part of that name that this run wrote with the
+    same content (an earlier attempt, or a create whose answer was lost) is accepted as it is; anything
+    else raises ResultsConflict and is left untouched."""
+    body = part_body(target, shard, chunk)
+    name = body["metadata"]["name"]
+    for _ in range(2):
+        try:
+            core().create_namespaced_config_map(target.namespace, body, _request_timeout=REQUEST_TIMEOUT)
+            return str(name)
+        except kubernetes.client.ApiException as error:
+            if error.status != 409:
+                raise
+        try:
+            existing = core().read_namespaced_config_map(name, target.namespace, _request_timeout=REQUEST_TIMEOUT)
+        except kubernetes.client.ApiException as error:
+            if is_not_found(error):
+                continue  # deleted meanwhile: create again
+            raise
+        if is_run_result(existing, target.job_name, target.run_id, target.job_uid) and _same_content(existing, body):
+            return str(name)
+        break
+    raise ResultsConflict(target.namespace, name)
 
 
 def delete_checked(config_map: kubernetes.client.V1ConfigMap) -> None:
@@ -93,73 +146,24 @@ def delete_checked(config_map: kubernetes.client.V1ConfigMap) -> None:
             raise
 
 
-def _write_one(job: dict, run_id: str, body: dict) -> None:
-    """Create the ConfigMap. If the name is taken by this run's own complete copy (a rerun of the run
-    after a restart), reuse it; by this run's own stale copy, delete and create it; by anything
-    else, raise ResultsConflict and touch nothing."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    for _ in range(2):
-        try:
-            core().create_namespaced_config_map(namespace, body, _request_timeout=REQUEST_TIMEOUT)
-            return
-        except kubernetes.client.ApiException as error:
-            if error.status != 409:
-                raise
-        try:
-            existing = core().read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT)
-        except kubernetes.client.ApiException as error:
-            if is_not_found(error):
-                continue  # deleted meanwhile: create again
-            raise
-        if not is_run_result(existing, job["metadata"]["name"], run_id, job["metadata"]["uid"]):
-            raise ResultsConflict(namespace, name)
-        if _same_content(existing, body):
-            return
-        delete_checked(existing)
-    raise ResultsConflict(namespace, name)
+def list_run_parts(namespace: str, job_name: str, run_id: str, job_uid: str | None = None,
+                   ) -> list[kubernetes.client.V1ConfigMap]:
+    """The results parts this job created for the run (labels and owner checked)."""
+    selector = f"{c.JOB_LABEL}={job_name},{c.RUN_LABEL}={run_id},{c.PART_LABEL}"
+    items = core().list_namespaced_config_map(namespace, label_selector=selector,
+                                              _request_timeout=REQUEST_TIMEOUT).items
+    return [cm for cm in items if is_run_result(cm, job_name, run_id, job_uid)]
 
 
-def write_results(job: dict, run_id: str, chunks: list[ResultChunk], *, total_rows: int,
-                  partial: bool = False) -> list[str]:
-    """One immutable ConfigMap per chunk; returns their names. On a conflict the ConfigMaps this
-    call created are removed again, so a failed run leaves none of its results behind."""
-    written: list[str] = []
-    try:
-        for chunk in chunks:
-            body = _manifest(job, run_id, chunk, len(chunks), total_rows, partial)
-            _write_one(job, run_id, body)
-            written.append(body["metadata"]["name"])
-    except ResultsConflict:
-        _delete_run_results(job["metadata"]["namespace"], job["metadata"]["name"], run_id,
-                            job["metadata"]["uid"], keep=())
-        raise
-    # Parts beyond this write's count, left by an earlier attempt of the same run, go too.
-    _delete_run_results(job["metadata"]["namespace"], job["metadata"]["name"], run_id, job["metadata"]["uid"],
-                        keep=written)
-    return written
-
-
-def _delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str | None,
-                        keep: tuple[str, ...] | list[str]) -> None:
+def delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str | None = None) -> None:
+    """Delete the run's results: only the ConfigMaps this job created for it (labels and owner), one
+    checked object at a time (no deletecollection: manifests/admission-policy.yaml checks each)."""
     selector = f"{c.JOB_LABEL}={job_name},{c.RUN_LABEL}={run_id}"
     items = core().list_namespaced_config_map(namespace, label_selector=selector,
                                               _request_timeout=REQUEST_TIMEOUT).items
     for config_map in items:
-        name = _meta(config_map).name
-        if name in keep:
-            continue
         if is_run_result(config_map, job_name, run_id, job_uid):
             delete_checked(config_map)
         else:
             log.warning("left ConfigMap %s/%s alone: labelled as results of %s run %s, but not created by it",
-                        namespace, name, job_name, run_id)
-
-
-def delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str | None = None) -> None:
-    """Delete the run's results: only the ConfigMaps this job created for it (labels and owner)."""
-    _delete_run_results(namespace, job_name, run_id, job_uid, keep=())
-
-
-def read_results(namespace: str, names: list[str]) -> list[str]:
-    """The JSON payloads of `names`, for the CLI and the demo."""
-    return [core().read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT).data[RESULTS_KEY] for name in names]
+                        namespace, _meta(config_map).name, job_name, run_id)

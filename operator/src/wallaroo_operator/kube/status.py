@@ -10,11 +10,13 @@ import time
 from typing import Any, cast
 
 import kubernetes
-import urllib3
 
 from wallaroo_operator import constants as c
+from wallaroo_operator.kube import backoff
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, custom
 
+describe_failure = backoff.describe  # safe to log and show: never a body
+_transient = backoff.is_transient
 ATTEMPTS = 5  # an API server restart or a 429 should not lose a run's record
 
 
@@ -36,12 +38,6 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-def _transient(error: Exception) -> bool:
-    if isinstance(error, kubernetes.client.ApiException):
-        return error.status in (429, 500, 502, 503, 504)
-    return isinstance(error, (urllib3.exceptions.HTTPError, OSError))
-
-
 def is_conflict(error: BaseException) -> bool:
     return isinstance(error, kubernetes.client.ApiException) and error.status == 409
 
@@ -49,12 +45,6 @@ def is_conflict(error: BaseException) -> bool:
 def is_gone(error: BaseException) -> bool:
     return isinstance(error, kubernetes.client.ApiException) and error.status == 404
 
-
-def describe_failure(error: BaseException) -> str:
-    """Safe to log and show: the HTTP status and reason, or the exception type (never a body)."""
-    if isinstance(error, kubernetes.client.ApiException):
-        return f"{error.status} {error.reason or ''}".rstrip()
-    return type(error).__name__
 
 
 def read_object(plural: str, namespace: str, name: str) -> dict[str, Any]:

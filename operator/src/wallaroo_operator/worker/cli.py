@@ -15,6 +15,7 @@ import threading
 
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.kube import object_stores
+from wallaroo_operator.kube.backoff import KubernetesUnavailable
 from wallaroo_operator.objectstore import InputPlan, ResultSink, RunIdentity, read_shard
 from wallaroo_operator.worker import kube_io
 from wallaroo_operator.worker.engine import ObjectInput, WorkerIO, connection, run_shard
@@ -34,8 +35,6 @@ def classify_worker_error(error: BaseException) -> RunError:
     if isinstance(error, MemoryError):
         return RunError("WorkerOutOfMemory", "the worker ran out of memory; raise execution.resources.limits."
                                              "memory or lower inference.batchSize or parallelism", Disposition.FAIL)
-    if isinstance(error, kube_io.ResultsConflict):
-        return RunError(error.reason, str(error), Disposition.FAIL)
     return classify(error)
 
 
@@ -89,7 +88,12 @@ def main() -> int:
         except Exception:
             log.exception("could not report the failure")
         return EXIT_CODES[failure.disposition]
-    io.report(outcome)
+    try:
+        io.report(outcome)
+    except KubernetesUnavailable as error:
+        log.error("run %s shard %d finished, but its outcome could not be reported: %s: %s", manifest.run_id, shard,
+                  error.reason, error)
+        return EXIT_CODES[Disposition.RETRY]
     log.info("run %s shard %d: %d rows in %d batches", manifest.run_id, shard, outcome["rows"], outcome["batches"])
     return 0
 

@@ -1,36 +1,37 @@
 """The worker's Kubernetes calls, each allowed by the run's Role: get its input ConfigMaps (by name),
-create results ConfigMaps (never replace one), patch its progress ConfigMap."""
+create results ConfigMaps (never replace one; kube/results_store.py), patch its progress ConfigMap.
+Each rides out an API server outage within a budget (kube/backoff.py)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from typing import Any
 
 import kubernetes
 
-from wallaroo_operator import constants as c
 from wallaroo_operator.data.inputs import InputPart
-from wallaroo_operator.data.results import RESULTS_KEY, ResultChunk
+from wallaroo_operator.data.results import ResultChunk
+from wallaroo_operator.kube import backoff, results_store
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core, is_not_found
 from wallaroo_operator.kube.references import MissingReference
-from wallaroo_operator.kube.results_store import owner_reference, result_config_map_name
 from wallaroo_operator.worker.manifest import RunManifest
 
-SHARD_LABEL = f"{c.GROUP}/shard"
+log = logging.getLogger(__name__)
 
 
-class ResultsConflict(RuntimeError):
-    """A results ConfigMap of this name exists and was not written for this run: never replaced."""
-
-    reason = "ResultsConflict"
+def _read_raw(namespace: str, name: str) -> Any:
+    return backoff.call(lambda: core().read_namespaced_config_map(name, namespace, _preload_content=False,
+                                                                  _request_timeout=REQUEST_TIMEOUT),
+                        what=f"reading input ConfigMap {name}")
 
 
 def input_parts(namespace: str, refs: list[tuple[str, str]]) -> Iterator[InputPart]:
     """One ConfigMap at a time, read as raw JSON (no client model objects around a 1 MiB payload)."""
     for name, key in refs:
         try:
-            response = core().read_namespaced_config_map(name, namespace, _preload_content=False,
-                                                         _request_timeout=REQUEST_TIMEOUT)
+            response = _read_raw(namespace, name)
         except kubernetes.client.ApiException as error:
             if is_not_found(error):
                 raise MissingReference("ConfigMapNotFound", f"ConfigMap {namespace}/{name} not found") from None
@@ -47,47 +48,36 @@ def input_parts(namespace: str, refs: list[tuple[str, str]]) -> Iterator[InputPa
                                                            "data or binaryData")
 
 
+def results_target(manifest: RunManifest) -> results_store.RunResultsTarget:
+    return results_store.RunResultsTarget(manifest.namespace, manifest.job_name, manifest.job_uid, manifest.run_id,
+                                          manifest.shards)
+
+
 def results_name(manifest: RunManifest, shard: int, index: int) -> str:
-    run = manifest.run_id if manifest.shards == 1 else f"{manifest.run_id}-s{shard}"
-    return result_config_map_name(manifest.job_name, run, index)
-
-
-def results_body(manifest: RunManifest, shard: int, chunk: ResultChunk) -> dict:
-    return {
-        "metadata": {
-            "name": results_name(manifest, shard, chunk.index), "namespace": manifest.namespace,
-            "ownerReferences": [owner_reference(manifest.owner())],
-            "labels": {c.JOB_LABEL: manifest.job_name, c.RUN_LABEL: manifest.run_id,
-                       c.PART_LABEL: str(chunk.index), SHARD_LABEL: str(shard), c.MANAGED_BY_LABEL: c.MANAGED_BY},
-            "annotations": {f"{c.GROUP}/first-row": str(chunk.first_row),
-                            f"{c.GROUP}/row-count": str(chunk.row_count), f"{c.GROUP}/partial": "false"},
-        },
-        "data": {RESULTS_KEY: chunk.payload},
-        "immutable": True,
-    }
+    return results_store.part_name(results_target(manifest), shard, index)
 
 
 def create_results(manifest: RunManifest, shard: int, chunk: ResultChunk) -> str:
-    """Create-only. The same chunk written by an earlier attempt of this run is accepted as it is."""
-    body = results_body(manifest, shard, chunk)
-    name = body["metadata"]["name"]
+    """Create-only (results_store.create_part), retried while the API server is away."""
+    return backoff.call(lambda: results_store.create_part(results_target(manifest), shard, chunk),
+                        what=f"creating results part {chunk.index} of shard {shard}")
+
+
+def patch_progress(manifest: RunManifest, key: str, value: dict[str, Any]) -> None:
+    """A merge patch of one key: shards report side by side without conflicts. The outcome (Succeeded,
+    Failed) is retried while the API server is away; a progress report is skipped then: the rows go on,
+    and the next report, a few seconds later, says where they are."""
+
+    def patch() -> None:
+        core().patch_namespaced_config_map(manifest.progress_config_map, manifest.namespace,
+                                           {"data": {key: json.dumps(value, separators=(",", ":"))}},
+                                           _request_timeout=REQUEST_TIMEOUT)
+
+    if value.get("state") != "Running":
+        return backoff.call(patch, what=f"reporting the outcome of shard {key}")
     try:
-        core().create_namespaced_config_map(manifest.namespace, body, _request_timeout=REQUEST_TIMEOUT)
-        return name
-    except kubernetes.client.ApiException as error:
-        if error.status != 409:
+        patch()
+    except Exception as error:
+        if not backoff.is_transient(error):
             raise
-    existing = core().read_namespaced_config_map(name, manifest.namespace, _request_timeout=REQUEST_TIMEOUT)
-    ours = (any(o.uid == manifest.job_uid for o in existing.metadata.owner_references or [])
-            and (existing.metadata.labels or {}).get(c.RUN_LABEL) == manifest.run_id)
-    if not (ours and (existing.data or {}).get(RESULTS_KEY) == chunk.payload):
-        raise ResultsConflict(f"ConfigMap {manifest.namespace}/{name} already exists and was not written by this "
-                              "run with these results; it is left as it is: delete or rename it")
-    return name
-
-
-def patch_progress(manifest: RunManifest, key: str, value: dict) -> None:
-    """A merge patch of one key: shards report side by side without conflicts."""
-    core().patch_namespaced_config_map(manifest.progress_config_map, manifest.namespace,
-                                       {"data": {key: json.dumps(value, separators=(",", ":"))}},
-                                       _request_timeout=REQUEST_TIMEOUT)
+        log.warning("progress not reported (%s); the run goes on", backoff.describe(error))

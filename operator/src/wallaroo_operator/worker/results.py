@@ -8,8 +8,9 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from wallaroo_operator.data.results import CHUNK_BYTES, ResultChunk, ResultsTooLarge, _row_json, inline_outputs
+from wallaroo_operator.data.results import CHUNK_BYTES, ResultChunk, ResultsTooLarge, inline_outputs, row_json
 from wallaroo_operator.wallaroo import RowOutputs
 
 # Stores one chunk; returns the name it was stored under.
@@ -30,7 +31,7 @@ class RunningSummary:
             self.min, self.max = min(self.min, *finite), max(self.max, *finite)
             self.sum += math.fsum(finite)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"count": self.count, "min": self.min, "max": self.max, "sum": self.sum}
 
 
@@ -56,7 +57,7 @@ class ResultsWriter:
             self._add_row(first_row + offset, row)
 
     def _add_row(self, index: int, row: RowOutputs) -> None:
-        encoded = _row_json(index, row)
+        encoded = row_json(index, row)
         if len(encoded) + 2 > self.chunk_bytes:
             raise ResultsTooLarge(f"the outputs of row {index} alone take {len(encoded)} bytes, more than one "
                                   "ConfigMap holds")
@@ -89,26 +90,27 @@ class ResultsWriter:
         return ResultsTooLarge(f"{what} need more than results.maxConfigMaps={self.max_chunks} ConfigMaps of "
                                f"{self.chunk_bytes // 1024} KiB; raise the limit or split the input")
 
-    def _flush(self) -> None:
+    def _flush(self, *, last: bool = False) -> None:
         if len(self.names) == self.max_chunks:
             raise self._too_large("the results")
         chunk = ResultChunk(len(self.names), self._pending_first, len(self._pending),
-                            "[" + ",".join(self._pending) + "]")
+                            "[" + ",".join(self._pending) + "]", last=last)
         self.names.append(self.sink(chunk))
         self._pending, self._pending_bytes = [], 2
 
-    def finish(self) -> dict:
-        """Store the last chunk; the shard's part of the run record."""
-        if self._pending or not self.names:
-            self._flush()
+    def finish(self) -> dict[str, Any]:
+        """Store the last chunk, marked as the last (even when empty: the shard's results are complete only
+        with it); return the shard's part of the run record."""
+        self._flush(last=True)
         inline = inline_outputs(self._inline, self.inline_limit_bytes) if self._inline is not None else None
-        record = {"resultConfigMaps": self.names, "summary": {k: v.to_json() for k, v in self.summary.items()}}
+        record: dict[str, Any] = {"resultConfigMaps": self.names,
+                                  "summary": {k: v.to_json() for k, v in self.summary.items()}}
         if inline is not None:
             record["outputs"] = inline
         return record
 
 
-def merge_shard_records(records: list[dict], inline_limit_bytes: int) -> dict:
+def merge_shard_records(records: list[dict[str, Any]], inline_limit_bytes: int) -> dict[str, Any]:
     """The run's record from its shards' (in shard order): what one shard alone would have reported."""
     summary: dict[str, RunningSummary] = {}
     for record in records:
@@ -117,7 +119,7 @@ def merge_shard_records(records: list[dict], inline_limit_bytes: int) -> dict:
             total.count += part["count"]
             total.min, total.max = min(total.min, part["min"]), max(total.max, part["max"])
             total.sum += part["sum"]
-    merged = {
+    merged: dict[str, Any] = {
         "rows": sum(r.get("rows", 0) for r in records),
         "batches": sum(r.get("batches", 0) for r in records),
         "retries": sum(r.get("retries", 0) for r in records),
