@@ -27,6 +27,11 @@ def now_rfc3339(now: datetime | None = None) -> str:
     return to_rfc3339(now if now is not None else datetime.now(UTC))
 
 
+def compact_utc(now: datetime | None = None) -> str:
+    """`20240501-123000`: the same UTC second in a form allowed in object names (no colons)."""
+    return ensure_utc(now if now is not None else datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+
+
 def from_rfc3339(text: str) -> datetime:
     """Any RFC 3339 timestamp (Z or an offset, with or without fractions) as an aware UTC datetime."""
     return ensure_utc(datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))

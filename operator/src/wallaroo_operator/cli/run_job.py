@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wallaroo_operator.rfc3339 import compact_utc
+
 if TYPE_CHECKING:
     from wallaroo_operator.cli.progress import Progress
     from wallaroo_operator.cli.run_job_inputs import InputParts
@@ -127,7 +129,7 @@ class LocalJob:
             raise UsageError(f"WallarooConnection {spec.connection_ref.name} trusts a CA bundle kept in the cluster "
                              "(caBundle); give the PEM file with --ca-file or $WALLAROO_CA_FILE")
         namespace = (job.get("metadata") or {}).get("namespace") or "default"
-        run_id = "local-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        run_id = "local-" + compact_utc()
         return cls(name, namespace, dict(job["spec"]), connection, credentials, ca_file,
                    setup.input_parts(args, spec, documents),
                    setup.results_sink(args.output, spec, namespace, name, run_id), run_id)
