@@ -90,9 +90,8 @@ def whole_document(parts: list, manifest, tokens) -> dict:
 def write_parts(directory: Path, rows: int) -> Path:
     """The input as gzip ConfigMap payloads of 5,000 tutorial-shaped rows each, written before the run."""
     sys.path.insert(0, str(REPO))
-    from wallaroo_operator.data.inputs import gzip_json
-
     from tests.support.data import aloha_rows
+    from wallaroo_operator.data.inputs import gzip_json
 
     directory.mkdir(parents=True)
     for index, start in enumerate(range(0, rows, ROWS_PER_PART)):
