@@ -32,6 +32,7 @@ from wallaroo_operator.executors.base import (
 )
 from wallaroo_operator.settings import settings
 from wallaroo_operator.wallaroo import InferenceCancelled
+from wallaroo_operator.wallaroo.token_handoff import token_environment
 from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS, SHARD_ENV
 
 POLL_SECONDS = 0.2
@@ -130,6 +131,7 @@ def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:
     env.update({SECRET_ENVS[key]: value for key, value in secrets.items() if value})
     if isinstance(connection.verify, str):
         env[CA_FILE_ENV] = connection.verify
+    env.update(token_environment(connection.tokens))  # the worker's first request needs no login of its own
     return env
 
 

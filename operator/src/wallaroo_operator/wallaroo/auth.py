@@ -236,6 +236,25 @@ class TokenProvider:
             assert self._tokens is not None
             return self._tokens.access_token
 
+    def handoff(self) -> tuple[str, float, float]:
+        """A valid access token, the seconds it stays valid and its lifetime, for a worker process to
+        :meth:`adopt`, so a run does not log in again (wallaroo/token_handoff.py)."""
+        token = self.token()
+        with self._lock:
+            tokens = self._tokens
+            if tokens is None or tokens.access_token != token:  # invalidated meanwhile: nothing to share
+                return token, 0.0, 0.0
+            return token, tokens.access_expires_at - self._clock(), tokens.access_lifetime
+
+    def adopt(self, access_token: str, expires_in: float, lifetime: float) -> None:
+        """Use a token another process obtained, until it is due for renewal (then this provider logs in
+        itself: the refresh token stays with its owner). Ignored once this provider holds a token."""
+        if not access_token or expires_in <= 0 or lifetime <= 0:
+            return
+        with self._lock:
+            if self._tokens is None:
+                self._tokens = TokenSet(access_token, self._clock() + expires_in, lifetime)
+
     def invalidate(self, token: str) -> bool:
         """Forget ``token`` (a server rejected it); the next call logs in again.
 

@@ -1,0 +1,34 @@
+"""The operator's token handed to a worker: the worker's requests need no login of their own."""
+
+from __future__ import annotations
+
+from wallaroo_operator.wallaroo import TokenProvider, WallarooApi
+from wallaroo_operator.wallaroo.token_handoff import TOKEN_ENV, adopt_from_environment, token_environment
+from wallaroo_simulator import RunningSimulator
+
+from .conftest import ALOHA, grants, provider_for
+
+
+def test_a_worker_with_the_handed_token_does_not_log_in(sim: RunningSimulator, tokens: TokenProvider) -> None:
+    environment = token_environment(tokens)  # the operator: logs in once
+    assert grants(sim) == {"password": 1}
+    for _ in range(3):  # three runs' workers, each with a fresh provider
+        worker = provider_for(sim)
+        assert adopt_from_environment(worker, environment)
+        WallarooApi(sim.api_url, worker).workspace_id(ALOHA[0])
+    assert grants(sim) == {"password": 1}
+
+
+def test_a_malformed_handoff_is_ignored_and_the_worker_logs_in(sim: RunningSimulator) -> None:
+    worker = provider_for(sim)
+    for value in ("", "not json", '{"access_token": 1, "expires_in": 5, "lifetime": 9}', '{"x": 1}'):
+        assert not adopt_from_environment(worker, {TOKEN_ENV: value})
+    WallarooApi(sim.api_url, worker).workspace_id(ALOHA[0])
+    assert grants(sim) == {"password": 1}
+
+
+def test_a_rejected_handed_token_leads_to_one_login(sim: RunningSimulator) -> None:
+    worker = provider_for(sim)
+    adopt_from_environment(worker, {TOKEN_ENV: '{"access_token": "stale", "expires_in": 100, "lifetime": 300}'})
+    WallarooApi(sim.api_url, worker).workspace_id(ALOHA[0])  # 401, then a login of its own
+    assert grants(sim) == {"password": 1}
