@@ -24,8 +24,12 @@ class ResultChunk:
     payload: str  # JSON: a list of {"row": n, "<output>": [...], ...}
 
 
+# One encoder for every row: json.dumps with separators builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def _row_json(index: int, outputs: RowOutputs) -> str:
-    return json.dumps({"row": index, **outputs}, separators=(",", ":"))
+    return _ENCODER.encode({"row": index, **outputs})
 
 
 def chunk_results(outputs: list[RowOutputs], *, max_chunks: int, chunk_bytes: int = CHUNK_BYTES) -> list[ResultChunk]:

@@ -4,6 +4,7 @@ inline outputs are kept on the way."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -24,11 +25,22 @@ class RunningSummary:
     sum: float = 0.0
 
     def add(self, values: list[float]) -> None:
-        finite = [v for v in values if math.isfinite(v)]
+        if not values:
+            return
+        try:
+            total = math.fsum(values)
+        except OverflowError:  # finite values whose sum is not
+            total = math.nan
+        if not math.isfinite(total):  # some value is NaN or infinite (or the sum overflowed): only finite ones count
+            finite = [v for v in values if math.isfinite(v)]
+            total = math.fsum(finite) if finite else 0.0
+            values_for_range = finite
+        else:
+            values_for_range = values
         self.count += len(values)
-        if finite:
-            self.min, self.max = min(self.min, *finite), max(self.max, *finite)
-            self.sum += math.fsum(finite)
+        if values_for_range:
+            self.min, self.max = min(self.min, min(values_for_range)), max(self.max, max(values_for_range))
+            self.sum += total
 
     def to_json(self) -> dict:
         return {"count": self.count, "min": self.min, "max": self.max, "sum": self.sum}
@@ -54,6 +66,16 @@ class ResultsWriter:
         """The outputs of consecutive rows, numbered from `first_row` (the row's index in the whole input)."""
         for offset, row in enumerate(outputs):
             self._add_row(first_row + offset, row)
+        # Summarised per output over the whole batch: one C-level pass per output, not Python per value.
+        names = dict.fromkeys(name for row in outputs[:1] for name in row)
+        if all(row.keys() == names.keys() for row in outputs):
+            for name in names:
+                self.summary.setdefault(name, RunningSummary()).add(
+                    list(itertools.chain.from_iterable(row[name] for row in outputs)))
+        else:  # rows with differing outputs (possible with pandas-records)
+            for row in outputs:
+                for name, values in row.items():
+                    self.summary.setdefault(name, RunningSummary()).add(values)
 
     def _add_row(self, index: int, row: RowOutputs) -> None:
         encoded = _row_json(index, row)
@@ -67,8 +89,6 @@ class ResultsWriter:
         self._pending.append(encoded)
         self._pending_bytes += len(encoded) + 1
         self.rows, self.bytes = self.rows + 1, self.bytes + len(encoded) + 1
-        for name, values in row.items():
-            self.summary.setdefault(name, RunningSummary()).add(values)
         if self._inline is not None:
             self._inline_bytes += len(encoded)
             if self._inline_bytes <= self.inline_limit_bytes:
