@@ -115,10 +115,8 @@ def _legacy_element_rows(element: Any) -> list[RowOutputs]:
     row_counts = {len(column) for column in columns}
     if len(row_counts) != 1:
         raise UnexpectedResponse(f"legacy outputs disagree on the row count: {sorted(row_counts)}")
-    return [
-        {f"output_{i}": column[row] for i, column in enumerate(columns)}
-        for row in range(row_counts.pop())
-    ]
+    names = [f"output_{i}" for i in range(len(columns))]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _legacy_output_rows(index: int, output: Any) -> list[list[float]]:
@@ -144,6 +142,8 @@ def _legacy_output_rows(index: int, output: Any) -> list[list[float]]:
             f"output_{index} has {len(data)} values, but dim {dim} needs {rows * width}"
         )
     values = _as_floats(data, f"output_{index}")
+    if width == 1:  # the usual (one value per row and output): C-level, no slice per row
+        return list(map(list, zip(values)))
     return [values[r * width : (r + 1) * width] for r in range(rows)]
 
 
@@ -165,7 +165,7 @@ def _record_outputs(record: Any) -> RowOutputs:
         raise UnexpectedResponse("pandas-records response holds a non-object record")
     flat = dict(_flatten(record))
     outputs = {
-        key.removeprefix("out."): _as_floats(_flatten_values(value), key)
+        key.removeprefix("out."): _floats_of(value, key)
         for key, value in flat.items()
         if key.startswith("out.")
     }
@@ -222,8 +222,8 @@ def parse_arrow(body: Any, expected_rows: int) -> list[RowOutputs]:
                for name in table.column_names if name.startswith("out.")}
     if not outputs:
         raise UnexpectedResponse(f"arrow answer without out.* columns (columns: {table.column_names[:10]})")
-    return [{name: _as_floats(_flatten_values(values[row]), f"out.{name}") for name, values in outputs.items()}
-            for row in range(expected_rows)]
+    columns = {name: [_floats_of(value, f"out.{name}") for value in values] for name, values in outputs.items()}
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 # ---- shared ---------------------------------------------------------------------------------
@@ -231,6 +231,16 @@ def parse_arrow(body: Any, expected_rows: int) -> list[RowOutputs]:
 
 def _as_floats(values: Iterable[Any], what: str) -> list[float]:
     try:
-        return [float(v) for v in values]
+        return list(map(float, values))
     except (TypeError, ValueError, OverflowError):  # Overflow: an integer beyond float
         raise UnexpectedResponse(f"{what} holds non-numeric values") from None
+
+
+def _floats_of(value: Any, what: str) -> list[float]:
+    """One row's value of one output (a number, or a possibly nested list) as a flat list of floats."""
+    if type(value) is list:
+        try:
+            return list(map(float, value))  # a flat list of numbers: the usual, at C speed
+        except (TypeError, ValueError, OverflowError):
+            pass  # nested, or not numbers: the general path says which
+    return _as_floats(_flatten_values(value), what)
