@@ -15,7 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -97,30 +97,31 @@ def parse_legacy(results: Any, expected_rows: int) -> list[RowOutputs]:
     if not isinstance(results, list) or not results:
         raise UnexpectedResponse("legacy inference response is not a non-empty list")
     per_element = [_legacy_element_rows(element) for element in results]
-    rows = [row for element_rows in per_element for row in element_rows]
+    rows: Sequence[RowOutputs] = (per_element[0] if len(per_element) == 1
+                                  else [row for element_rows in per_element for row in element_rows])
     if len(rows) != expected_rows and len(per_element[-1]) == expected_rows:
         rows = per_element[-1]
     if len(rows) != expected_rows:
         raise UnexpectedResponse(
             f"inference answered {len(rows)} rows for a batch of {expected_rows}"
         )
-    return rows
+    return rows  # type: ignore[return-value]  # an OutputColumns is a sequence of rows
 
 
-def _legacy_element_rows(element: Any) -> list[RowOutputs]:
+def _legacy_element_rows(element: Any) -> OutputColumns:
     outputs = element.get("outputs") if isinstance(element, dict) else None
     if not isinstance(outputs, list) or not outputs:
         raise UnexpectedResponse("legacy inference result without outputs")
-    columns = [_legacy_output_rows(i, output) for i, output in enumerate(outputs)]
-    row_counts = {len(column) for column in columns}
+    columns = [_legacy_output_column(i, output) for i, output in enumerate(outputs)]
+    row_counts = {rows for _, rows, _ in columns}
     if len(row_counts) != 1:
         raise UnexpectedResponse(f"legacy outputs disagree on the row count: {sorted(row_counts)}")
-    names = [f"output_{i}" for i in range(len(columns))]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    return OutputColumns([f"output_{i}" for i in range(len(columns))], [values for values, _, _ in columns],
+                         [width for _, _, width in columns], row_counts.pop())
 
 
-def _legacy_output_rows(index: int, output: Any) -> list[list[float]]:
-    """Split one ``{"<Type>": {"dim": [N, ...], "data": [...]}}`` into N row slices."""
+def _legacy_output_column(index: int, output: Any) -> tuple[list[float], int, int]:
+    """One ``{"<Type>": {"dim": [N, ...], "data": [...]}}``: its values (row-major), N and the row width."""
     if not isinstance(output, dict) or len(output) != 1:
         raise UnexpectedResponse(f"output_{index} is not a single typed tensor")
     (type_name, tensor), = output.items()
@@ -141,10 +142,81 @@ def _legacy_output_rows(index: int, output: Any) -> list[list[float]]:
         raise UnexpectedResponse(
             f"output_{index} has {len(data)} values, but dim {dim} needs {rows * width}"
         )
-    values = _as_floats(data, f"output_{index}")
-    if width == 1:  # the usual (one value per row and output): C-level, no slice per row
-        return list(map(list, zip(values)))
-    return [values[r * width : (r + 1) * width] for r in range(rows)]
+    return _as_floats(data, f"output_{index}"), rows, width
+
+
+class OutputColumns(Sequence[RowOutputs]):
+    """A batch's outputs kept by column, as the legacy answer carries them: a sequence of per-row dicts
+    built only when a row is asked for. The results writer reads the columns and the rows' JSON directly,
+    so a batch costs no dict and no list per row (they were half of the worker's CPU)."""
+
+    __slots__ = ("_columns", "_names", "_rows", "_widths")
+
+    def __init__(self, names: list[str], columns: list[list[float]], widths: list[int], rows: int):
+        self._names, self._columns, self._widths, self._rows = names, columns, widths, rows
+
+    def __len__(self) -> int:
+        return self._rows
+
+    @overload
+    def __getitem__(self, index: int) -> RowOutputs: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RowOutputs]: ...
+
+    def __getitem__(self, index: int | slice) -> RowOutputs | list[RowOutputs]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._rows))]
+        row = index + self._rows if index < 0 else index
+        if not 0 <= row < self._rows:
+            raise IndexError("row index out of range")
+        return {name: column[row * width:(row + 1) * width]
+                for name, column, width in zip(self._names, self._columns, self._widths, strict=True)}
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(other) == self._rows and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable contents, like a list
+
+    def __repr__(self) -> str:
+        return f"OutputColumns({list(self)!r})"
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def column(self, name: str) -> list[float]:
+        """Every value of one output, row after row."""
+        return self._columns[self._names.index(name)]
+
+    def rows_json(self, first_row: int) -> list[str]:
+        """Each row as ``{"row": n, "<output>": [...], ...}``, the same text as json.dumps with separators
+        (",", ":") gives for ``{"row": n, **row}``, numbered from `first_row`."""
+        if "row" in self._names:  # an output named "row" replaces the number: let json say how
+            return [_COMPACT.encode({"row": first_row + i, **row}) for i, row in enumerate(self)]
+        template = "{" + ",".join(['"row":%d', *(f"{_COMPACT.encode(n).replace('%', '%%')}:[%s]"
+                                                for n in self._names)]) + "}"
+        cells = [_row_texts(column, width, self._rows) for column, width in zip(self._columns, self._widths,
+                                                                               strict=True)]
+        return [template % (first_row + i, *row) for i, row in enumerate(zip(*cells, strict=True))] \
+            if cells else [template % (first_row + i) for i in range(self._rows)]
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def _row_texts(values: list[float], width: int, rows: int) -> list[str]:
+    """Each row's values of one output as JSON text without the brackets."""
+    try:
+        finite = math.isfinite(math.fsum(values))
+    except (OverflowError, ValueError):  # a finite sum too large, or inf + -inf
+        finite = False
+    texts = list(map(float.__repr__, values)) if finite else [_COMPACT.encode(v) for v in values]
+    if width == 1:
+        return texts
+    return [",".join(texts[r * width:(r + 1) * width]) for r in range(rows)]
 
 
 # ---- pandas-records -----------------------------------------------------------------------
