@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.ipc
 
 from .errors import UnexpectedResponse
@@ -290,12 +291,47 @@ def parse_arrow(body: Any, expected_rows: int) -> list[RowOutputs]:
         table = table.flatten()  # nested answers (no dataset.separator): out -> out.<name>
     if table.num_rows != expected_rows:
         raise UnexpectedResponse(f"inference answered {table.num_rows} rows for a batch of {expected_rows}")
-    outputs = {name.removeprefix("out."): table.column(name).to_pylist()
-               for name in table.column_names if name.startswith("out.")}
-    if not outputs:
+    out_names = [name for name in table.column_names if name.startswith("out.")]
+    if not out_names:
         raise UnexpectedResponse(f"arrow answer without out.* columns (columns: {table.column_names[:10]})")
+    by_column = _arrow_output_columns(table, out_names)
+    if by_column is not None:
+        return by_column  # type: ignore[return-value]  # a sequence of rows
+    outputs = {name.removeprefix("out."): table.column(name).to_pylist() for name in out_names}
     columns = {name: [_floats_of(value, f"out.{name}") for value in values] for name, values in outputs.items()}
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def _arrow_output_columns(table: pa.Table, names: list[str]) -> OutputColumns | None:
+    """The usual answer, read by Arrow itself: every output a numeric column, or a list column of one
+    width, without nulls. None for anything else (the general path reads it value by value)."""
+    columns, widths = [], []
+    for name in names:
+        array = table.column(name).combine_chunks()
+        kind = array.type
+        if array.null_count:
+            return None
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            if not _is_number(kind.value_type):
+                return None
+            lengths = pa.compute.list_value_length(array)
+            width_range = pa.compute.min_max(lengths).as_py()
+            if len(array) and width_range["min"] != width_range["max"]:
+                return None
+            width, values = (width_range["min"] or 0) if len(array) else 1, array.flatten()
+            if values.null_count or (width == 0 and len(array)):
+                return None
+        elif _is_number(kind):
+            width, values = 1, array
+        else:
+            return None
+        columns.append(values.cast(pa.float64(), safe=False).to_pylist())
+        widths.append(width)
+    return OutputColumns([name.removeprefix("out.") for name in names], columns, widths, table.num_rows)
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
 
 
 # ---- shared ---------------------------------------------------------------------------------
