@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -230,7 +231,41 @@ def parse_pandas_records(records: Any, expected_rows: int) -> list[RowOutputs]:
         raise UnexpectedResponse(
             f"inference answered {len(records)} records for a batch of {expected_rows}"
         )
+    by_column = _pandas_columns(records)
+    if by_column is not None:
+        return by_column  # type: ignore[return-value]  # a sequence of rows
     return [_record_outputs(record) for record in records]
+
+
+def _pandas_columns(records: list[Any]) -> OutputColumns | None:
+    """The usual answer (flat records alike in their keys, every ``out.<name>`` a number or a flat list of
+    one width) read column by column; None for anything else, which the general path reads record by record."""
+    if not records or not all(type(record) is dict for record in records):
+        return None
+    first = records[0]
+    keys = [key for key in first if key.startswith("out.")]
+    if not keys or "out" in first or any(len(record) != len(first) for record in records):
+        return None
+    columns, widths = [], []
+    for key in keys:
+        try:
+            values = [record[key] for record in records]
+        except KeyError:  # a different key set
+            return None
+        if all(type(value) is list for value in values):
+            lengths = set(map(len, values))
+            width = lengths.pop() if len(lengths) == 1 else 0
+            flat: list[Any] = list(itertools.chain.from_iterable(values))
+        else:
+            width, flat = 1, values
+        if width == 0:
+            return None
+        try:
+            columns.append(list(map(float, flat)))  # nested lists or non-numbers: the general path says which
+        except (TypeError, ValueError, OverflowError):
+            return None
+        widths.append(width)
+    return OutputColumns([key.removeprefix("out.") for key in keys], columns, widths, len(records))
 
 
 def _record_outputs(record: Any) -> RowOutputs:
