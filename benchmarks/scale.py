@@ -187,6 +187,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             metrics_after = apiserver_metrics.snapshot(kube.api)
             counters = sim.admin.counters()
             events = kube.core.list_namespaced_event(namespace).items
+            for job in kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace,
+                                                                 c.JOB_PLURAL)["items"]:
+                watcher._seen(job)  # what the watch may not have delivered yet
             sampler.stopping.set()
             watcher.stopping.set()
 
@@ -214,6 +217,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     lifetime = args.token_lifetime or 3600
     missed = sorted(expected - ours.keys())
     run_events = [e for e in events[events_before:] if e.involved_object.name != "warm-up"]
+    succeeded_events: dict[tuple[str, str], int] = {}  # RunSucceeded per (job, run id): more than 1 is a repeat
+    for event in run_events:
+        if event.reason == "RunSucceeded" and (event.message or "").startswith("run "):
+            key = (event.involved_object.name, event.message[4:].split(":", 1)[0])
+            succeeded_events[key] = succeeded_events.get(key, 0) + (event.count or 1)
+    repeated = sorted(key for key, count in succeeded_events.items() if count > 1)
     return {
         "scheduled_jobs": args.scheduled, "oneshot_jobs": args.oneshot, "slots": args.slots,
         "runs": runs, "timed_out": timed_out, "watched_seconds": round(watched_seconds, 1),
@@ -233,8 +242,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "token_requests": token_requests, "token_lifetime_s": lifetime,
         "token_requests_per_lifetime": round(token_requests / max(1.0, watched_seconds / lifetime), 2),
         "inference_requests": inference_requests,
-        "correct": not missed and inference_requests == runs and not watcher.failed and not timed_out,
-        "missed_slots": len(missed), "repeated_runs": max(0, inference_requests - runs),
+        # Every watched slot recorded once per job (run ids are the slots), no run with two RunSucceeded events,
+        # and at least one inference request per recorded run (runs still in flight at the end have sent theirs
+        # without being recorded yet, so more requests than runs is no repeat).
+        "correct": not missed and not repeated and inference_requests >= runs and not watcher.failed,
+        "missed_slots": len(missed), "repeated_runs": len(repeated),
         "failed_runs": len(watcher.failed),
     }
 
