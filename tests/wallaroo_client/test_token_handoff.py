@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 from wallaroo_operator.wallaroo import TokenProvider, WallarooApi
+from wallaroo_operator.wallaroo.auth import refresh_margin
+from wallaroo_operator.wallaroo.http import new_session
 from wallaroo_operator.wallaroo.token_handoff import TOKEN_ENV, adopt_from_environment, token_environment
 from wallaroo_simulator import RunningSimulator
 
-from .conftest import ALOHA, grants, provider_for
+from .conftest import ALOHA, credentials_for, grants, provider_for
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def test_a_worker_with_the_handed_token_does_not_log_in(sim: RunningSimulator, tokens: TokenProvider) -> None:
@@ -17,6 +29,17 @@ def test_a_worker_with_the_handed_token_does_not_log_in(sim: RunningSimulator, t
         assert adopt_from_environment(worker, environment)
         WallarooApi(sim.api_url, worker).workspace_id(ALOHA[0])
     assert grants(sim) == {"password": 1}
+
+
+def test_a_token_the_worker_would_renew_at_once_is_renewed_first(sim: RunningSimulator) -> None:
+    clock = FakeClock()
+    operator = TokenProvider(sim.keycloak_token_url, credentials_for(sim), new_session(), clock=clock,
+                             verify=sim.verify)
+    first = token_environment(operator)
+    clock.now += 3600 - refresh_margin(3600) - 1  # still the operator's to use, but not worth handing over
+    second = token_environment(operator)
+    assert grants(sim) == {"password": 2} and first != second
+    assert json.loads(second[TOKEN_ENV])["expires_in"] > refresh_margin(3600)
 
 
 def test_a_malformed_handoff_is_ignored_and_the_worker_logs_in(sim: RunningSimulator) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from .auth import TokenProvider
+from .auth import TokenProvider, refresh_margin
 from .errors import WallarooError
 
 TOKEN_ENV = "WALLAROO_ACCESS_TOKEN"
@@ -26,6 +26,11 @@ def token_environment(tokens: TokenProvider) -> dict[str, str]:
     worker logs in itself and reports any refusal as its own."""
     try:
         token, expires_in, lifetime = tokens.handoff()
+        if expires_in - TRANSIT_SECONDS <= refresh_margin(lifetime):
+            # The worker would renew it at once: every worker would log in during the last seconds of each
+            # token's life (measured: 4 to 5 token requests per lifetime). Renew it here, once for all.
+            tokens.invalidate(token)
+            token, expires_in, lifetime = tokens.handoff()
     except WallarooError:
         return {}
     if expires_in <= TRANSIT_SECONDS:
