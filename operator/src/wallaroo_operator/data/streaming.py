@@ -18,6 +18,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from wallaroo_operator.data import inputs
 from wallaroo_operator.data.inputs import GZIP_MAGIC, InputError, InputPart, validate_rows
@@ -125,7 +126,7 @@ class _Text:
         self.pos += 1
         return found
 
-    def value(self):
+    def value(self) -> Any:
         """The next complete JSON value; reads more text while the value is incomplete."""
         self.peek()
         while True:
@@ -154,7 +155,7 @@ def _is_not_truncation(error: json.JSONDecodeError, length: int) -> bool:
     return error.pos < length and not error.msg.startswith("Unterminated string")
 
 
-def _elements(text: _Text) -> Iterator:
+def _elements(text: _Text) -> Iterator[Any]:
     """The elements of a JSON array whose "[" was just read."""
     if text.peek() == "]":
         text.pos += 1
@@ -165,7 +166,7 @@ def _elements(text: _Text) -> Iterator:
             return
 
 
-def part_rows(part: InputPart, limits: StreamLimits, *, strict: bool = True) -> Iterator[tuple[str, list]]:
+def part_rows(part: InputPart, limits: StreamLimits, *, strict: bool = True) -> Iterator[tuple[str, list[Any]]]:
     """(input field name, row) for every row of one part, in order, unvalidated. Whatever the text
     makes the decoder raise ends as InvalidInput naming the part, never an internal error."""
     try:
@@ -181,7 +182,7 @@ def part_rows(part: InputPart, limits: StreamLimits, *, strict: bool = True) -> 
         raise InputError("InvalidInput", f"{part.source}: not usable JSON ({type(error).__name__})") from error
 
 
-def _part_rows(part: InputPart, limits: StreamLimits, strict: bool) -> Iterator[tuple[str, list]]:
+def _part_rows(part: InputPart, limits: StreamLimits, strict: bool) -> Iterator[tuple[str, list[Any]]]:
     text = _Text(decompressed_pieces(raw_payload(part), part.source, limits.max_decompressed_bytes), part.source,
                  limits.max_row_bytes, strict=strict)
     opening = text.expect("{[")
@@ -193,7 +194,7 @@ def _part_rows(part: InputPart, limits: StreamLimits, strict: bool) -> Iterator[
         raise InputError("InvalidInput", f"{part.source}: not valid JSON (extra data after the document)")
 
 
-def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
+def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list[Any]]]:
     if text.peek() == "}":
         raise InputError("InvalidInput", f"{source}: expected one input field such as "
                                          '{"text_input": [[...], ...]}, found 0 keys')
@@ -213,7 +214,7 @@ def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
                                          '{"text_input": [[...], ...]}, found more than one key')
 
 
-def _pandas_records_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
+def _pandas_records_rows(text: _Text, source: str) -> Iterator[tuple[str, list[Any]]]:
     name = None
     for record in _elements(text):
         if not isinstance(record, dict) or len(record) != 1 or (name is not None and name not in record):
@@ -230,7 +231,7 @@ class _Suspect(Exception):
     """The fast reading met something only the strict one describes right: read the part strictly."""
 
 
-def validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
+def validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list[Any]]]:
     """part_rows, each checked as inputs.validate_rows would, with the same errors.
 
     Rows are read by json's C scanner and checked a window at a time by type, width and range (C-level
@@ -250,8 +251,8 @@ def validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str,
         yield from itertools.islice(_strictly_validated_rows(part, limits), done, None)
 
 
-def _windows(rows: Iterable[tuple[str, list]]) -> Iterator[tuple[str, list]]:
-    window: list = []
+def _windows(rows: Iterable[tuple[str, list[Any]]]) -> Iterator[tuple[str, list[Any]]]:
+    window: list[Any] = []
     name = ""
     for name, row in rows:
         window.append(row)
@@ -266,7 +267,7 @@ _NUMBERS = frozenset((int, float))
 _FLOAT_MAX = sys.float_info.max
 
 
-def _plain_width(window: list, width: int | None) -> int | None:
+def _plain_width(window: list[Any], width: int | None) -> int | None:
     """The rows' width if every row is a non-empty list of that many numbers within float64 (bools are
     not numbers here), else None."""
     for row in window:
@@ -281,10 +282,10 @@ def _plain_width(window: list, width: int | None) -> int | None:
     return width
 
 
-def _strictly_validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
+def _strictly_validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list[Any]]]:
     """part_rows, each checked by inputs.validate_rows (windows of rows; numbers counted in the part)."""
-    window: list = []
-    offset, name, width = 0, None, None
+    window: list[Any] = []
+    offset, name, width = 0, "", None
 
     def check() -> None:
         try:
@@ -330,7 +331,7 @@ class InputStream:
         self._limits = limits
         self._shape: InputShape | None = None
 
-    def _all_rows(self, validate: bool = True) -> Iterator[tuple[str, list]]:
+    def _all_rows(self, validate: bool = True) -> Iterator[tuple[str, list[Any]]]:
         name, width, sources = None, None, []
         for part in self._parts():
             sources.append(part.source)
@@ -352,12 +353,12 @@ class InputStream:
 
     def scan(self) -> InputShape:
         count, name, width = 0, "", 0
-        for name, row in self._all_rows():
+        for name, row in self._all_rows():  # noqa: B007 - the last name is the input's
             count, width = count + 1, len(row)
         self._shape = InputShape(name, count, width)
         return self._shape
 
-    def rows(self, start: int, stop: int) -> Iterator[list]:
+    def rows(self, start: int, stop: int) -> Iterator[list[Any]]:
         """The rows scan() validated (fully checked once is enough: this pass only checks that the input
         did not change in between, by the width of each row and the count)."""
         shape = self._shape or self.scan()
