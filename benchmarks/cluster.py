@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,8 @@ def operator(cluster: Cluster, namespace: str, env: dict[str, str] | None = None
     """`wallaroo-operator run` watching `namespace` (local executor), stopped with SIGTERM afterwards."""
     with tempfile.NamedTemporaryFile(prefix="bench-operator-", suffix=".log") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "wallaroo_operator", "run", "--standalone", "--namespace", namespace],
+            [sys.executable, "-m", "wallaroo_operator", "run", "--standalone", "--namespace", namespace,
+             f"--liveness=http://127.0.0.1:{free_port()}/healthz"],  # 8080 may be taken by another operator
             stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), **(env or {})})
         try:
@@ -69,6 +71,12 @@ def operator(cluster: Cluster, namespace: str, env: dict[str, str] | None = None
             if process.returncode not in (0, -15):
                 log.seek(0)
                 print(log.read()[-3000:].decode(errors="replace"), file=sys.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def namespace_with_connection(cluster: Cluster, sim: common.Simulator, name: str) -> str:
