@@ -17,7 +17,7 @@ PIP_COMPILE := $(PY) -m piptools compile --quiet --generate-hashes --allow-unsaf
 IMAGE   ?= wallaroo-inference-operator:0.1.0
 
 .PHONY: help install lock lint controlplane node-deps cluster-up cluster-down kubeconfig sim-up sim-down s3 s3-up s3-down crds chart helm \
-        test run demo bench image deploy clean
+        test run demo bench bench-quick image deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -99,8 +99,19 @@ demo: node-deps controlplane ## the main job: the operator's image deployed in t
 deploy: controlplane ## install crds/ and hack/overlays/local into KUBECONFIG's cluster (default: the local one)
 	@$(PY) hack/deploy.py
 
-bench: $(STAMP) ## the simulator capacity benchmark (results in docs/simulator.md)
+# Benchmarks print their progress on stderr and end with one JSON line each (docs/benchmarks.md).
+# BENCH_SCALE="N M": N scheduled and M one-shot jobs for the scale benchmark.
+BENCH_SCALE ?= 1000 200
+
+bench: controlplane ## every benchmark: throughput, scale, memory, sweep, simulator capacity (docs/benchmarks.md)
 	@$(PY) benchmarks/simulator_capacity.py
+	@$(PY) benchmarks/throughput.py --operator
+	@$(PY) benchmarks/scale.py $(BENCH_SCALE)
+	@$(PY) benchmarks/worker_memory.py
+	@$(PY) benchmarks/sweep.py
+
+bench-quick: controlplane ## a small version of the benchmarks (under 3 minutes); the last line is one JSON object
+	@$(PY) benchmarks/bench_quick.py
 
 # With a Docker engine: docker build. Without: buildah on a debootstrapped base, loaded into the
 # local node when it runs. Either way the image's SBOM (CycloneDX: its Debian and Python packages, read

@@ -26,8 +26,12 @@ class ResultChunk:
     last: bool = False  # the last part of its shard: with it, the shard's results are complete
 
 
+# One encoder for every row: json.dumps with separators builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def row_json(index: int, outputs: RowOutputs) -> str:
-    return json.dumps({"row": index, **outputs}, separators=(",", ":"))
+    return _ENCODER.encode({"row": index, **outputs})
 
 
 def inline_outputs(outputs: list[RowOutputs], limit_bytes: int) -> list[RowOutputs] | None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import itertools
 import json
 import re
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from wallaroo_operator.data import inputs
 from wallaroo_operator.data.inputs import GZIP_MAGIC, InputError, InputPart, validate_rows
@@ -75,16 +77,23 @@ def decompressed_pieces(raw: bytes, source: str, limit: int) -> Iterator[bytes]:
 class _Text:
     """Decoded text arriving in pieces, with a cursor; consumed text is dropped."""
 
-    def __init__(self, pieces: Iterable[bytes], source: str, max_row_bytes: int):
+    def __init__(self, pieces: Iterable[bytes], source: str, max_row_bytes: int, *, strict: bool = True):
         self._pieces = iter(pieces)
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._source = source
         self._max = max_row_bytes
         self.buffer, self.pos, self.eof = "", 0, False
         # The whole-document decoder's strict rules (data/inputs.py): no duplicate keys; NaN, Infinity
-        # and numbers beyond float64 become values that row validation refuses, naming the row.
-        self._json = json.JSONDecoder(object_pairs_hook=inputs._ObjectPairs(), parse_int=inputs._parse_int,
-                                      parse_float=inputs._parse_float, parse_constant=inputs._parse_constant)
+        # and numbers beyond float64 become values that row validation refuses, naming the row. Not strict:
+        # numbers are parsed by json's C scanner itself (a Python call per number took most of the worker's
+        # CPU); what that lets through (huge numbers) is caught by _plainly_valid, which then asks for the
+        # strict reading of the part, so errors read the same.
+        if strict:
+            self._json = json.JSONDecoder(object_pairs_hook=inputs._ObjectPairs(), parse_int=inputs._parse_int,
+                                          parse_float=inputs._parse_float, parse_constant=inputs._parse_constant)
+        else:
+            self._json = json.JSONDecoder(object_pairs_hook=inputs._ObjectPairs(),
+                                          parse_constant=inputs._parse_constant)
 
     def more(self) -> bool:
         """Append the next piece; False at the end of the payload."""
@@ -117,7 +126,7 @@ class _Text:
         self.pos += 1
         return found
 
-    def value(self):
+    def value(self) -> Any:
         """The next complete JSON value; reads more text while the value is incomplete."""
         self.peek()
         while True:
@@ -146,7 +155,7 @@ def _is_not_truncation(error: json.JSONDecodeError, length: int) -> bool:
     return error.pos < length and not error.msg.startswith("Unterminated string")
 
 
-def _elements(text: _Text) -> Iterator:
+def _elements(text: _Text) -> Iterator[Any]:
     """The elements of a JSON array whose "[" was just read."""
     if text.peek() == "]":
         text.pos += 1
@@ -157,11 +166,11 @@ def _elements(text: _Text) -> Iterator:
             return
 
 
-def part_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
+def part_rows(part: InputPart, limits: StreamLimits, *, strict: bool = True) -> Iterator[tuple[str, list[Any]]]:
     """(input field name, row) for every row of one part, in order, unvalidated. Whatever the text
     makes the decoder raise ends as InvalidInput naming the part, never an internal error."""
     try:
-        yield from _part_rows(part, limits)
+        yield from _part_rows(part, limits, strict)
     except InputError:
         raise
     except RecursionError as error:
@@ -173,9 +182,9 @@ def part_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list
         raise InputError("InvalidInput", f"{part.source}: not usable JSON ({type(error).__name__})") from error
 
 
-def _part_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
+def _part_rows(part: InputPart, limits: StreamLimits, strict: bool) -> Iterator[tuple[str, list[Any]]]:
     text = _Text(decompressed_pieces(raw_payload(part), part.source, limits.max_decompressed_bytes), part.source,
-                 limits.max_row_bytes)
+                 limits.max_row_bytes, strict=strict)
     opening = text.expect("{[")
     if opening == "{":
         yield from _tutorial_rows(text, part.source)
@@ -185,7 +194,7 @@ def _part_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, lis
         raise InputError("InvalidInput", f"{part.source}: not valid JSON (extra data after the document)")
 
 
-def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
+def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list[Any]]]:
     if text.peek() == "}":
         raise InputError("InvalidInput", f"{source}: expected one input field such as "
                                          '{"text_input": [[...], ...]}, found 0 keys')
@@ -205,7 +214,7 @@ def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
                                          '{"text_input": [[...], ...]}, found more than one key')
 
 
-def _pandas_records_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]:
+def _pandas_records_rows(text: _Text, source: str) -> Iterator[tuple[str, list[Any]]]:
     name = None
     for record in _elements(text):
         if not isinstance(record, dict) or len(record) != 1 or (name is not None and name not in record):
@@ -218,10 +227,65 @@ def _pandas_records_rows(text: _Text, source: str) -> Iterator[tuple[str, list]]
 _ROW_NUMBER = re.compile(r"\brow (\d+) of\b")
 
 
-def validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list]]:
+class _Suspect(Exception):
+    """The fast reading met something only the strict one describes right: read the part strictly."""
+
+
+def validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list[Any]]]:
+    """part_rows, each checked as inputs.validate_rows would, with the same errors.
+
+    Rows are read by json's C scanner and checked a window at a time by type, width and range (C-level
+    calls per row, not Python per value). A window that does not plainly pass, or any error, sends the part
+    to the strict reading, which names the problem exactly as the whole-document decoder does; the rows
+    already handed out are skipped there."""
+    done, width = 0, None
+    try:
+        for name, window in _windows(part_rows(part, limits, strict=False)):
+            width = _plain_width(window, width)
+            if width is None:
+                raise _Suspect
+            for row in window:
+                yield name, row
+                done += 1
+    except (_Suspect, InputError):
+        yield from itertools.islice(_strictly_validated_rows(part, limits), done, None)
+
+
+def _windows(rows: Iterable[tuple[str, list[Any]]]) -> Iterator[tuple[str, list[Any]]]:
+    window: list[Any] = []
+    name = ""
+    for name, row in rows:
+        window.append(row)
+        if len(window) == VALIDATE_WINDOW:
+            yield name, window
+            window = []
+    if window:
+        yield name, window
+
+
+_NUMBERS = frozenset((int, float))
+_FLOAT_MAX = sys.float_info.max
+
+
+def _plain_width(window: list[Any], width: int | None) -> int | None:
+    """The rows' width if every row is a non-empty list of that many numbers within float64 (bools are
+    not numbers here), else None."""
+    for row in window:
+        if type(row) is not list or not row:
+            return None
+        if width is None:
+            width = len(row)
+        if len(row) != width or not _NUMBERS.issuperset(map(type, row)):
+            return None
+        if max(row) > _FLOAT_MAX or min(row) < -_FLOAT_MAX:  # 1e400 reads as inf, a 400-digit int as itself
+            return None
+    return width
+
+
+def _strictly_validated_rows(part: InputPart, limits: StreamLimits) -> Iterator[tuple[str, list[Any]]]:
     """part_rows, each checked by inputs.validate_rows (windows of rows; numbers counted in the part)."""
-    window: list = []
-    offset, name, width = 0, None, None
+    window: list[Any] = []
+    offset, name, width = 0, "", None
 
     def check() -> None:
         try:
@@ -267,12 +331,12 @@ class InputStream:
         self._limits = limits
         self._shape: InputShape | None = None
 
-    def _all_rows(self, validate: bool = True) -> Iterator[tuple[str, list]]:
+    def _all_rows(self, validate: bool = True) -> Iterator[tuple[str, list[Any]]]:
         name, width, sources = None, None, []
         for part in self._parts():
             sources.append(part.source)
             first = True
-            rows = validated_rows(part, self._limits) if validate else part_rows(part, self._limits)
+            rows = validated_rows(part, self._limits) if validate else part_rows(part, self._limits, strict=False)
             for part_name, row in rows:
                 if first and name is not None and part_name != name:
                     raise InputError("InvalidInput", f"{part.source}: input field {part_name!r} differs from "
@@ -289,12 +353,12 @@ class InputStream:
 
     def scan(self) -> InputShape:
         count, name, width = 0, "", 0
-        for name, row in self._all_rows():
+        for name, row in self._all_rows():  # noqa: B007 - the last name is the input's
             count, width = count + 1, len(row)
         self._shape = InputShape(name, count, width)
         return self._shape
 
-    def rows(self, start: int, stop: int) -> Iterator[list]:
+    def rows(self, start: int, stop: int) -> Iterator[list[Any]]:
         """The rows scan() validated (fully checked once is enough: this pass only checks that the input
         did not change in between, by the width of each row and the count)."""
         shape = self._shape or self.scan()

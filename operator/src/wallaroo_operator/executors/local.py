@@ -34,6 +34,7 @@ from wallaroo_operator.executors.base import (
 from wallaroo_operator.kube import object_stores
 from wallaroo_operator.settings import settings
 from wallaroo_operator.wallaroo import InferenceCancelled
+from wallaroo_operator.wallaroo.token_handoff import token_environment
 from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS, SHARD_ENV
 
 POLL_SECONDS = 0.2
@@ -143,6 +144,7 @@ def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:
     if isinstance(connection.verify, str):
         env[CA_FILE_ENV] = connection.verify
     env.update(object_stores.resolved_env(plan.manifest.namespace, plan.manifest.job_spec()))  # S3 keys, CA
+    env.update(token_environment(connection.tokens))  # the worker's first request needs no login of its own
     return env
 
 

@@ -114,6 +114,9 @@ class TokenSet:
     refresh_token: str | None = field(default=None, repr=False)
     refresh_expires_at: float | None = None  # None: no known expiry (offline tokens)
     refresh_lifetime: float | None = None
+    # Renew this long before expiry instead of refresh_margin(access_lifetime): a token handed over by
+    # another process, which renews its own on time, is used here to its last seconds.
+    renew_margin: float | None = None
 
     @classmethod
     def from_response(cls, body: Mapping[str, Any], now: float) -> TokenSet:
@@ -172,7 +175,8 @@ def plan_renewal(tokens: TokenSet | None, now: float) -> Renewal:
     """Decide whether the cached token can be used, refreshed, or needs a login."""
     if tokens is None:
         return Renewal.LOGIN
-    if now < tokens.access_expires_at - refresh_margin(tokens.access_lifetime):
+    margin = refresh_margin(tokens.access_lifetime) if tokens.renew_margin is None else tokens.renew_margin
+    if now < tokens.access_expires_at - margin:
         return Renewal.USE
     if tokens.refresh_token is None:
         return Renewal.LOGIN
@@ -235,6 +239,26 @@ class TokenProvider:
                 self._tokens = self._login()
             assert self._tokens is not None
             return self._tokens.access_token
+
+    def handoff(self) -> tuple[str, float, float]:
+        """A valid access token, the seconds it stays valid and its lifetime, for a worker process to
+        :meth:`adopt`, so a run does not log in again (wallaroo/token_handoff.py)."""
+        token = self.token()
+        with self._lock:
+            tokens = self._tokens
+            if tokens is None or tokens.access_token != token:  # invalidated meanwhile: nothing to share
+                return token, 0.0, 0.0
+            return token, tokens.access_expires_at - self._clock(), tokens.access_lifetime
+
+    def adopt(self, access_token: str, expires_in: float, lifetime: float, renew_margin: float) -> None:
+        """Use a token another process obtained until `renew_margin` seconds before it expires (then this
+        provider logs in itself: the refresh token stays with its owner). Ignored once it holds a token."""
+        if not access_token or expires_in <= 0 or lifetime <= 0:
+            return
+        with self._lock:
+            if self._tokens is None:
+                self._tokens = TokenSet(access_token, self._clock() + expires_in, lifetime,
+                                        renew_margin=renew_margin)
 
     def invalidate(self, token: str) -> bool:
         """Forget ``token`` (a server rejected it); the next call logs in again.

@@ -19,6 +19,7 @@ from wallaroo_operator.settings import Settings
 from wallaroo_operator.wallaroo import Credentials, RetryPolicy, TokenProvider, Verify, WallarooApi, token_cache
 from wallaroo_operator.wallaroo.inference import Batch
 from wallaroo_operator.wallaroo.stream import StreamStats, infer_stream
+from wallaroo_operator.wallaroo.token_handoff import adopt_from_environment
 from wallaroo_operator.worker.limits import WorkerLimits
 from wallaroo_operator.worker.manifest import CA_FILE_ENV, SECRET_ENVS, RunManifest
 from wallaroo_operator.worker.results import ResultsWriter
@@ -120,6 +121,7 @@ def connection(manifest: RunManifest, environ: Mapping[str, str] = os.environ) -
     verify: Verify = False if manifest.insecure_skip_tls_verify else environ.get(CA_FILE_ENV) or True
     tokens = token_cache.provider_for(manifest.token_url, credentials, verify,
                                       timeout=(5.0, manifest.api_timeout_seconds))
+    adopt_from_environment(tokens, environ)  # the operator's token, if it handed one over: no login per run
     return tokens, verify
 
 

@@ -4,14 +4,16 @@ inline outputs are kept on the way."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from wallaroo_operator.data.results import CHUNK_BYTES, ResultChunk, ResultsTooLarge, inline_outputs, row_json
 from wallaroo_operator.wallaroo import RowOutputs
+from wallaroo_operator.wallaroo.formats import OutputColumns
 
 # Stores one chunk; returns the name it was stored under.
 ChunkSink = Callable[[ResultChunk], str]
@@ -25,14 +27,36 @@ class RunningSummary:
     sum: float = 0.0
 
     def add(self, values: list[float]) -> None:
-        finite = [v for v in values if math.isfinite(v)]
+        if not values:
+            return
+        try:
+            total = math.fsum(values)
+        except (OverflowError, ValueError):  # finite values whose sum is not, or inf + -inf
+            total = math.nan
+        if not math.isfinite(total):  # some value is NaN or infinite (or the sum overflowed): only finite ones count
+            finite = [v for v in values if math.isfinite(v)]
+            try:
+                total = math.fsum(finite)
+            except OverflowError:  # the finite values' sum is beyond float: so be it (inf)
+                total = sum(finite)
+            values_for_range = finite
+        else:
+            values_for_range = values
         self.count += len(values)
-        if finite:
-            self.min, self.max = min(self.min, *finite), max(self.max, *finite)
-            self.sum += math.fsum(finite)
+        if values_for_range:
+            self.min, self.max = min(self.min, min(values_for_range)), max(self.max, max(values_for_range))
+            self.sum += total
 
     def to_json(self) -> dict[str, Any]:
         return {"count": self.count, "min": self.min, "max": self.max, "sum": self.sum}
+
+
+def _columns(outputs: Sequence[RowOutputs]) -> dict[str, list[float]] | None:
+    """Every output's values over the rows, when all rows have the same outputs (else None)."""
+    names = dict.fromkeys(name for row in outputs[:1] for name in row)
+    if not all(row.keys() == names.keys() for row in outputs):
+        return None
+    return {name: list(itertools.chain.from_iterable(row[name] for row in outputs)) for name in names}
 
 
 @dataclass
@@ -51,13 +75,26 @@ class ResultsWriter:
     _inline: list[RowOutputs] | None = field(default_factory=list)
     _inline_bytes: int = 0
 
-    def add(self, first_row: int, outputs: list[RowOutputs]) -> None:
+    def add(self, first_row: int, outputs: Sequence[RowOutputs]) -> None:
         """The outputs of consecutive rows, numbered from `first_row` (the row's index in the whole input)."""
-        for offset, row in enumerate(outputs):
-            self._add_row(first_row + offset, row)
+        columns: dict[str, list[float]] | None
+        if isinstance(outputs, OutputColumns):  # the rows' JSON and the columns, without a dict per row
+            encoded = outputs.rows_json(first_row)
+            columns = {name: outputs.column(name) for name in outputs.names}
+        else:
+            encoded = [row_json(first_row + offset, row) for offset, row in enumerate(outputs)]
+            columns = _columns(outputs)
+        for offset, text in enumerate(encoded):
+            self._add_row(first_row + offset, text, outputs, offset)
+        if columns is None:  # rows with differing outputs (possible with pandas-records)
+            for row in outputs:
+                for name, values in row.items():
+                    self.summary.setdefault(name, RunningSummary()).add(values)
+            return
+        for name, values in columns.items():  # one C-level pass per output over the batch
+            self.summary.setdefault(name, RunningSummary()).add(values)
 
-    def _add_row(self, index: int, row: RowOutputs) -> None:
-        encoded = row_json(index, row)
+    def _add_row(self, index: int, encoded: str, outputs: Sequence[RowOutputs], offset: int) -> None:
         if len(encoded) + 2 > self.chunk_bytes:
             raise ResultsTooLarge(f"the outputs of row {index} alone take {len(encoded)} bytes, more than one "
                                   "ConfigMap holds")
@@ -68,12 +105,10 @@ class ResultsWriter:
         self._pending.append(encoded)
         self._pending_bytes += len(encoded) + 1
         self.rows, self.bytes = self.rows + 1, self.bytes + len(encoded) + 1
-        for name, values in row.items():
-            self.summary.setdefault(name, RunningSummary()).add(values)
         if self._inline is not None:
             self._inline_bytes += len(encoded)
             if self._inline_bytes <= self.inline_limit_bytes:
-                self._inline.append(row)
+                self._inline.append(outputs[offset])
             else:
                 self._inline = None
 
