@@ -89,6 +89,7 @@ def test_the_variables_read() -> None:
     """The list a reviewer checks against docs/deploy.md: one typed field each."""
     assert sorted(Settings.variables()) == [
         "KUBECONFIG",
+        "WALLAROO_KUBE_RETRY_BUDGET_SECONDS",
         "WALLAROO_OPERATOR_CONNECTION_CACHE_SECONDS",
         "WALLAROO_OPERATOR_EXECUTOR",
         "WALLAROO_OPERATOR_JOB_POLL_SECONDS",
@@ -113,10 +114,12 @@ def test_fields_with_their_own_variable() -> None:
 
 
 # Environment variables that are not settings: how the operator hands a run to its worker (the worker's
-# input, written by the operator or by Kubernetes), the child's own environment, and the CLI's NO_COLOR.
+# input, written by the operator or by Kubernetes, object-store keys among them), the child's own environment,
+# and the CLIs' own inputs (NO_COLOR, TERM, run-job's credentials and CA file).
 NOT_SETTINGS = {
     "worker/cli.py", "worker/limits.py", "worker/engine.py", "worker/manifest.py", "executors/local.py",
-    "cli/validate.py", "entrypoint.py", "settings.py",
+    "kube/object_stores.py", "cli/validate.py", "cli/run_job.py", "cli/run_job_setup.py", "cli/progress.py",
+    "entrypoint.py", "settings.py",
 }
 
 

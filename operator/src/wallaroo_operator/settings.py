@@ -71,6 +71,10 @@ class Settings(BaseModel):
         default=3.0, ge=0, json_schema_extra={"env": "WALLAROO_WORKER_PROGRESS_SECONDS"},
         description="The worker: least time between two progress reports into its progress ConfigMap.",
     )
+    kube_retry_budget_seconds: float = Field(
+        default=300.0, gt=0, json_schema_extra={"env": "WALLAROO_KUBE_RETRY_BUDGET_SECONDS"},
+        description="The worker and executors: how long Kubernetes calls are retried while the API server is away.",
+    )
 
     @classmethod
     def variable(cls, field: str) -> str:

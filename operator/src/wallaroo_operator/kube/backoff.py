@@ -8,7 +8,6 @@ API server restarted meanwhile) and by the executors for reading the workers' re
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -16,11 +15,12 @@ from typing import TYPE_CHECKING, TypeVar
 import kubernetes
 import urllib3
 
+from wallaroo_operator.settings import Settings
+
 if TYPE_CHECKING:
     from wallaroo_operator.controller.errors import RunError
 
-BUDGET_ENV = "WALLAROO_KUBE_RETRY_BUDGET_SECONDS"
-DEFAULT_BUDGET_SECONDS = 300.0  # an API server upgrade or restart, with room to spare
+BUDGET_ENV = Settings.variable("kube_retry_budget_seconds")  # default 300 s: an API server restart, with room
 FIRST_DELAY_SECONDS, MAX_DELAY_SECONDS = 0.25, 10.0
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ def describe(error: BaseException) -> str:
 
 
 def budget_seconds() -> float:
-    return float(os.environ.get(BUDGET_ENV) or DEFAULT_BUDGET_SECONDS)
+    return Settings.from_environment().kube_retry_budget_seconds  # read per call: a worker's budget, set by its env
 
 
 def call(fn: Callable[[], T], *, what: str, budget: float | None = None,
