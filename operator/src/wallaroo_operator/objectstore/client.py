@@ -19,6 +19,7 @@ from botocore.config import Config
 
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_operator.objectstore.errors import s3_uri
+from wallaroo_operator.wallaroo.errors import sanitize
 
 # botocore's debug log holds every request's headers (a session token among them) and the traceback of every
 # failed attempt: never in the operator's or the worker's log, whatever its verbosity.
@@ -129,7 +130,8 @@ class ObjectStore:
     def head(self, key: str) -> dict[str, Any]:
         try:
             with self._translated("read", key):
-                return self.client.head_object(Bucket=self.bucket, Key=key)
+                head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key)
+                return head
         except (e.AccessDenied, e.InputNotFound) as error:
             raise self._explained(key, error) from None
 
@@ -150,7 +152,8 @@ class ObjectStore:
     def read_range(self, obj: ObjectInfo, start: int, end: int | None = None) -> bytes:
         """Bytes [start, end) of the object's version `obj.etag`; InputChanged if it changed since listed."""
         with self.open_range(obj, start, end) as body:
-            return body.read()
+            data: bytes = body.read()
+            return data
 
     @contextmanager
     def open_range(self, obj: ObjectInfo, start: int = 0, end: int | None = None) -> Iterator[Any]:
@@ -183,7 +186,7 @@ class ObjectStore:
         except e.InputChanged:
             raise e.ResultsConflict(f"{s3_uri(self.bucket, key)} was written by someone else meanwhile; "
                                     "not overwritten") from None
-        return response["ETag"]
+        return str(response["ETag"])
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
@@ -226,7 +229,7 @@ class ObjectStore:
         detail = error.response.get("Error", {}).get("Message") or code
         where = s3_uri(self.bucket, key)
         secrets = self.settings.credentials.secrets() if self.settings.credentials else ()
-        detail = e.sanitize(str(detail), secrets)
+        detail = sanitize(str(detail), secrets)
         if code in _AUTH_CODES:
             return e.ObjectStoreAuthenticationFailed(
                 f"{action} {where}: the store rejected the credentials ({code}): check the access key id and "
@@ -255,7 +258,8 @@ class _TranslatingBody:
 
     def read(self, size: int | None = None) -> bytes:
         with self._store._translated("read", self._obj.key, self._obj):
-            return self._body.read(size) if size is not None else self._body.read()
+            data: bytes = self._body.read(size) if size is not None else self._body.read()
+            return data
 
     def iter_chunks(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         while chunk := self.read(chunk_size):

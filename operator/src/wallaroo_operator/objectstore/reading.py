@@ -7,7 +7,7 @@ import json
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,7 +36,7 @@ DEFAULT_BATCH_ROWS = 10_000
 @dataclass(frozen=True)
 class RowBatch:
     input_name: str
-    rows: list[list]
+    rows: list[list[Any]]
     source: str  # s3://bucket/key
     first_row: int | None  # index of rows[0] in the whole input, when the plan knows it (Parquet)
     checked: bool = False  # values already checked column-wise by Arrow (Parquet, Arrow IPC)
@@ -73,7 +73,7 @@ class RowValidator:
         self.name: str | None = None
         self.width: int | None = None
 
-    def check(self, name: str, rows: list, source: str, *, values_checked: bool = False) -> None:
+    def check(self, name: str, rows: list[Any], source: str, *, values_checked: bool = False) -> None:
         if self.name is not None and name != self.name:
             raise e.InputColumnNotFound(f"{source}: input column {name!r} differs from {self.name!r} in "
                                         "the objects before it")
@@ -88,7 +88,7 @@ class RowValidator:
             self.name, self.width = name, len(rows[0])
 
 
-def batched(name: str, rows: list[list], source: str, first_row: int | None, size: int,
+def batched(name: str, rows: list[list[Any]], source: str, first_row: int | None, size: int,
             checked: bool = False) -> Iterator[RowBatch]:
     for start in range(0, len(rows), size):
         yield RowBatch(name, rows[start:start + size], source,
@@ -144,7 +144,7 @@ def parquet_row_counts(store: ObjectStore, obj: ObjectInfo, gzipped: bool = Fals
 
 
 def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int | None, column: str | None,
-                      first_row: int | None, gzipped: bool = False) -> Iterator[tuple[str, list[list], int | None]]:
+                      first_row: int | None, gzipped: bool = False) -> Iterator[tuple[str, list[list[Any]], int | None]]:
     """Rows [start, end) of the object (to its end for None): only the row groups overlapping them are
     fetched, and only the input column."""
     source = s3_uri(store.bucket, obj.key)
@@ -173,7 +173,7 @@ def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int 
 
 
 def read_arrow(store: ObjectStore, obj: ObjectInfo, column: str | None,
-               gzipped: bool = False) -> Iterator[tuple[str, list[list]]]:
+               gzipped: bool = False) -> Iterator[tuple[str, list[list[Any]]]]:
     source = s3_uri(store.bucket, obj.key)
     try:
         reader = pa.ipc.open_file(random_access(store, obj, gzipped))
@@ -191,7 +191,7 @@ def read_arrow(store: ObjectStore, obj: ObjectInfo, column: str | None,
 # -- JSON documents: whole objects -----------------------------------------------------------------------
 
 
-def read_json_document(store: ObjectStore, obj: ObjectInfo, column: str | None) -> tuple[str, list[list]]:
+def read_json_document(store: ObjectStore, obj: ObjectInfo, column: str | None) -> tuple[str, list[list[Any]]]:
     source = s3_uri(store.bucket, obj.key)
     try:
         name, rows = decode_document(store.read_range(obj, 0, obj.size), source)
@@ -249,7 +249,7 @@ def gunzip_lines(store: ObjectStore, obj: ObjectInfo) -> Iterator[bytes]:
             yield pending
 
 
-def jsonl_rows(lines: Iterable[bytes], column: str | None, source: str) -> Iterator[tuple[str, list]]:
+def jsonl_rows(lines: Iterable[bytes], column: str | None, source: str) -> Iterator[tuple[str, list[Any]]]:
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line:
