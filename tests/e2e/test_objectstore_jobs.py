@@ -38,7 +38,9 @@ s3, bucket, store = s3_fixtures.s3, s3_fixtures.bucket, s3_fixtures.store
 
 def create_s3_secret(kube: Kube, namespace: str, s3: S3Endpoint, name: str = "s3-keys", **override: str) -> None:
     values = {"accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key, **override}
-    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": name}, "stringData": values})
+    allowed = {c.ALLOWED_JOBS_ANNOTATION: "*"}  # every job of the test's namespace may use these keys
+    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": name, "annotations": allowed},
+                                                   "stringData": values})
 
 
 def block(s3: S3Endpoint, bucket: str, secret: str = "s3-keys", **fields) -> dict:

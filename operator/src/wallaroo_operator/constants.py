@@ -28,5 +28,7 @@ MANAGED_BY = "wallaroo-inference-operator"
 # connection may not read the Secret's values: creating a connection must not be a way to send any
 # Secret of the namespace to a URL of one's choosing.
 ALLOWED_CONNECTIONS_ANNOTATION = f"{GROUP}/allowed-connections"
+# The same opt-in for a Secret of object-store keys: the InferenceJobs allowed to use it.
+ALLOWED_JOBS_ANNOTATION = f"{GROUP}/allowed-inference-jobs"
 # The fixed keys of a credentials Secret.
 CLIENT_SECRET_KEY, USERNAME_KEY, PASSWORD_KEY = "clientSecret", "username", "password"

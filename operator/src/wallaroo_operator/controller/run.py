@@ -83,7 +83,9 @@ def plan_run(context: RunContext, *, read_input: bool = True) -> RunPlan:
     namespace = job["metadata"]["namespace"]
     spec = context.spec
     connection_object, connection = CONNECTIONS.get(namespace, spec.connection_ref.name)
-    object_input = plan_object_input(namespace, spec) if spec.input.object_store and read_input else None
+    object_input = None
+    if spec.input.object_store and read_input:
+        object_input = plan_object_input(namespace, job["metadata"]["name"], spec)
     parts = input_refs(namespace, spec.input) if spec.input.object_store is None else []
     workspace_id = connection.api().workspace_id(spec.workspace)
     # Resolved here, once per (API, workspace, pipeline) across runs; a worker re-resolves only after a 404.
@@ -101,10 +103,10 @@ def plan_run(context: RunContext, *, read_input: bool = True) -> RunPlan:
     return RunPlan(manifest, job, connection, connection_spec, spec.execution)
 
 
-def plan_object_input(namespace: str, spec: InferenceJobSpec) -> dict[str, Any]:
+def plan_object_input(namespace: str, job_name: str, spec: InferenceJobSpec) -> dict[str, Any]:
     """List the input objects (metadata only: keys, sizes, ETags; Parquet footers for row counts)."""
     block = spec.input.object_store
-    store = object_stores.operator_store(namespace, spec, "input")
+    store = object_stores.operator_store(namespace, job_name, spec, "input")
     assert block is not None and store is not None
     plan = plan_input(store, key=block.key, prefix=block.prefix, format=block.format)
     if not plan.by_rows and spec.execution.shards > 1 and spec.results.object_store is None:
@@ -156,7 +158,7 @@ def execute_run(context: RunContext) -> RunSuccess:
 def run_results_sink(context: RunContext) -> ResultSink | None:
     job, spec = context.job, context.spec
     block = spec.results.object_store
-    store = object_stores.operator_store(job["metadata"]["namespace"], spec, "results")
+    store = object_stores.operator_store(job["metadata"]["namespace"], job["metadata"]["name"], spec, "results")
     if block is None or store is None:
         return None
     run = RunIdentity(job["metadata"]["namespace"], job["metadata"]["name"], context.run_id, job["metadata"]["uid"])
@@ -203,7 +205,7 @@ def prune_object_store_results(namespace: str, job_name: str, job_uid: str, spec
         block = parsed.results.object_store
         if block is None or not block.prune or not run_ids:
             return
-        store = object_stores.operator_store(namespace, parsed, "results")
+        store = object_stores.operator_store(namespace, job_name, parsed, "results")
         assert store is not None
         prune_runs(store, block.prefix, [RunIdentity(namespace, job_name, run_id, job_uid) for run_id in run_ids])
     except Exception as error:

@@ -143,7 +143,8 @@ def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:
     env.update({SECRET_ENVS[key]: value for key, value in secrets.items() if value})
     if isinstance(connection.verify, str):
         env[CA_FILE_ENV] = connection.verify
-    env.update(object_stores.resolved_env(plan.manifest.namespace, plan.manifest.job_spec()))  # S3 keys, CA
+    env.update(object_stores.resolved_env(plan.manifest.namespace, plan.manifest.job_name,
+                                           plan.manifest.job_spec()))  # S3 keys, CA
     env.update(token_environment(connection.tokens))  # the worker's first request needs no login of its own
     return env
 

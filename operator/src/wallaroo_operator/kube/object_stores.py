@@ -64,21 +64,21 @@ def pod_env(spec: InferenceJobSpec) -> list[dict[str, Any]]:
     return env
 
 
-def resolved_env(namespace: str, spec: InferenceJobSpec,
+def resolved_env(namespace: str, job: str, spec: InferenceJobSpec,
                  roles: tuple[Role, ...] = ("input", "results")) -> dict[str, str]:
     """The same variables with their values, read here (the operator's own listing, a local worker)."""
     env: dict[str, str] = {}
     for role, block in blocks(spec).items():
         if role not in roles:
             continue
-        credentials = references.read_object_store_credentials(namespace, block.credentials_secret_ref)
+        credentials = references.read_object_store_credentials(namespace, block.credentials_secret_ref, job)
         if credentials is not None:
             env[env_name(role, "ACCESS_KEY_ID")] = credentials.access_key_id
             env[env_name(role, "SECRET_ACCESS_KEY")] = credentials.secret_access_key
             if credentials.session_token:
                 env[env_name(role, "SESSION_TOKEN")] = credentials.session_token
         if block.ca_bundle is not None:
-            env[env_name(role, "CA_PEM")] = references.read_object_store_ca_bundle(namespace, block.ca_bundle)
+            env[env_name(role, "CA_PEM")] = references.read_object_store_ca_bundle(namespace, block.ca_bundle, job)
     return env
 
 
@@ -110,9 +110,9 @@ def store_from_env(block: ObjectStoreConnection, role: Role, environ: Mapping[st
     return ObjectStore(settings_from_spec(block, credentials, _ca_file(pem) if pem else None))
 
 
-def operator_store(namespace: str, spec: InferenceJobSpec, role: Role) -> ObjectStore | None:
+def operator_store(namespace: str, job: str, spec: InferenceJobSpec, role: Role) -> ObjectStore | None:
     """The operator's own client for a block (listing the input, the results manifest, pruning)."""
     block = blocks(spec).get(role)
     if block is None:
         return None
-    return store_from_env(block, role, resolved_env(namespace, spec, (role,)))
+    return store_from_env(block, role, resolved_env(namespace, job, spec, (role,)))

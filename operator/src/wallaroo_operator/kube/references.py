@@ -53,9 +53,10 @@ def read_connection(namespace: str, name: str) -> dict[str, Any]:
         raise
 
 
-def allowed_connections(annotations: dict[str, str] | None) -> set[str]:
-    """The connection names a Secret's allowed-connections annotation lists ("*" for all)."""
-    value = (annotations or {}).get(c.ALLOWED_CONNECTIONS_ANNOTATION, "")
+def allowed_connections(annotations: dict[str, str] | None,
+                        annotation: str = c.ALLOWED_CONNECTIONS_ANNOTATION) -> set[str]:
+    """The names a Secret's allowed-connections (or allowed-inference-jobs) annotation lists ("*" for all)."""
+    value = (annotations or {}).get(annotation, "")
     return {name.strip() for name in value.split(",") if name.strip()}
 
 
@@ -74,17 +75,24 @@ def _secret_data(namespace: str, name: str) -> dict[str, str]:
     return _secret(namespace, name).data or {}
 
 
-def _consenting_secret_data(namespace: str, name: str, connection: str) -> dict[str, str]:
-    """The Secret's data, only if the Secret names `connection` (or *) in its annotation."""
+def _consenting_secret_data(namespace: str, name: str, connection: str, *,
+                            annotation: str = c.ALLOWED_CONNECTIONS_ANNOTATION,
+                            kind: str = "WallarooConnection") -> dict[str, str]:
+    """The Secret's data, only if the Secret names its user `connection` (or *) in its annotation: whoever may
+    create the referring object may not be allowed to read the Secret, and the operator can."""
     secret = _secret(namespace, name)
-    allowed = allowed_connections(secret.metadata.annotations if secret.metadata else None)
+    allowed = allowed_connections(secret.metadata.annotations if secret.metadata else None, annotation)
     if "*" not in allowed and connection not in allowed:
         raise ReferenceNotAllowed(
             "SecretNotAllowed",
-            f"Secret {namespace}/{name} does not allow WallarooConnection {connection!r} to use it; "
-            f"annotate the Secret with {c.ALLOWED_CONNECTIONS_ANNOTATION}={connection} (names separated "
-            f"by commas, or * for every connection in the namespace)")
+            f"Secret {namespace}/{name} does not allow {kind} {connection!r} to use it; "
+            f"annotate the Secret with {annotation}={connection} (names separated "
+            f"by commas, or * for every {kind} in the namespace)")
     return secret.data or {}
+
+
+def _job_consenting_secret_data(namespace: str, name: str, job: str) -> dict[str, str]:
+    return _consenting_secret_data(namespace, name, job, annotation=c.ALLOWED_JOBS_ANNOTATION, kind="InferenceJob")
 
 
 def _secret_value(data: dict[str, str], namespace: str, name: str, key: str) -> str:
@@ -110,11 +118,12 @@ def read_credentials(namespace: str, ref: CredentialsSecretRef, grant: str, conn
     return values
 
 
-def read_object_store_credentials(namespace: str, ref: ObjectStoreCredentials | None) -> Credentials | None:
-    """The access key pair of an objectStore block; None (no Secret) means the AWS default chain (IRSA)."""
+def read_object_store_credentials(namespace: str, ref: ObjectStoreCredentials | None, job: str) -> Credentials | None:
+    """The access key pair of an objectStore block, if its Secret allows the InferenceJob `job`; None (no
+    Secret) means the AWS default chain (IRSA)."""
     if ref is None:
         return None
-    data = _secret_data(namespace, ref.name)
+    data = _job_consenting_secret_data(namespace, ref.name, job)
     token = _secret_value(data, namespace, ref.name, ref.session_token_key) if ref.session_token_key else None
     return Credentials(_secret_value(data, namespace, ref.name, ref.access_key_id_key),
                        _secret_value(data, namespace, ref.name, ref.secret_access_key_key), token)
@@ -151,9 +160,9 @@ def _config_map_value(namespace: str, ref: KeyReference) -> str:
     return bundle_text
 
 
-def read_object_store_ca_bundle(namespace: str, bundle: CABundle) -> str:
-    """An objectStore block's PEM CA bundle, from a Secret or ConfigMap of the job's namespace."""
+def read_object_store_ca_bundle(namespace: str, bundle: CABundle, job: str) -> str:
+    """An objectStore block's PEM CA bundle, from a ConfigMap or a Secret (that allows the job) of its namespace."""
     ref = _bundle_ref(bundle)
     if bundle.secret_ref:
-        return _secret_value(_secret_data(namespace, ref.name), namespace, ref.name, ref.key)
+        return _secret_value(_job_consenting_secret_data(namespace, ref.name, job), namespace, ref.name, ref.key)
     return _config_map_value(namespace, ref)
