@@ -12,11 +12,14 @@ Per run, all owned by the InferenceJob (deleting it deletes them) and labelled w
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Any
 
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.errors import Disposition
 from wallaroo_operator.executors.base import RunPlan, WorkerFailure
 from wallaroo_operator.kube.results_store import owner_reference
+from wallaroo_operator.settings import Settings
 from wallaroo_operator.worker.kube_io import results_name
 from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS
 
@@ -28,6 +31,20 @@ WORKER_CONTAINER = "worker"
 RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                         "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """What every worker Pod needs on a cluster whose Pods cannot use the `kubernetes` Service (no
+    kube-proxy, as on the local node): the operator's settings worker_host_aliases and worker_env."""
+
+    host_aliases: list[dict[str, Any]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClusterAccess:
+        aliases = [{"ip": str(alias.ip), "hostnames": list(alias.hostnames)} for alias in settings.worker_host_aliases]
+        return cls(aliases, dict(settings.worker_env))
 
 
 def labels(plan: RunPlan) -> dict[str, str]:
@@ -100,11 +117,14 @@ def _volumes(plan: RunPlan) -> tuple[list[dict], list[dict]]:
     return volumes, mounts
 
 
-def pod_template(plan: RunPlan, name: str, image: str) -> dict:
-    execution = plan.execution
+def pod_template(plan: RunPlan, name: str, image: str, access: ClusterAccess | None = None) -> dict:
+    execution, access = plan.execution, access or ClusterAccess()
     volumes, mounts = _volumes(plan)
+    env = _environment(plan)
+    own = {variable["name"] for variable in env}  # the worker's own variables are never overridden
+    env = [{"name": key, "value": value} for key, value in access.env.items() if key not in own] + env
     container = {"name": WORKER_CONTAINER, "image": image, "imagePullPolicy": "IfNotPresent",
-                 "command": ["wallaroo-operator", "worker"], "env": _environment(plan),
+                 "command": ["wallaroo-operator", "worker"], "env": env,
                  "resources": {"requests": execution.requests(), "limits": execution.limits()},
                  "securityContext": RESTRICTED_CONTAINER, "volumeMounts": mounts}
     pod = {"restartPolicy": "Never", "serviceAccountName": execution.service_account_name or name,
@@ -113,17 +133,18 @@ def pod_template(plan: RunPlan, name: str, image: str) -> dict:
     optional = {"nodeSelector": execution.node_selector, "affinity": execution.affinity,
                 "priorityClassName": execution.priority_class_name,
                 "tolerations": [t.to_kube() for t in execution.tolerations or []] or None,
-                "imagePullSecrets": [s.to_kube() for s in execution.image_pull_secrets or []] or None}
+                "imagePullSecrets": [s.to_kube() for s in execution.image_pull_secrets or []] or None,
+                "hostAliases": access.host_aliases or None}
     pod.update({key: value for key, value in optional.items() if value})
     return {"metadata": {"labels": {**(execution.pod_labels or {}), **labels(plan)},
                          **({"annotations": execution.pod_annotations} if execution.pod_annotations else {})},
             "spec": pod}
 
 
-def job_object(plan: RunPlan, name: str, image: str) -> dict:
+def job_object(plan: RunPlan, name: str, image: str, access: ClusterAccess | None = None) -> dict:
     execution, shards = plan.execution, plan.manifest.shards
     spec = {"completions": shards, "parallelism": execution.parallelism or shards,
-            "template": pod_template(plan, name, image),
+            "template": pod_template(plan, name, image, access),
             "podFailurePolicy": {"rules": [
                 # Failures that a new Pod cannot fix (bad input, results too large): no retry.
                 {"action": "FailIndex" if shards > 1 else "FailJob",

@@ -8,6 +8,7 @@ deletes the Job with foreground propagation (its Pods first), except when the op
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -27,10 +28,10 @@ from wallaroo_operator.executors.base import (
     read_shard_states,
     reported_failure,
 )
-from wallaroo_operator.executors.job_spec import failure_from, job_finished, job_object, rbac_objects
+from wallaroo_operator.executors.job_spec import ClusterAccess, failure_from, job_finished, job_object, rbac_objects
 from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, api_client, core
-from wallaroo_operator.settings import settings
+from wallaroo_operator.settings import Settings, settings
 from wallaroo_operator.wallaroo import InferenceCancelled
 
 WORKER_IMAGE_ENV = "WALLAROO_OPERATOR_WORKER_IMAGE"
@@ -58,6 +59,8 @@ class JobExecutor:
 
     def __init__(self, image: str | None = None):
         self.image = image or os.environ.get(WORKER_IMAGE_ENV) or DEFAULT_IMAGE
+        # Read now, not from the process-wide settings(): tests start operators with other settings.
+        self.access = ClusterAccess.from_settings(Settings.from_environment())
 
     def execute(self, plan: RunPlan, context) -> list[dict]:
         manifest = plan.manifest
@@ -109,7 +112,7 @@ class JobExecutor:
         create_progress_config_map(plan, manifest.progress_config_map)
         for obj in rbac_objects(plan, name):
             create_owned(obj)
-        create_owned(job_object(plan, name, self.image))
+        create_owned(job_object(plan, name, self.image, self.access))
 
     def cleanup(self, plan: RunPlan, name: str, *, foreground: bool = False) -> None:
         """After the outcome is read (or on cancel): the Job goes (or stays for its TTL, marked recorded),
@@ -180,7 +183,5 @@ def create_owned(obj: dict) -> None:
 
 def delete_owned(obj: dict) -> None:
     client = dynamic().resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-    try:
+    with contextlib.suppress(kubernetes.dynamic.exceptions.NotFoundError):
         client.delete(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"])
-    except kubernetes.dynamic.exceptions.NotFoundError:
-        pass
