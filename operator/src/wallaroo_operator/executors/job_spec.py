@@ -12,6 +12,7 @@ Per run, all owned by the InferenceJob (deleting it deletes them) and labelled w
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ class ClusterAccess:
     kube-proxy, as on the local node): the operator's settings worker_host_aliases and worker_env."""
 
     host_aliases: list[dict[str, Any]] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict[str, Any])
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClusterAccess:
@@ -52,7 +53,7 @@ def labels(plan: RunPlan) -> dict[str, str]:
             c.MANAGED_BY_LABEL: c.MANAGED_BY}
 
 
-def metadata(plan: RunPlan, name: str) -> dict:
+def metadata(plan: RunPlan, name: str) -> dict[str, Any]:
     return {"name": name, "namespace": plan.manifest.namespace, "labels": labels(plan),
             "ownerReferences": [owner_reference(plan.job)]}
 
@@ -64,7 +65,7 @@ def results_names(plan: RunPlan) -> list[str]:
     return [results_name(manifest, shard, index) for shard in range(manifest.shards) for index in range(per_shard)]
 
 
-def rbac_objects(plan: RunPlan, name: str) -> list[dict]:
+def rbac_objects(plan: RunPlan, name: str) -> list[dict[str, Any]]:
     manifest = plan.manifest
     inputs = sorted({config_map for config_map, _ in manifest.input_parts})
     rules = [
@@ -75,7 +76,7 @@ def rbac_objects(plan: RunPlan, name: str) -> list[dict]:
          "resourceNames": [manifest.progress_config_map]},
     ]
     service_account = plan.execution.service_account_name or name
-    objects: list[dict] = [
+    objects: list[dict[str, Any]] = [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": metadata(plan, name),
          "rules": rules},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": metadata(plan, name),
@@ -87,14 +88,14 @@ def rbac_objects(plan: RunPlan, name: str) -> list[dict]:
     return objects
 
 
-def _environment(plan: RunPlan) -> list[dict]:
+def _environment(plan: RunPlan) -> list[dict[str, Any]]:
     spec, secret = plan.connection_spec, plan.connection_spec.credentials_secret_ref
     keys = {"client_secret": c.CLIENT_SECRET_KEY}
     if spec.grant == "password":
         keys.update(username=c.USERNAME_KEY, password=c.PASSWORD_KEY)
-    env = [{"name": MANIFEST_ENV, "value": plan.manifest.model_dump_json()},
-           {"name": MEMORY_LIMIT_ENV, "valueFrom": {"resourceFieldRef": {"containerName": WORKER_CONTAINER,
-                                                                          "resource": "limits.memory"}}}]
+    env: list[dict[str, Any]] = [{"name": MANIFEST_ENV, "value": plan.manifest.model_dump_json()},
+                                 {"name": MEMORY_LIMIT_ENV, "valueFrom": {"resourceFieldRef": {
+                                     "containerName": WORKER_CONTAINER, "resource": "limits.memory"}}}]
     env += [{"name": SECRET_ENVS[what], "valueFrom": {"secretKeyRef": {"name": secret.name, "key": key}}}
             for what, key in keys.items()]
     if spec.ca_bundle and not spec.insecure_skip_tls_verify:
@@ -102,9 +103,9 @@ def _environment(plan: RunPlan) -> list[dict]:
     return env
 
 
-def _volumes(plan: RunPlan) -> tuple[list[dict], list[dict]]:
-    volumes: list[dict] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
-    mounts: list[dict] = [{"name": "tmp", "mountPath": "/tmp"}]
+def _volumes(plan: RunPlan) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
     bundle = plan.connection_spec.ca_bundle
     if bundle and not plan.connection_spec.insecure_skip_tls_verify:
         ref = bundle.secret_ref or bundle.config_map_ref
@@ -117,7 +118,7 @@ def _volumes(plan: RunPlan) -> tuple[list[dict], list[dict]]:
     return volumes, mounts
 
 
-def pod_template(plan: RunPlan, name: str, image: str, access: ClusterAccess | None = None) -> dict:
+def pod_template(plan: RunPlan, name: str, image: str, access: ClusterAccess | None = None) -> dict[str, Any]:
     execution, access = plan.execution, access or ClusterAccess()
     volumes, mounts = _volumes(plan)
     env = _environment(plan)
@@ -141,7 +142,7 @@ def pod_template(plan: RunPlan, name: str, image: str, access: ClusterAccess | N
             "spec": pod}
 
 
-def job_object(plan: RunPlan, name: str, image: str, access: ClusterAccess | None = None) -> dict:
+def job_object(plan: RunPlan, name: str, image: str, access: ClusterAccess | None = None) -> dict[str, Any]:
     execution, shards = plan.execution, plan.manifest.shards
     spec = {"completions": shards, "parallelism": execution.parallelism or shards,
             "template": pod_template(plan, name, image, access),
@@ -162,12 +163,12 @@ def job_object(plan: RunPlan, name: str, image: str, access: ClusterAccess | Non
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata(plan, name), "spec": spec}
 
 
-def _condition(obj: dict, type_: str) -> dict | None:
+def _condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return next((x for x in (obj.get("status") or {}).get("conditions") or []
                  if x.get("type") == type_ and x.get("status") == "True"), None)
 
 
-def job_finished(job: dict) -> str | None:
+def job_finished(job: dict[str, Any]) -> str | None:
     """"Complete", "Failed", or None while the Job runs."""
     for state in ("Complete", "Failed"):
         if _condition(job, state):
@@ -175,7 +176,7 @@ def job_finished(job: dict) -> str | None:
     return None
 
 
-def _terminated(pod: dict) -> dict:
+def _terminated(pod: dict[str, Any]) -> dict[str, Any]:
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         if status.get("name") == WORKER_CONTAINER:
             state = status.get("state") or {}
@@ -183,7 +184,7 @@ def _terminated(pod: dict) -> dict:
     return {}
 
 
-def failure_from(job: dict, pods: list[dict], log_tail) -> WorkerFailure:
+def failure_from(job: dict[str, Any], pods: list[dict[str, Any]], log_tail: Callable[[str], str]) -> WorkerFailure:
     """Why a failed Job failed, from its Pods (newest first): OOM-killed, evicted, or the exit and the log.
     `log_tail(pod_name)` gives the last lines of a Pod's log."""
     failed = sorted((p for p in pods if (p.get("status") or {}).get("phase") == "Failed"),

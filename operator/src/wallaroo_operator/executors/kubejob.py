@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 import kubernetes
 
@@ -42,6 +43,9 @@ RECORDED_ANNOTATION = f"{c.GROUP}/recorded"  # a finished Job kept for its TTL: 
 LOG_TAIL_LINES = 10
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from wallaroo_operator.controller.run import RunContext
+
 
 def batch() -> kubernetes.client.BatchV1Api:
     return kubernetes.client.BatchV1Api(api_client())
@@ -62,7 +66,7 @@ class JobExecutor:
         # Read now, not from the process-wide settings(): tests start operators with other settings.
         self.access = ClusterAccess.from_settings(Settings.from_environment())
 
-    def execute(self, plan: RunPlan, context) -> list[dict]:
+    def execute(self, plan: RunPlan, context: RunContext) -> list[dict[str, Any]]:
         manifest = plan.manifest
         name = worker_name(manifest.job_name, manifest.run_id)
         self.start(plan, name)
@@ -130,27 +134,28 @@ class JobExecutor:
 
     # -- reading why it failed ---------------------------------------------------------------------
 
-    def pods(self, namespace: str, name: str) -> list[dict]:
+    def pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
         pods = core().list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={name}",
                                           _request_timeout=REQUEST_TIMEOUT)
         return [api_client().sanitize_for_serialization(pod) for pod in pods.items]
 
     def log_tail(self, namespace: str, pod: str) -> str:
         try:
-            return core().read_namespaced_pod_log(pod, namespace, container="worker", tail_lines=LOG_TAIL_LINES,
-                                                  _request_timeout=REQUEST_TIMEOUT).rstrip()
+            text = core().read_namespaced_pod_log(pod, namespace, container="worker", tail_lines=LOG_TAIL_LINES,
+                                                  _request_timeout=REQUEST_TIMEOUT)
+            return str(text).rstrip()
         except kubernetes.client.ApiException as error:
             return f"(its log could not be read: {error.status} {error.reason})"
 
 
-def read_job(namespace: str, name: str) -> dict | None:
+def read_job(namespace: str, name: str) -> dict[str, Any] | None:
     try:
         response = batch().read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT)
     except kubernetes.client.ApiException as error:
         if error.status == 404:
             return None
         raise
-    return api_client().sanitize_for_serialization(response)
+    return cast(dict[str, Any], api_client().sanitize_for_serialization(response))
 
 
 def delete_job(namespace: str, name: str, *, foreground: bool) -> None:
@@ -167,7 +172,7 @@ def delete_job(namespace: str, name: str, *, foreground: bool) -> None:
         time.sleep(0.5)
 
 
-def create_owned(obj: dict) -> None:
+def create_owned(obj: dict[str, Any]) -> None:
     """Create; an object of the same name that this run created already (an adopted run) is kept."""
     client = dynamic().resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     try:
@@ -181,7 +186,7 @@ def create_owned(obj: dict) -> None:
                                                   "left as it is", Disposition.FAIL) from None
 
 
-def delete_owned(obj: dict) -> None:
+def delete_owned(obj: dict[str, Any]) -> None:
     client = dynamic().resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     with contextlib.suppress(kubernetes.dynamic.exceptions.NotFoundError):
         client.delete(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"])
