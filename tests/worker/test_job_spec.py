@@ -9,8 +9,15 @@ import pytest
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.connection import ResolvedConnection
 from wallaroo_operator.controller.errors import Disposition, classify
-from wallaroo_operator.executors.base import RunPlan, progress_of
-from wallaroo_operator.executors.job_spec import ClusterAccess, failure_from, job_finished, job_object, rbac_objects
+from wallaroo_operator.executors.base import RunPlan, WorkerFailure, progress_of
+from wallaroo_operator.executors.job_spec import (
+    ClusterAccess,
+    check_worker_memory,
+    failure_from,
+    job_finished,
+    job_object,
+    rbac_objects,
+)
 from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.models.connection import WallarooConnectionSpec
 from wallaroo_operator.models.job import InferenceJobSpec
@@ -69,6 +76,15 @@ def test_worker_pods_get_the_clusters_route_to_the_api_server_from_the_settings(
     assert [e["name"] for e in pod["containers"][0]["env"]].count("WALLAROO_RUN_MANIFEST") == 1
     assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     assert "hostAliases" not in job_object(plan(), "n", "i")["spec"]["template"]["spec"]  # none by default
+
+
+def test_a_memory_limit_the_worker_cannot_start_in_fails_the_run_before_its_job():
+    with pytest.raises(WorkerFailure) as failure:
+        check_worker_memory(plan({"resources": {"limits": {"memory": "64Mi"}}}))
+    assert failure.value.run_error.reason == "InsufficientWorkerMemory"
+    assert failure.value.run_error.disposition is Disposition.FAIL and "64Mi" in str(failure.value)
+    check_worker_memory(plan())  # the default 256Mi
+    check_worker_memory(plan({"resources": {"limits": {"memory": "160Mi"}}}))
 
 
 @pytest.mark.parametrize("variable, value", [

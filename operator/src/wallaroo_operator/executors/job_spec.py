@@ -29,6 +29,10 @@ CA_FILE = "ca.crt"
 # The worker's exit codes for failures that a new Pod cannot fix (worker/cli.py): fail the index at once.
 PERMANENT_EXIT_CODES = [3, 4]
 WORKER_CONTAINER = "worker"
+# Measured: `import wallaroo_operator.worker.cli` alone peaks at 122 MiB RSS in the operator's image (Python
+# 3.11, the Kubernetes client's models, pyarrow); a run adds its batches in flight on top (docs/execution.md).
+# Below this a worker Pod is OOM-killed before it reads a row, so such a run fails before its Job exists.
+MIN_WORKER_MEMORY_BYTES = 160 * 2**20
 RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                         "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -46,6 +50,16 @@ class ClusterAccess:
     def from_settings(cls, settings: Settings) -> ClusterAccess:
         aliases = [{"ip": str(alias.ip), "hostnames": list(alias.hostnames)} for alias in settings.worker_host_aliases]
         return cls(aliases, dict(settings.worker_env))
+
+
+def check_worker_memory(plan: RunPlan) -> None:
+    """A memory limit the worker cannot even start in fails the run with a reason of its own, not an OOM kill."""
+    limit = plan.memory_limit_bytes
+    if limit < MIN_WORKER_MEMORY_BYTES:
+        raise WorkerFailure("InsufficientWorkerMemory",
+                            f"execution.resources.limits.memory {plan.execution.limits()['memory']} is less than the "
+                            f"{MIN_WORKER_MEMORY_BYTES // 2**20}Mi a worker Pod needs to start (its interpreter and "
+                            "libraries); raise it (the default is 256Mi)", Disposition.FAIL)
 
 
 def labels(plan: RunPlan) -> dict[str, str]:

@@ -29,7 +29,14 @@ from wallaroo_operator.executors.base import (
     read_shard_states,
     reported_failure,
 )
-from wallaroo_operator.executors.job_spec import ClusterAccess, failure_from, job_finished, job_object, rbac_objects
+from wallaroo_operator.executors.job_spec import (
+    ClusterAccess,
+    check_worker_memory,
+    failure_from,
+    job_finished,
+    job_object,
+    rbac_objects,
+)
 from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, api_client, core
 from wallaroo_operator.settings import Settings, settings
@@ -101,6 +108,7 @@ class JobExecutor:
     def start(self, plan: RunPlan, name: str) -> None:
         """Adopt this run's Job if it is there (an operator restart), else create the run's objects."""
         manifest = plan.manifest
+        check_worker_memory(plan)
         existing = read_job(manifest.namespace, name)
         if existing is not None:
             meta = existing["metadata"]
