@@ -163,7 +163,7 @@ def test_operator_restart_mid_run_completes_exactly_once(kube: Kube, namespace, 
 
 
 # How many jobs at once: see the docstring of the test below.
-MANY_JOBS = 200
+MANY_JOBS = 40
 
 
 def test_many_jobs_at_once_all_succeed(kube: Kube, namespace, simulator, connection, operator):
