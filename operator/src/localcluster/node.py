@@ -18,9 +18,9 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from localcluster import host, images, processes
 from localcluster.build import build_node_binaries
