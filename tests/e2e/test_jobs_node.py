@@ -162,12 +162,18 @@ def test_operator_restart_mid_run_completes_exactly_once(kube: Kube, namespace, 
     assert run_events(kube, namespace, "once", "RunAdopted", "gen-1") == 1
 
 
-# How many jobs at once: see the docstring of the test below.
+# Not the issue's 200: see the test's docstring.
 MANY_JOBS = 40
 
 
 def test_many_jobs_at_once_all_succeed(kube: Kube, namespace, simulator, connection, operator):
-    """MANY_JOBS InferenceJobs created at once, each its own Job and Pod, all succeed."""
+    """MANY_JOBS InferenceJobs created at once, each its own Job and Pod, all succeed.
+
+    Why 40, not 200: measured on this 2-core machine with the node, 40 jobs took 240 s (about 10 Pods a
+    minute: each worker Pod costs containerd a container and the worker's interpreter 3 to 4 CPU-seconds)
+    while other test sessions kept the load average at 20 to 28; 200 would take about 20 minutes there, too
+    long for CI. 40 is still more than the operator's 16 run slots (WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS),
+    so runs queue, and 16 Pods start at once on one node."""
     create_input(kube, namespace, "input", {"text_input": aloha_rows(5)})
     for index in range(MANY_JOBS):
         create_job(kube, namespace, f"many-{index}")
@@ -176,7 +182,7 @@ def test_many_jobs_at_once_all_succeed(kube: Kube, namespace, simulator, connect
         jobs = kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL)["items"]
         phases = [(j.get("status") or {}).get("phase") for j in jobs]
         return phases if all(p in ("Succeeded", "Failed") for p in phases) else None
-    phases = wait_for(all_done, timeout=3600, interval=5, what=f"{MANY_JOBS} jobs to finish")
+    phases = wait_for(all_done, timeout=1800, interval=5, what=f"{MANY_JOBS} jobs to finish")
     assert phases.count("Succeeded") == MANY_JOBS
     assert served(simulator, "rows") == 5 * MANY_JOBS
 
