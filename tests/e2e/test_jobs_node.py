@@ -169,11 +169,11 @@ MANY_JOBS = 40
 def test_many_jobs_at_once_all_succeed(kube: Kube, namespace, simulator, connection, operator):
     """MANY_JOBS InferenceJobs created at once, each its own Job and Pod, all succeed.
 
-    Why 40, not 200: measured on this 2-core machine with the node, 40 jobs took 240 s (about 10 Pods a
-    minute: each worker Pod costs containerd a container and the worker's interpreter 3 to 4 CPU-seconds)
-    while other test sessions kept the load average at 20 to 28; 200 would take about 20 minutes there, too
-    long for CI. 40 is still more than the operator's 16 run slots (WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS),
-    so runs queue, and 16 Pods start at once on one node."""
+    Why 40, not 200: measured on this 2-core machine with the node, 40 jobs took 240 s while other test
+    sessions kept the load average at 20 to 28, and 93 s at load 11 (10 to 26 Pods a minute: each worker
+    Pod costs containerd a container and the worker's interpreter 3 to 4 CPU-seconds); 200 would take 8 to
+    20 minutes, too long for one test in CI. 40 is still more than the operator's 16 run slots
+    (WALLAROO_OPERATOR_MAX_CONCURRENT_RUNS), so runs queue, and 16 Pods start at once on one node."""
     create_input(kube, namespace, "input", {"text_input": aloha_rows(5)})
     for index in range(MANY_JOBS):
         create_job(kube, namespace, f"many-{index}")
