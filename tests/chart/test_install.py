@@ -3,7 +3,6 @@ and `helm uninstall` removing what it installed (and not the CRDs)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -235,13 +234,9 @@ def test_user_roles_grant_what_they_say(helm: Helm, kube: Kube, namespace: str, 
         assert not allowed(kube, "editor", "get", "secrets", namespace, group="")
 
 
-@pytest.mark.skipif(
-    not USE_EXISTING_CLUSTER
-    and "clusterrole-aggregation" not in __import__("localcluster.cluster", fromlist=["CONTROLLERS"]).CONTROLLERS,
-    reason="the local cluster does not run kube-controller-manager's clusterrole-aggregation "
-    "controller (localcluster/cluster.py CONTROLLERS), which fills the built-in view/edit",
-)
 def test_built_in_view_and_edit_include_the_user_roles(helm: Helm, kube: Kube, namespace: str, tmp_path: Path):
+    """kube-controller-manager's clusterrole-aggregation controller (in localcluster's CONTROLLERS) copies
+    the chart's user roles into the built-in view/edit/admin through their aggregation labels."""
     with installed(helm, kube.kubeconfig, kube, tmp_path):
         for user, role in (("builtin-viewer", "view"), ("builtin-editor", "edit"), ("builtin-admin", "admin")):
             bind(kube, namespace, user, role)
@@ -252,24 +247,32 @@ def test_built_in_view_and_edit_include_the_user_roles(helm: Helm, kube: Kube, n
         assert not allowed(kube, "builtin-viewer", "create", c.JOB_PLURAL, namespace)
 
 
-@pytest.mark.skipif(
-    not os.environ.get("WALLAROO_CHART_TEST_IMAGE"),
-    reason="needs a node running the operator's image: set WALLAROO_CHART_TEST_IMAGE (the image "
-    "loaded into the local cluster's node, issue 8) to run it",
-)
-def test_the_operator_becomes_available(helm: Helm, kube: Kube, tmp_path: Path):
-    repository, _, tag = os.environ["WALLAROO_CHART_TEST_IMAGE"].rpartition(":")
-    values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}}
+@pytest.mark.node
+def test_the_operator_becomes_available(helm: Helm, kube: Kube, tmp_path: Path, operator_image: str):
+    """On the real node, from this checkout's image. The node has no kube-proxy: like
+    hack/overlays/local/, the Pod reaches the API server at the node's gateway by the name `kubernetes`
+    (a hostAlias, patched in: the chart has no value for it) and KUBERNETES_SERVICE_HOST/PORT."""
+    from localcluster import node as local_node
+
+    repository, _, tag = operator_image.rpartition(":")
+    route = [{"name": "KUBERNETES_SERVICE_HOST", "value": "kubernetes"},
+             {"name": "KUBERNETES_SERVICE_PORT", "value": str(local_node.APISERVER_PORT_FOR_PODS)}]
+    values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}, "operator": {"extraEnv": route}}
     with installed(helm, kube.kubeconfig, kube, tmp_path, values) as (release, namespace):
         apps = kubernetes.client.AppsV1Api(kube.api)
-        wait_for(
-            lambda: any(
-                cond.type == "Available" and cond.status == "True"
-                for cond in apps.read_namespaced_deployment_status(release, namespace).status.conditions or []
-            ),
-            timeout=180,
-            what="the operator's Deployment to become Available",
-        )
+        apps.patch_namespaced_deployment(release, namespace, {"spec": {"template": {"spec": {"hostAliases": [
+            {"ip": local_node.GATEWAY, "hostnames": ["kubernetes"]}]}}}})
+
+        def available_and_current():
+            deployment = apps.read_namespaced_deployment_status(release, namespace)
+            status = deployment.status
+            return (status.observed_generation == deployment.metadata.generation
+                    and status.updated_replicas == 1 and status.ready_replicas == 1
+                    and (status.replicas or 0) == 1
+                    and any(cond.type == "Available" and cond.status == "True" for cond in status.conditions or []))
+        wait_for(available_and_current, timeout=240, what="the operator's Deployment to become Available")
+        pods = kube.core.list_namespaced_pod(namespace).items
+        assert [p.status.container_statuses[0].restart_count for p in pods if p.status.phase == "Running"] == [0]
 
 
 def bind(kube: Kube, namespace: str, user: str, cluster_role: str) -> None:

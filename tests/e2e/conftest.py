@@ -7,6 +7,7 @@ import os
 import pytest
 
 from tests.support.kube import Kube
+from tests.support.node import job_executor_environment
 from tests.support.operator import (
     create_connection,
     create_credentials,
@@ -31,9 +32,25 @@ def kubeconfig_for_operator(kube: Kube):
         os.environ["KUBECONFIG"] = previous
 
 
+@pytest.fixture(autouse=True)
+def executor(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the operator's runs execute: "local" (child processes), unless a test is parametrized
+    (indirectly) with "job": then each run is a batch/v1 Job whose Pods run this checkout's image on the
+    real node, e.g. `pytest.mark.parametrize("executor", ["local", JOB_EXECUTOR], indirect=True)`."""
+    name = getattr(request, "param", "local")
+    if name == "job":
+        image = request.getfixturevalue("operator_image")
+        for variable, value in job_executor_environment(image).items():
+            monkeypatch.setenv(variable, value)
+        monkeypatch.setattr("wallaroo_operator.executors._current", None)  # built again with these settings
+    return name
+
+
 @pytest.fixture
-def simulator():
-    with run_simulator() as sim:
+def simulator(executor: str, request: pytest.FixtureRequest):
+    """Bound where the runs' workers reach it: loopback, or the node's gateway for worker Pods."""
+    host = request.getfixturevalue("node").gateway if executor == "job" else "127.0.0.1"
+    with run_simulator(host=host) as sim:
         yield sim
 
 

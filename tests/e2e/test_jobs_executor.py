@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 import kubernetes
 import pytest
-from wallaroo_operator import constants as c
 
 from tests.support.kube import Kube
 from tests.support.operator import (
@@ -31,6 +30,7 @@ from tests.support.operator import (
     wait_for_job,
 )
 from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
 
 pytestmark = pytest.mark.cluster
 
@@ -45,6 +45,7 @@ def job_executor(monkeypatch, node_session):
     monkeypatch.setenv("WALLAROO_OPERATOR_EXECUTOR", "job")
     monkeypatch.setenv("WALLAROO_OPERATOR_WORKER_IMAGE", "registry.example/wallaroo-operator:test")
     monkeypatch.setattr("wallaroo_operator.executors.kubejob.POLL_SECONDS", 0.3)
+    monkeypatch.setattr("wallaroo_operator.executors._current", None)  # built again with this image
 
 
 def batch(kube: Kube) -> kubernetes.client.BatchV1Api:

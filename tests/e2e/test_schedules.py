@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.support.kube import Kube
+from tests.support.node import JOB_EXECUTOR
 from tests.support.operator import (aloha_rows, annotate_run_now, create_input, create_job, events_for, get_job,
                                     patch_job_spec, result_config_maps, running_operator, wait_for_job)
 from tests.support.waiting import wait_for
@@ -19,6 +20,10 @@ from wallaroo_operator.controller.clock import SPEEDUP_VARIABLE
 pytestmark = pytest.mark.cluster
 EVERY_MINUTE = "* * * * *"
 SPEEDUP = 60
+# The core cases run with each executor: child processes, and a Job per run on the real node (marker node).
+# Not the slot-by-slot one: at 60x a slot comes every second, faster than this 2-core machine starts Pods
+# (docs/execution.md), so under Allow the Pods pile up.
+BOTH_EXECUTORS = pytest.mark.parametrize("executor", ["local", JOB_EXECUTOR], indirect=True)
 
 
 @pytest.fixture
@@ -87,6 +92,7 @@ def test_suspend_and_resume(kube: Kube, namespace, simulator, connection, small_
              what="the slots missed while suspended to be reported")
 
 
+@BOTH_EXECUTORS
 def test_run_now_runs_once_per_distinct_value(kube: Kube, namespace, simulator, connection, small_input, operator):
     create_job(kube, namespace, "adhoc", successfulRunsHistoryLimit=10)
     wait_for_job(kube, namespace, "adhoc", lambda j: len(history(j)) == 1)
@@ -112,6 +118,7 @@ def test_run_now_runs_once_per_distinct_value(kube: Kube, namespace, simulator, 
     assert [h["id"] for h in history(job)].count(manual["id"]) == 1  # the repeated value did not run again
 
 
+@BOTH_EXECUTORS
 def test_forbid_skips_slots_while_a_run_is_active(kube: Kube, namespace, simulator, connection, small_input,
                                                   operator):
     simulator.admin.set_faults("urldemopipeline", latency_seconds=2.5)  # each run spans ~2.5 slots
@@ -127,6 +134,7 @@ def test_forbid_skips_slots_while_a_run_is_active(kube: Kube, namespace, simulat
              what="an event for the slot skipped under Forbid")
 
 
+@BOTH_EXECUTORS
 def test_replace_cancels_the_running_run(kube: Kube, namespace, simulator, connection, small_input, operator):
     simulator.admin.set_faults("urldemopipeline", latency_seconds=0.6)
     create_input(kube, namespace, "slow-input", {"text_input": aloha_rows(20)})

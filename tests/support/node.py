@@ -9,11 +9,12 @@ pods reach the host at, and `release()` gives the machine's one node slot to a t
 from __future__ import annotations
 
 import contextlib
+import json
 import ssl
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -21,6 +22,19 @@ from localcluster import images, node
 from localcluster.forward import forwarding
 
 OVERLAY = Path(__file__).resolve().parents[2] / "hack" / "overlays" / "local"
+
+# The `executor` fixture's parameter for the Job executor (tests/e2e/conftest.py): its Pods need the real
+# node, so it carries the marker `node` (skipped with the reason where no node can run).
+JOB_EXECUTOR = pytest.param("job", marks=pytest.mark.node, id="job")
+
+
+def job_executor_environment(image: str) -> dict[str, str]:
+    """An operator with the Job executor whose worker Pods run `image` on the node and reach the API
+    server the way hack/overlays/local/ routes the operator's own Pod (the node has no kube-proxy)."""
+    return {"WALLAROO_OPERATOR_EXECUTOR": "job", "WALLAROO_OPERATOR_WORKER_IMAGE": image,
+            "WALLAROO_OPERATOR_WORKER_HOST_ALIASES": json.dumps([{"ip": node.GATEWAY, "hostnames": ["kubernetes"]}]),
+            "WALLAROO_OPERATOR_WORKER_ENV": json.dumps({"KUBERNETES_SERVICE_HOST": "kubernetes",
+                                                        "KUBERNETES_SERVICE_PORT": str(node.APISERVER_PORT_FOR_PODS)})}
 
 
 def why_no_node(user_cluster: bool) -> str | None:
@@ -48,7 +62,7 @@ class NodeSession:
         """The host's address as pods see it: bind a service here, or forward to it."""
         return node.GATEWAY
 
-    def ensure(self) -> "NodeSession":
+    def ensure(self) -> NodeSession:
         if self.reason:
             pytest.skip(f"no node: {self.reason}")
         if self.cluster.node is None:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from wallaroo_operator import constants as c
 from wallaroo_operator.controller.connection import ResolvedConnection
 from wallaroo_operator.controller.errors import Disposition, classify
-from wallaroo_operator.executors.base import RunPlan, progress_of
-from wallaroo_operator.executors.job_spec import failure_from, job_finished, job_object, rbac_objects
+from wallaroo_operator.executors.base import RunPlan, WorkerFailure, progress_of
+from wallaroo_operator.executors.job_spec import (
+    ClusterAccess,
+    check_worker_memory,
+    failure_from,
+    job_finished,
+    job_object,
+    rbac_objects,
+)
 from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.models.connection import WallarooConnectionSpec
 from wallaroo_operator.models.job import InferenceJobSpec
+from wallaroo_operator.settings import Settings, SettingsError
 from wallaroo_operator.wallaroo import Credentials
 from wallaroo_operator.worker.manifest import RunManifest
 
@@ -51,6 +60,40 @@ def test_one_shard_is_a_non_indexed_job_owned_by_the_inference_job():
     assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "nightly-gen-3"
     assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 
+
+
+LOCAL_NODE = {"WALLAROO_OPERATOR_WORKER_HOST_ALIASES": '[{"ip": "10.244.7.1", "hostnames": ["kubernetes"]}]',
+              "WALLAROO_OPERATOR_WORKER_ENV": '{"KUBERNETES_SERVICE_HOST": "kubernetes", "WALLAROO_RUN_MANIFEST": "x"}'}
+
+
+def test_worker_pods_get_the_clusters_route_to_the_api_server_from_the_settings():
+    access = ClusterAccess.from_settings(Settings.from_environment(LOCAL_NODE))
+    pod = job_object(plan(), "n", "i", access)["spec"]["template"]["spec"]
+    assert pod["hostAliases"] == [{"ip": "10.244.7.1", "hostnames": ["kubernetes"]}]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["KUBERNETES_SERVICE_HOST"]["value"] == "kubernetes"
+    assert env["WALLAROO_RUN_MANIFEST"]["value"] != "x"  # the worker's own variables are never overridden
+    assert [e["name"] for e in pod["containers"][0]["env"]].count("WALLAROO_RUN_MANIFEST") == 1
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert "hostAliases" not in job_object(plan(), "n", "i")["spec"]["template"]["spec"]  # none by default
+
+
+def test_a_memory_limit_the_worker_cannot_start_in_fails_the_run_before_its_job():
+    with pytest.raises(WorkerFailure) as failure:
+        check_worker_memory(plan({"resources": {"limits": {"memory": "64Mi"}}}))
+    assert failure.value.run_error.reason == "InsufficientWorkerMemory"
+    assert failure.value.run_error.disposition is Disposition.FAIL and "64Mi" in str(failure.value)
+    check_worker_memory(plan())  # the default 256Mi
+    check_worker_memory(plan({"resources": {"limits": {"memory": "160Mi"}}}))
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("WALLAROO_OPERATOR_WORKER_HOST_ALIASES", '[{"ip": "nope", "hostnames": ["k"]}]'),
+    ("WALLAROO_OPERATOR_WORKER_HOST_ALIASES", "10.244.7.1=kubernetes"),
+    ("WALLAROO_OPERATOR_WORKER_ENV", '{"BAD NAME": "x"}')])
+def test_a_bad_worker_route_setting_names_its_variable(variable, value):
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_environment({variable: value})
 
 def test_restricted_security_context_always():
     pod = job_object(plan({"podLabels": {"team": "a"}}), "n", "i")["spec"]["template"]["spec"]

@@ -9,8 +9,8 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
@@ -20,8 +20,11 @@ from localcluster.build import Binaries
 from localcluster.pki import write_cluster_pki
 
 # The controllers our operator depends on: ownerReference GC, namespace deletion, and
-# default ServiceAccounts in new namespaces. Pods never run (no scheduler, no kubelet).
-CONTROLLERS = "garbage-collector-controller,namespace-controller,serviceaccount-controller"
+# default ServiceAccounts in new namespaces; and the one that fills the built-in view/edit/admin roles
+# from the ClusterRoles labelled for aggregation (the chart's user roles). Pods never run (no scheduler,
+# no kubelet).
+CONTROLLERS = ("garbage-collector-controller,namespace-controller,serviceaccount-controller,"
+               "clusterrole-aggregation-controller")
 START_ATTEMPTS = 3  # a port taken between picking it and binding it: pick another
 
 
@@ -46,8 +49,8 @@ class LocalCluster:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self, before_controllers: Callable[["LocalCluster"], None] | None = None, *,
-              node_now: bool = True) -> "LocalCluster":
+    def start(self, before_controllers: Callable[[LocalCluster], None] | None = None, *,
+              node_now: bool = True) -> LocalCluster:
         """Start everything. `before_controllers` runs once the API is ready (e.g. to install CRDs,
         which the garbage collector otherwise discovers only on its 30 s resync). With `with_node`
         and not `node_now`, the control plane is ready for a node that `start_node()` starts later."""
@@ -85,7 +88,7 @@ class LocalCluster:
         self._wait_ready("kube-apiserver", f"{self.server}/readyz", lambda body: body.strip() == b"ok",
                          context=self._admin_tls())
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -269,7 +272,7 @@ def recorded_pids(state_dir: Path) -> dict[str, int]:
 
 def stop_recorded(state_dir: Path) -> None:
     """Stop the processes a state dir records, newest first, skipping PIDs that are no longer ours."""
-    for name, pid in reversed(list(recorded_pids(state_dir).items())):
+    for _name, pid in reversed(list(recorded_pids(state_dir).items())):
         if processes.belongs_to(pid, str(state_dir)):
             processes.stop(pid)
 

@@ -18,9 +18,9 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from localcluster import host, images, processes
 from localcluster.build import build_node_binaries
@@ -285,7 +285,9 @@ state = "{NODE_DIR / 'containerd-state'}"
             return
         archive = images.save_archive(name, self.dir / "image.tar")
         try:
-            result = self._ctr("images", "import", "--no-unpack", str(archive))
+            # Unpacked here, once: left to the first Pods, each of them unpacks the same layers at once, and on a
+            # busy machine they all miss the kubelet's 2-minute CRI deadline (seen with 16 worker Pods).
+            result = self._ctr("images", "import", "--snapshotter", "overlayfs", str(archive))
             if result.returncode != 0:
                 raise NodeError(f"ctr images import {name}: {result.stderr.strip()}")
         finally:

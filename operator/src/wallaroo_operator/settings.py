@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, Json, StringConstraints, ValidationError
 
 PREFIX = "WALLAROO_OPERATOR_"
 DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
@@ -23,6 +24,17 @@ DEFAULT_LIVENESS = "http://0.0.0.0:8080/healthz"
 
 class SettingsError(ValueError):
     """An environment variable holds a value the operator cannot use."""
+
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class HostAlias(BaseModel):
+    """A Pod's hostAliases entry: /etc/hosts lines for names a cluster cannot resolve or route."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ip: IPvAnyAddress
+    hostnames: list[Annotated[str, StringConstraints(min_length=1)]] = Field(min_length=1)
 
 
 class Settings(BaseModel):
@@ -52,6 +64,15 @@ class Settings(BaseModel):
     )
     worker_image: str | None = Field(
         default=None, description="The Job executor's worker image; the operator's own image in the Deployment."
+    )
+    # For clusters whose Pods cannot reach the API server through the `kubernetes` Service (no
+    # kube-proxy, as on the local node): the operator's own Pod gets a route from its manifest, the
+    # worker Pods it creates get the same one from these two.
+    worker_host_aliases: Json[list[HostAlias]] = Field(
+        default=[], description="The Job executor: hostAliases for every worker Pod, JSON in the Pod's own shape."
+    )
+    worker_env: Json[dict[EnvName, str]] = Field(
+        default={}, description="The Job executor: extra environment variables for every worker Pod, a JSON object."
     )
     job_poll_seconds: float = Field(
         default=2.0, gt=0, description="The Job executor: how often an active run's Job is read."

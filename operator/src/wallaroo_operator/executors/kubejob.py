@@ -8,9 +8,11 @@ deletes the Job with foreground propagation (its Pods first), except when the op
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
+from typing import TYPE_CHECKING, Any, cast
 
 import kubernetes
 
@@ -26,7 +28,14 @@ from wallaroo_operator.executors.base import (
     read_shard_states,
     reported_failure,
 )
-from wallaroo_operator.executors.job_spec import failure_from, job_finished, job_object, rbac_objects
+from wallaroo_operator.executors.job_spec import (
+    ClusterAccess,
+    check_worker_memory,
+    failure_from,
+    job_finished,
+    job_object,
+    rbac_objects,
+)
 from wallaroo_operator.executors.naming import worker_name
 from wallaroo_operator.kube import backoff
 from wallaroo_operator.kube.client import REQUEST_TIMEOUT, api_client, core
@@ -40,6 +49,9 @@ DELETE_WAIT_SECONDS = 60.0
 RECORDED_ANNOTATION = f"{c.GROUP}/recorded"  # a finished Job kept for its TTL: its outcome is in status
 LOG_TAIL_LINES = 10
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from wallaroo_operator.controller.run import RunContext
 
 
 def batch() -> kubernetes.client.BatchV1Api:
@@ -58,8 +70,10 @@ class JobExecutor:
 
     def __init__(self, image: str | None = None):
         self.image = image or Settings.from_environment().worker_image or DEFAULT_IMAGE
+        # Read now, not from the process-wide settings(): tests start operators with other settings.
+        self.access = ClusterAccess.from_settings(Settings.from_environment())
 
-    def execute(self, plan: RunPlan, context) -> list[dict]:
+    def execute(self, plan: RunPlan, context: RunContext) -> list[dict[str, Any]]:
         manifest = plan.manifest
         name = worker_name(manifest.job_name, manifest.run_id)
         self.start(plan, name)
@@ -94,6 +108,7 @@ class JobExecutor:
     def start(self, plan: RunPlan, name: str) -> None:
         """Adopt this run's Job if it is there (an operator restart), else create the run's objects."""
         manifest = plan.manifest
+        check_worker_memory(plan)
         existing = read_job(manifest.namespace, name)
         if existing is not None:
             meta = existing["metadata"]
@@ -109,7 +124,7 @@ class JobExecutor:
         create_progress_config_map(plan, manifest.progress_config_map)
         for obj in rbac_objects(plan, name):
             create_owned(obj)
-        create_owned(job_object(plan, name, self.image))
+        create_owned(job_object(plan, name, self.image, self.access))
 
     def cleanup(self, plan: RunPlan, name: str, *, foreground: bool = False) -> None:
         """After the outcome is read (or on cancel): the Job goes (or stays for its TTL, marked recorded),
@@ -127,20 +142,21 @@ class JobExecutor:
 
     # -- reading why it failed ---------------------------------------------------------------------
 
-    def pods(self, namespace: str, name: str) -> list[dict]:
+    def pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
         pods = core().list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={name}",
                                           _request_timeout=REQUEST_TIMEOUT)
         return [api_client().sanitize_for_serialization(pod) for pod in pods.items]
 
     def log_tail(self, namespace: str, pod: str) -> str:
         try:
-            return core().read_namespaced_pod_log(pod, namespace, container="worker", tail_lines=LOG_TAIL_LINES,
-                                                  _request_timeout=REQUEST_TIMEOUT).rstrip()
+            text = core().read_namespaced_pod_log(pod, namespace, container="worker", tail_lines=LOG_TAIL_LINES,
+                                                  _request_timeout=REQUEST_TIMEOUT)
+            return str(text).rstrip()
         except kubernetes.client.ApiException as error:
             return f"(its log could not be read: {error.status} {error.reason})"
 
 
-def read_job(namespace: str, name: str) -> dict | None:
+def read_job(namespace: str, name: str) -> dict[str, Any] | None:
     try:
         response = backoff.call(lambda: batch().read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT),
                                 what=f"reading Job {namespace}/{name}")
@@ -148,7 +164,7 @@ def read_job(namespace: str, name: str) -> dict | None:
         if error.status == 404:
             return None
         raise
-    return api_client().sanitize_for_serialization(response)
+    return cast(dict[str, Any], api_client().sanitize_for_serialization(response))
 
 
 def delete_job(namespace: str, name: str, *, foreground: bool) -> None:
@@ -165,7 +181,7 @@ def delete_job(namespace: str, name: str, *, foreground: bool) -> None:
         time.sleep(0.5)
 
 
-def create_owned(obj: dict) -> None:
+def create_owned(obj: dict[str, Any]) -> None:
     """Create; an object of the same name that this run created already (an adopted run) is kept."""
     client = dynamic().resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     try:
@@ -179,9 +195,7 @@ def create_owned(obj: dict) -> None:
                                                   "left as it is", Disposition.FAIL) from None
 
 
-def delete_owned(obj: dict) -> None:
+def delete_owned(obj: dict[str, Any]) -> None:
     client = dynamic().resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-    try:
+    with contextlib.suppress(kubernetes.dynamic.exceptions.NotFoundError):
         client.delete(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"])
-    except kubernetes.dynamic.exceptions.NotFoundError:
-        pass

@@ -78,6 +78,11 @@ def main() -> int:
         outcome = run_shard(manifest, shard, io, limits_from_environment(), tokens=tokens, verify=verify,
                             cancel=cancel)
     except Exception as error:
+        if cancel.is_set():
+            # SIGTERM: this Pod is going (deleted, evicted, drained, or its Job cancelled), which is no failure
+            # of the run: exit for a retry in a new Pod (a cancelled Job has none) and report nothing.
+            log.warning("run %s shard %d stopped by SIGTERM: %s", manifest.run_id, shard, error)
+            return EXIT_CODES[Disposition.RETRY]
         failure = classify_worker_error(error)
         if failure.reason == "InternalError":
             log.exception("run %s shard %d failed", manifest.run_id, shard)
