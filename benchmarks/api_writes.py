@@ -40,18 +40,19 @@ OPERATOR_RESOURCES = ("inferencejobs", "events")  # what the controller itself w
 
 def request_counts(api: Any) -> Counter[tuple[str, str, str]]:
     """apiserver_request_total summed by (verb, resource, subresource)."""
-    response = api.call_api("/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False,
-                            _return_http_data_only=True)
+    response = api.call_api(
+        "/metrics", "GET", auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True
+    )
     counts: Counter[tuple[str, str, str]] = Counter()
     for line in response.data.decode().splitlines():
         if not line.startswith("apiserver_request_total{"):
             continue
         labels_text, _, value = line.rpartition(" ")
-        labels = dict(part.split("=", 1) for part in labels_text[len("apiserver_request_total{"):-1].split(",")
-                      if "=" in part)
+        labels = dict(
+            part.split("=", 1) for part in labels_text[len("apiserver_request_total{") : -1].split(",") if "=" in part
+        )
         labels = {k: v.strip('"') for k, v in labels.items()}
-        counts[(labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))] += int(
-            float(value))
+        counts[(labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))] += int(float(value))
     return counts
 
 
@@ -76,8 +77,10 @@ def cluster(kubeconfig: str | None) -> Iterator[Path]:
 def _finished_runs(namespace: str) -> float:
     from prometheus_client import REGISTRY
 
-    return sum(REGISTRY.get_sample_value("wallaroo_operator_runs_total", {"namespace": namespace, "outcome": o})
-               or 0.0 for o in ("Succeeded", "Failed", "Cancelled"))
+    return sum(
+        REGISTRY.get_sample_value("wallaroo_operator_runs_total", {"namespace": namespace, "outcome": o}) or 0.0
+        for o in ("Succeeded", "Failed", "Cancelled")
+    )
 
 
 def _quiet_point(get_job: Any, namespace: str, at_least: float, timeout: float) -> float:
@@ -131,8 +134,13 @@ def _measure(runs: int, config_path: Path, speedup: float) -> dict[str, Any]:
             create_credentials(kube, namespace, sim)
             create_connection(kube, namespace, sim)
             create_input(kube, namespace, "input", {"text_input": aloha_rows(1)})
-            kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, job_manifest(
-                "writes", schedule="* * * * *", concurrencyPolicy="Forbid", successfulRunsHistoryLimit=1))
+            kube.custom.create_namespaced_custom_object(
+                c.GROUP,
+                c.VERSION,
+                namespace,
+                c.JOB_PLURAL,
+                job_manifest("writes", schedule="* * * * *", concurrencyPolicy="Forbid", successfulRunsHistoryLimit=1),
+            )
 
             own_gets = Counter[str]()
 
@@ -149,8 +157,12 @@ def _measure(runs: int, config_path: Path, speedup: float) -> dict[str, Any]:
             after = request_counts(kube.api)
             after[("GET", "inferencejobs", "")] -= own_gets["window"]
             elapsed = time.monotonic() - started
-            reasons = Counter(e.reason for e in kube.core.list_namespaced_event(namespace).items
-                              for _ in range(e.count or 1) if e.involved_object.name == "writes")
+            reasons = Counter(
+                e.reason
+                for e in kube.core.list_namespaced_event(namespace).items
+                for _ in range(e.count or 1)
+                if e.involved_object.name == "writes"
+            )
             kube.custom.delete_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "writes")
     finally:
         with contextlib.suppress(kubernetes.client.ApiException):
@@ -158,8 +170,9 @@ def _measure(runs: int, config_path: Path, speedup: float) -> dict[str, Any]:
     return {**summarize(before, after, end - start, elapsed), "events_since_creation": dict(sorted(reasons.items()))}
 
 
-def summarize(before: Counter[tuple[str, str, str]], after: Counter[tuple[str, str, str]], runs: float,
-              elapsed: float) -> dict[str, Any]:
+def summarize(
+    before: Counter[tuple[str, str, str]], after: Counter[tuple[str, str, str]], runs: float, elapsed: float
+) -> dict[str, Any]:
     delta = {key: after[key] - before.get(key, 0) for key in after if after[key] - before.get(key, 0) > 0}
     writes = {k: v for k, v in delta.items() if k[0] in WRITE_VERBS and k[1] not in IGNORED_RESOURCES}
     reads = {k: v for k, v in delta.items() if k[0] in READ_VERBS and k[1] not in IGNORED_RESOURCES}
@@ -173,10 +186,14 @@ def summarize(before: Counter[tuple[str, str, str]], after: Counter[tuple[str, s
         "status_writes_per_run": round(status_writes / runs, 2),
         "event_writes_per_run": round(event_writes / runs, 2),
         "reads_per_run": round(sum(reads.values()) / runs, 2),
-        "writes_by_verb_resource": {f"{verb} {resource}{'/' + sub if sub else ''}": round(n / runs, 2)
-                                    for (verb, resource, sub), n in sorted(writes.items())},
-        "reads_by_verb_resource": {f"{verb} {resource}{'/' + sub if sub else ''}": round(n / runs, 2)
-                                   for (verb, resource, sub), n in sorted(reads.items())},
+        "writes_by_verb_resource": {
+            f"{verb} {resource}{'/' + sub if sub else ''}": round(n / runs, 2)
+            for (verb, resource, sub), n in sorted(writes.items())
+        },
+        "reads_by_verb_resource": {
+            f"{verb} {resource}{'/' + sub if sub else ''}": round(n / runs, 2)
+            for (verb, resource, sub), n in sorted(reads.items())
+        },
         "seconds": round(elapsed, 1),
     }
 

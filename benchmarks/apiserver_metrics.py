@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Any
 
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE")
-_LINE = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$')
+_LINE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>[0-9.e+]+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -22,8 +22,9 @@ def snapshot(api_client: Any) -> Counter[tuple[str, str, str]]:
     config = api_client.configuration
     headers = {"Authorization": config.api_key["authorization"]} if config.api_key.get("authorization") else {}
     cert = (config.cert_file, config.key_file) if config.cert_file else None
-    response = requests.get(config.host + "/metrics", headers=headers, cert=cert, verify=config.ssl_ca_cert or True,
-                            timeout=30)
+    response = requests.get(
+        config.host + "/metrics", headers=headers, cert=cert, verify=config.ssl_ca_cert or True, timeout=30
+    )
     response.raise_for_status()
     text = response.text
     counts: Counter[tuple[str, str, str]] = Counter()
@@ -34,7 +35,8 @@ def snapshot(api_client: Any) -> Counter[tuple[str, str, str]]:
         labels = dict(_LABEL.findall(match["labels"]))
         if labels.get("verb", "").upper() in WRITE_VERBS:
             counts[(labels["verb"], labels.get("resource", ""), labels.get("subresource", ""))] += int(
-                float(match["value"]))
+                float(match["value"])
+            )
     return counts
 
 

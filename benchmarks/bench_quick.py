@@ -36,14 +36,21 @@ def main() -> None:
     args = parser.parse_args()
     started = common.machine()
     speed = quiet(throughput.main, [f"--rows={args.rows}", "--latency=0.02", "--formats=legacy", "--repeat=1"])
-    load = quiet(scale.main, [f"--scheduled={args.scheduled}", f"--oneshot={args.oneshot}", "--slots=1",
-                              "--grace=60"])
-    print({"throughput": speed["cases"], "scale": {k: v for k, v in load.items() if "by_resource" not in k}},
-          file=sys.stderr)
-    common.emit({"throughput_ratio_vs_direct": speed["throughput_ratio_vs_direct"],
-                 "speedup_vs_seed": speed["speedup_vs_seed"], "p99_schedule_lag_s": load["schedule_lag_p99_s"],
-                 "api_writes_per_run": load["api_writes_per_run"], "load_average": started["load_average"],
-                 "correct": load["correct"]})
+    load = quiet(scale.main, [f"--scheduled={args.scheduled}", f"--oneshot={args.oneshot}", "--slots=1", "--grace=60"])
+    print(
+        {"throughput": speed["cases"], "scale": {k: v for k, v in load.items() if "by_resource" not in k}},
+        file=sys.stderr,
+    )
+    common.emit(
+        {
+            "throughput_ratio_vs_direct": speed["throughput_ratio_vs_direct"],
+            "speedup_vs_seed": speed["speedup_vs_seed"],
+            "p99_schedule_lag_s": load["schedule_lag_p99_s"],
+            "api_writes_per_run": load["api_writes_per_run"],
+            "load_average": started["load_average"],
+            "correct": load["correct"],
+        }
+    )
 
 
 if __name__ == "__main__":

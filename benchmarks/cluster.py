@@ -41,11 +41,15 @@ def control_plane() -> Iterator[Cluster]:
 
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as state:
         cluster = LocalCluster(Path(state) / "cluster", build_binaries(), with_node=False)
-        cluster.start(before_controllers=lambda c: install_crds(client_for(c.kubeconfig), common.REPO / "crds"),
-                      node_now=False)
+        cluster.start(
+            before_controllers=lambda c: install_crds(client_for(c.kubeconfig), common.REPO / "crds"), node_now=False
+        )
         try:
-            yield Cluster(Kube(cluster.kubeconfig, client_for(cluster.kubeconfig)), cluster.kubeconfig,
-                          cluster._pids["kube-apiserver"])
+            yield Cluster(
+                Kube(cluster.kubeconfig, client_for(cluster.kubeconfig)),
+                cluster.kubeconfig,
+                cluster._pids["kube-apiserver"],
+            )
         finally:
             cluster.stop()
 
@@ -55,10 +59,20 @@ def operator(cluster: Cluster, namespace: str, env: dict[str, str] | None = None
     """`wallaroo-operator run` watching `namespace` (local executor), stopped with SIGTERM afterwards."""
     with tempfile.NamedTemporaryFile(prefix="bench-operator-", suffix=".log") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "wallaroo_operator", "run", "--standalone", "--namespace", namespace,
-             f"--liveness=http://127.0.0.1:{free_port()}/healthz"],  # 8080 may be taken by another operator
-            stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), **(env or {})})
+            [
+                sys.executable,
+                "-m",
+                "wallaroo_operator",
+                "run",
+                "--standalone",
+                "--namespace",
+                namespace,
+                f"--liveness=http://127.0.0.1:{free_port()}/healthz",
+            ],  # 8080 may be taken by another operator
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig), **(env or {})},
+        )
         try:
             yield process
         finally:

@@ -44,8 +44,9 @@ def gzip_parts(rows: list[list[int]], input_name: str = "text_input") -> list[by
     """The input as gzip ConfigMap payloads of ROWS_PER_PART rows, as a user would split it."""
     from wallaroo_operator.data.inputs import gzip_json
 
-    return [gzip_json({input_name: rows[start:start + ROWS_PER_PART]})
-            for start in range(0, len(rows), ROWS_PER_PART)]
+    return [
+        gzip_json({input_name: rows[start : start + ROWS_PER_PART]}) for start in range(0, len(rows), ROWS_PER_PART)
+    ]
 
 
 def input_parts(payloads: list[bytes]) -> list[Any]:
@@ -85,8 +86,9 @@ def simulator() -> Iterator[Simulator]:
     """`python -m wallaroo_simulator up` in a temporary state dir, stopped (by its own `down`) afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as state:
         command = [sys.executable, "-m", "wallaroo_simulator"]
-        subprocess.run([*command, "up", "--host", "127.0.0.1", "--state-dir", state], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*command, "up", "--host", "127.0.0.1", "--state-dir", state], check=True, stdout=subprocess.DEVNULL
+        )
         try:
             connection = json.loads((Path(state) / "connection.json").read_text())
             yield Simulator(connection, int(connection["pid"]))
@@ -133,8 +135,12 @@ def rss_mib(pid: int, field: str = "VmRSS") -> float:
 
 def machine() -> dict[str, Any]:
     """Where and when: put beside every figure, since the CPU is shared."""
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def emit(result: dict[str, Any]) -> None:

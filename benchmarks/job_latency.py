@@ -40,12 +40,13 @@ def operator_environment(executor: str, kubeconfig: Path, image: str) -> dict[st
 
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "WALLAROO_OPERATOR_EXECUTOR": executor}
     if executor == "job":  # the local node's route to the API server, as hack/overlays/local/ sets it
-        env.update(WALLAROO_OPERATOR_WORKER_IMAGE=image,
-                   WALLAROO_OPERATOR_WORKER_HOST_ALIASES=json.dumps([{"ip": node.GATEWAY,
-                                                                      "hostnames": ["kubernetes"]}]),
-                   WALLAROO_OPERATOR_WORKER_ENV=json.dumps({"KUBERNETES_SERVICE_HOST": "kubernetes",
-                                                            "KUBERNETES_SERVICE_PORT":
-                                                                str(node.APISERVER_PORT_FOR_PODS)}))
+        env.update(
+            WALLAROO_OPERATOR_WORKER_IMAGE=image,
+            WALLAROO_OPERATOR_WORKER_HOST_ALIASES=json.dumps([{"ip": node.GATEWAY, "hostnames": ["kubernetes"]}]),
+            WALLAROO_OPERATOR_WORKER_ENV=json.dumps(
+                {"KUBERNETES_SERVICE_HOST": "kubernetes", "KUBERNETES_SERVICE_PORT": str(node.APISERVER_PORT_FOR_PODS)}
+            ),
+        )
     return env
 
 
@@ -56,15 +57,30 @@ def time_one_run(api, name: str, timeout: float = 600) -> float:
     from wallaroo_operator import constants as c
 
     custom = kubernetes.client.CustomObjectsApi(api)
-    body = {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "metadata": {"name": name},
-            "spec": {"connectionRef": {"name": "wallaroo"}, "workspace": "urldemoworkspace",
-                     "pipeline": "urldemopipeline", "input": {"configMaps": [{"name": "input"}]}}}
+    body = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.JOB_KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "connectionRef": {"name": "wallaroo"},
+            "workspace": "urldemoworkspace",
+            "pipeline": "urldemopipeline",
+            "input": {"configMaps": [{"name": "input"}]},
+        },
+    }
     started = time.monotonic()
     created = custom.create_namespaced_custom_object(c.GROUP, c.VERSION, NAMESPACE, c.JOB_PLURAL, body)
     watch = kubernetes.watch.Watch()
-    for event in watch.stream(custom.list_namespaced_custom_object, c.GROUP, c.VERSION, NAMESPACE, c.JOB_PLURAL,
-                              field_selector=f"metadata.name={name}",
-                              resource_version=created["metadata"]["resourceVersion"], timeout_seconds=int(timeout)):
+    for event in watch.stream(
+        custom.list_namespaced_custom_object,
+        c.GROUP,
+        c.VERSION,
+        NAMESPACE,
+        c.JOB_PLURAL,
+        field_selector=f"metadata.name={name}",
+        resource_version=created["metadata"]["resourceVersion"],
+        timeout_seconds=int(timeout),
+    ):
         phase = (event["object"].get("status") or {}).get("phase")
         if phase in ("Succeeded", "Failed"):
             watch.stop()
@@ -79,10 +95,20 @@ def measure(executor: str, runs: int, cluster, image: str, workdir: Path) -> lis
 
     log_path = workdir / f"operator-{executor}.log"
     with log_path.open("w") as log:
-        operator = subprocess.Popen([sys.executable, "-m", "wallaroo_operator", "run", "--namespace", NAMESPACE,
-                                     "--liveness=http://127.0.0.1:0/healthz"],
-                                    env=operator_environment(executor, cluster.kubeconfig, image), stdout=log,
-                                    stderr=subprocess.STDOUT)
+        operator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wallaroo_operator",
+                "run",
+                "--namespace",
+                NAMESPACE,
+                "--liveness=http://127.0.0.1:0/healthz",
+            ],
+            env=operator_environment(executor, cluster.kubeconfig, image),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         api = kubernetes.config.new_client_from_config(config_file=str(cluster.kubeconfig))
         seconds = []
@@ -101,7 +127,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from deploy import kubectl_for
-
     from localcluster import LocalCluster, build_binaries, images, node
     from localcluster.build import build_node_binaries
     from wallaroo_simulator import run_simulator
@@ -121,24 +146,67 @@ def main() -> None:
             cluster.node.load_image(image)
             with run_simulator(host=node.GATEWAY) as sim:
                 k("create", "namespace", NAMESPACE)
-                k("apply", "-n", NAMESPACE, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [
-                    {"apiVersion": "v1", "kind": "Secret", "metadata": {
-                        "name": "wallaroo-credentials",
-                        "annotations": {"wallaroo.inferops.dev/allowed-connections": "wallaroo"}},
-                     "stringData": {"clientSecret": sim.secret, "username": sim.username, "password": sim.password}},
-                    {"apiVersion": "wallaroo.inferops.dev/v1alpha1", "kind": "WallarooConnection",
-                     "metadata": {"name": "wallaroo"},
-                     "spec": {"apiUrl": sim.api_url, "tokenUrl": sim.token_url, "clientId": sim.client,
-                              "credentialsSecretRef": {"name": "wallaroo-credentials"}}},
-                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "input"},
-                     "data": {"data.json": json.dumps({"text_input": ROW})}}]}))
-                results = {executor: measure(executor, args.runs, cluster, image, Path(workdir))
-                           for executor in ("local", "job")}
+                k(
+                    "apply",
+                    "-n",
+                    NAMESPACE,
+                    "-f",
+                    "-",
+                    stdin=json.dumps(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "List",
+                            "items": [
+                                {
+                                    "apiVersion": "v1",
+                                    "kind": "Secret",
+                                    "metadata": {
+                                        "name": "wallaroo-credentials",
+                                        "annotations": {"wallaroo.inferops.dev/allowed-connections": "wallaroo"},
+                                    },
+                                    "stringData": {
+                                        "clientSecret": sim.secret,
+                                        "username": sim.username,
+                                        "password": sim.password,
+                                    },
+                                },
+                                {
+                                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
+                                    "kind": "WallarooConnection",
+                                    "metadata": {"name": "wallaroo"},
+                                    "spec": {
+                                        "apiUrl": sim.api_url,
+                                        "tokenUrl": sim.token_url,
+                                        "clientId": sim.client,
+                                        "credentialsSecretRef": {"name": "wallaroo-credentials"},
+                                    },
+                                },
+                                {
+                                    "apiVersion": "v1",
+                                    "kind": "ConfigMap",
+                                    "metadata": {"name": "input"},
+                                    "data": {"data.json": json.dumps({"text_input": ROW})},
+                                },
+                            ],
+                        }
+                    ),
+                )
+                results = {
+                    executor: measure(executor, args.runs, cluster, image, Path(workdir))
+                    for executor in ("local", "job")
+                }
         finally:
             cluster.stop()
-    summary = {executor: {"p50_s": round(statistics.median(seconds), 2), "p95_s": round(percentile(seconds, 0.95), 2),
-                          "min_s": round(min(seconds), 2), "max_s": round(max(seconds), 2), "runs": len(seconds)}
-               for executor, seconds in results.items()}
+    summary = {
+        executor: {
+            "p50_s": round(statistics.median(seconds), 2),
+            "p95_s": round(percentile(seconds, 0.95), 2),
+            "min_s": round(min(seconds), 2),
+            "max_s": round(max(seconds), 2),
+            "runs": len(seconds),
+        }
+        for executor, seconds in results.items()
+    }
     print(json.dumps({"benchmark": "job_latency", "rows": 1, **summary, "load_average_1m": os.getloadavg()[0]}))
 
 

@@ -35,18 +35,31 @@ def tree_cpu(pid: int) -> float:
 
 def create_input(kube: Any, namespace: str, payloads: list[bytes], label: str) -> dict[str, Any]:
     for index, payload in enumerate(payloads):
-        kube.core.create_namespaced_config_map(namespace, {
-            "metadata": {"name": f"{label}-{index}", "labels": {"dataset": label}},
-            "binaryData": {"data.json": base64.b64encode(payload).decode()}})
+        kube.core.create_namespaced_config_map(
+            namespace,
+            {
+                "metadata": {"name": f"{label}-{index}", "labels": {"dataset": label}},
+                "binaryData": {"data.json": base64.b64encode(payload).decode()},
+            },
+        )
     return {"selector": {"matchLabels": {"dataset": label}}}
 
 
 def run_job(kube: Any, namespace: str, operator_pid: int, input_spec: dict, fmt: str, rows: int) -> dict[str, Any]:
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    body = {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "metadata": {"name": name},
-            "spec": {"connectionRef": {"name": "wallaroo"}, "workspace": "urldemoworkspace",
-                     "pipeline": "urldemopipeline", "input": input_spec, "inference": {"format": fmt},
-                     "results": {"maxConfigMaps": 500}}}
+    body = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.JOB_KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "connectionRef": {"name": "wallaroo"},
+            "workspace": "urldemoworkspace",
+            "pipeline": "urldemopipeline",
+            "input": input_spec,
+            "inference": {"format": fmt},
+            "results": {"maxConfigMaps": 500},
+        },
+    }
     cpu, started = tree_cpu(operator_pid), time.perf_counter()
     kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, body)
 
@@ -64,8 +77,13 @@ def run_job(kube: Any, namespace: str, operator_pid: int, input_spec: dict, fmt:
     return {"rows": rows, "seconds": seconds, "cpu_seconds": cpu, "rows_per_s": rows / seconds}
 
 
-def measure(sim: common.Simulator, row_counts: list[int], latencies: list[float], repeat: int,
-            formats: tuple[str, ...] = ("legacy",)) -> list[dict[str, Any]]:
+def measure(
+    sim: common.Simulator,
+    row_counts: list[int],
+    latencies: list[float],
+    repeat: int,
+    formats: tuple[str, ...] = ("legacy",),
+) -> list[dict[str, Any]]:
     session = throughput.Session(sim)
     batch_size, parallelism = throughput.crd_defaults()
     cases = []
@@ -96,14 +114,21 @@ def measure(sim: common.Simulator, row_counts: list[int], latencies: list[float]
 def summarize(rows: int, latency: float, fmt: str, runs: list, direct: list, seed: list) -> dict[str, Any]:
     rate = statistics.median(r["rows_per_s"] for r in runs)
     seed_rate = 0.0 if seed[0]["rows"] < 0 else seed[0]["rows_per_s"]
-    return {"path": "operator", "rows": rows, "latency_s": latency, "format": fmt,
-            "operator_rows_per_s": round(rate), "direct_rows_per_s": round(statistics.median(
-                d["rows_per_s"] for d in direct)), "seed_rows_per_s": round(seed_rate),
-            "operator_cpu_s": round(statistics.median(r["cpu_seconds"] for r in runs), 3),
-            "direct_cpu_s": round(statistics.median(d["cpu_seconds"] for d in direct), 3),
-            "ratio_vs_direct": round(statistics.median(r["rows_per_s"] / d["rows_per_s"]
-                                                       for r, d in zip(runs, direct, strict=True)), 3),
-            "speedup_vs_seed": common.ratio(rate, seed_rate)}
+    return {
+        "path": "operator",
+        "rows": rows,
+        "latency_s": latency,
+        "format": fmt,
+        "operator_rows_per_s": round(rate),
+        "direct_rows_per_s": round(statistics.median(d["rows_per_s"] for d in direct)),
+        "seed_rows_per_s": round(seed_rate),
+        "operator_cpu_s": round(statistics.median(r["cpu_seconds"] for r in runs), 3),
+        "direct_cpu_s": round(statistics.median(d["cpu_seconds"] for d in direct), 3),
+        "ratio_vs_direct": round(
+            statistics.median(r["rows_per_s"] / d["rows_per_s"] for r, d in zip(runs, direct, strict=True)), 3
+        ),
+        "speedup_vs_seed": common.ratio(rate, seed_rate),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -116,8 +141,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     started = common.machine()
     with common.simulator() as sim:
         cases = measure(sim, args.rows, args.latency, args.repeat, args.formats)
-    result = {"benchmark": "operator_path", **started, "load_average_end": common.machine()["load_average"],
-              "cases": cases, "throughput_ratio_vs_direct": common.median(c["ratio_vs_direct"] for c in cases)}
+    result = {
+        "benchmark": "operator_path",
+        **started,
+        "load_average_end": common.machine()["load_average"],
+        "cases": cases,
+        "throughput_ratio_vs_direct": common.median(c["ratio_vs_direct"] for c in cases),
+    }
     common.emit(result)
     return result
 

@@ -27,8 +27,7 @@ from wallaroo_operator.wallaroo.http import new_session
 from wallaroo_simulator import run_simulator
 
 SHAPES = {  # pipeline: (workspace, input name, row maker)
-    "urldemopipeline": ("urldemoworkspace", "text_input",
-                        lambda g: [0] * 35 + [g.randint(10, 36) for _ in range(15)]),
+    "urldemopipeline": ("urldemoworkspace", "text_input", lambda g: [0] * 35 + [g.randint(10, 36) for _ in range(15)]),
     "ccfraudpipeline": ("ccfraudworkspace", "tensor", lambda g: [round(g.gauss(0, 1), 10) for _ in range(29)]),
 }
 
@@ -41,8 +40,13 @@ def main() -> None:
     print(f"| pipeline | format | rows/s (best of {args.repeat}) | request bytes per 1,000 rows |")
     print("|---|---|---|---|")
     with run_simulator() as sim:
-        credentials = Credentials(client_id=sim.client, client_secret=sim.secret, grant="password",
-                                  username=sim.username, password=sim.password)
+        credentials = Credentials(
+            client_id=sim.client,
+            client_secret=sim.secret,
+            grant="password",
+            username=sim.username,
+            password=sim.password,
+        )
         tokens = TokenProvider(sim.token_url, credentials, new_session())
         api = WallarooApi(sim.api_url, tokens, new_session())
         for pipeline, (workspace, input_name, make_row) in SHAPES.items():
@@ -53,8 +57,15 @@ def main() -> None:
                 best = 0.0
                 for _ in range(args.repeat):
                     started = time.perf_counter()
-                    run_inference(resolver, rows, input_name=input_name, request_format=fmt, batch_size=1000,
-                                  parallelism=2, tokens=tokens)
+                    run_inference(
+                        resolver,
+                        rows,
+                        input_name=input_name,
+                        request_format=fmt,
+                        batch_size=1000,
+                        parallelism=2,
+                        tokens=tokens,
+                    )
                     best = max(best, len(rows) / (time.perf_counter() - started))
                 size = len(encode_batch(rows[:1000], input_name, fmt).body)
                 print(f"| {pipeline} | {fmt} | {best:,.0f} | {size:,} |", flush=True)

@@ -69,8 +69,14 @@ class Watcher(threading.Thread):
             for job in listing["items"]:
                 self._seen(job)
             stream = kubernetes.watch.Watch().stream(
-                custom.list_namespaced_custom_object, c.GROUP, c.VERSION, self._namespace, c.JOB_PLURAL,
-                resource_version=listing["metadata"]["resourceVersion"], timeout_seconds=60)
+                custom.list_namespaced_custom_object,
+                c.GROUP,
+                c.VERSION,
+                self._namespace,
+                c.JOB_PLURAL,
+                resource_version=listing["metadata"]["resourceVersion"],
+                timeout_seconds=60,
+            )
             try:
                 for event in stream:
                     if event["type"] == "ERROR":
@@ -120,8 +126,12 @@ def tree_cpu(pid: int) -> float:
 
 
 def job_body(name: str, schedule: str | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"connectionRef": {"name": "wallaroo"}, "workspace": "urldemoworkspace",
-                            "pipeline": "urldemopipeline", "input": {"configMaps": [{"name": "one-row"}]}}
+    spec: dict[str, Any] = {
+        "connectionRef": {"name": "wallaroo"},
+        "workspace": "urldemoworkspace",
+        "pipeline": "urldemopipeline",
+        "input": {"configMaps": [{"name": "one-row"}]},
+    }
     if schedule:
         spec["schedule"] = schedule
     return {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "metadata": {"name": name}, "spec": spec}
@@ -146,15 +156,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             sim.admin.set_token_lifetimes(args.token_lifetime, max(args.token_lifetime * 2, 1800))
         kube = cluster.kube
         namespace = clusters.namespace_with_connection(cluster, sim, "bench-scale")
-        kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "one-row"},
-                                                           "data": {"data.json": json.dumps(
-                                                               {"text_input": common.tutorial_rows(1)})}})
+        kube.core.create_namespaced_config_map(
+            namespace,
+            {
+                "metadata": {"name": "one-row"},
+                "data": {"data.json": json.dumps({"text_input": common.tutorial_rows(1)})},
+            },
+        )
         with clusters.operator(cluster, namespace) as operator:
             watcher = Watcher(kube, namespace)
             watcher.start()
             create_jobs(kube, namespace, [job_body("warm-up", None)])
-            wait_for(watcher, lambda: ("warm-up", "gen-1") in watcher.succeeded or _any_for(watcher, "warm-up"), 120,
-                     "the warm-up job")
+            wait_for(
+                watcher,
+                lambda: ("warm-up", "gen-1") in watcher.succeeded or _any_for(watcher, "warm-up"),
+                120,
+                "the warm-up job",
+            )
             apiserver_idle = common.rss_mib(cluster.apiserver_pid)
             operator_idle = common.rss_mib(operator.pid)
             sampler = Sampler(operator.pid, cluster.apiserver_pid)
@@ -165,8 +183,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             cpu_operator, cpu_apiserver = tree_cpu(operator.pid), common.process_cpu_seconds(cluster.apiserver_pid)
             watch_started = time.time()
 
-            bodies = ([job_body(f"sched-{i:04d}", "* * * * *") for i in range(args.scheduled)]
-                      + [job_body(f"once-{i:04d}", None) for i in range(args.oneshot)])
+            bodies = [job_body(f"sched-{i:04d}", "* * * * *") for i in range(args.scheduled)] + [
+                job_body(f"once-{i:04d}", None) for i in range(args.oneshot)
+            ]
             created = create_jobs(kube, namespace, bodies)
             all_created = max(created.values(), default=time.time())
             first_slot = math.floor(all_created / 60) * 60 + 60
@@ -187,8 +206,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             metrics_after = apiserver_metrics.snapshot(kube.api)
             counters = sim.admin.counters()
             events = kube.core.list_namespaced_event(namespace).items
-            for job in kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace,
-                                                                 c.JOB_PLURAL)["items"]:
+            for job in kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL)["items"]:
                 watcher._seen(job)  # what the watch may not have delivered yet
             sampler.stopping.set()
             watcher.stopping.set()
@@ -224,29 +242,42 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             succeeded_events[key] = succeeded_events.get(key, 0) + (event.count or 1)
     repeated = sorted(key for key, count in succeeded_events.items() if count > 1)
     return {
-        "scheduled_jobs": args.scheduled, "oneshot_jobs": args.oneshot, "slots": args.slots,
-        "runs": runs, "timed_out": timed_out, "watched_seconds": round(watched_seconds, 1),
-        "schedule_lag_p50_s": percentile(scheduled_lag, 50), "schedule_lag_p99_s": percentile(scheduled_lag, 99),
+        "scheduled_jobs": args.scheduled,
+        "oneshot_jobs": args.oneshot,
+        "slots": args.slots,
+        "runs": runs,
+        "timed_out": timed_out,
+        "watched_seconds": round(watched_seconds, 1),
+        "schedule_lag_p50_s": percentile(scheduled_lag, 50),
+        "schedule_lag_p99_s": percentile(scheduled_lag, 99),
         "succeeded_after_slot_p50_s": percentile(scheduled_done, 50),
         "succeeded_after_slot_p99_s": percentile(scheduled_done, 99),
-        "oneshot_start_p50_s": percentile(once_lag, 50), "oneshot_start_p99_s": percentile(once_lag, 99),
-        "oneshot_succeeded_p50_s": percentile(once_done, 50), "oneshot_succeeded_p99_s": percentile(once_done, 99),
-        "operator_cpu_s": round(cpu_operator, 1), "operator_cpu_s_per_run": common.ratio(cpu_operator, runs),
-        "operator_idle_rss_mib": round(operator_idle, 1), "operator_peak_rss_mib": round(sampler.operator_peak, 1),
+        "oneshot_start_p50_s": percentile(once_lag, 50),
+        "oneshot_start_p99_s": percentile(once_lag, 99),
+        "oneshot_succeeded_p50_s": percentile(once_done, 50),
+        "oneshot_succeeded_p99_s": percentile(once_done, 99),
+        "operator_cpu_s": round(cpu_operator, 1),
+        "operator_cpu_s_per_run": common.ratio(cpu_operator, runs),
+        "operator_idle_rss_mib": round(operator_idle, 1),
+        "operator_peak_rss_mib": round(sampler.operator_peak, 1),
         "operator_tree_peak_rss_mib": round(sampler.tree_peak, 1),
-        "apiserver_cpu_s": round(cpu_apiserver, 1), "apiserver_idle_rss_mib": round(apiserver_idle, 1),
+        "apiserver_cpu_s": round(cpu_apiserver, 1),
+        "apiserver_idle_rss_mib": round(apiserver_idle, 1),
         "apiserver_peak_rss_mib": round(sampler.apiserver_peak, 1),
-        "api_writes_by_verb": writes, "api_writes_per_run": common.ratio(write_total, runs),
+        "api_writes_by_verb": writes,
+        "api_writes_per_run": common.ratio(write_total, runs),
         "api_writes_by_resource": apiserver_metrics.by_resource(metrics_before, metrics_after),
         "events_per_run": common.ratio(len(run_events), runs),
-        "token_requests": token_requests, "token_lifetime_s": lifetime,
+        "token_requests": token_requests,
+        "token_lifetime_s": lifetime,
         "token_requests_per_lifetime": round(token_requests / max(1.0, watched_seconds / lifetime), 2),
         "inference_requests": inference_requests,
         # Every watched slot recorded once per job (run ids are the slots), no run with two RunSucceeded events,
         # and at least one inference request per recorded run (runs still in flight at the end have sent theirs
         # without being recorded yet, so more requests than runs is no repeat).
         "correct": not missed and not repeated and inference_requests >= runs and not watcher.failed,
-        "missed_slots": len(missed), "repeated_runs": len(repeated),
+        "missed_slots": len(missed),
+        "repeated_runs": len(repeated),
         "failed_runs": len(watcher.failed),
     }
 

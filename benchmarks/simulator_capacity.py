@@ -57,8 +57,9 @@ SDK_QUERY = "?dataset[]=*&dataset.exclude[]=metadata&dataset.separator=."  # wha
 
 WORKLOADS = [
     Workload("aloha, legacy JSON, 1,000-row batches", "urldemopipeline", "application/json", 1000, "rows/s"),
-    Workload("ccfraud, pandas-records (SDK query), 1,000-row batches", "ccfraudpipeline", RECORDS, 1000, "rows/s",
-             SDK_QUERY),
+    Workload(
+        "ccfraud, pandas-records (SDK query), 1,000-row batches", "ccfraudpipeline", RECORDS, 1000, "rows/s", SDK_QUERY
+    ),
     Workload("aloha, legacy JSON, 1 row", "urldemopipeline", "application/json", 1, "req/s"),
     Workload("ccfraud, pandas-records (SDK query), 1 row", "ccfraudpipeline", RECORDS, 1, "req/s", SDK_QUERY),
 ]
@@ -124,6 +125,7 @@ def fixed_answer(body: bytes, read_request: bool) -> Handler:
         if read_request:
             await request.read()
         return web.Response(body=body, content_type="application/json")
+
     return handler
 
 
@@ -141,8 +143,9 @@ def start_baseline(row_answers: dict[str, bytes]) -> tuple[multiprocessing.proce
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
-        process = multiprocessing.get_context("spawn").Process(target=serve_baseline, args=(sock, row_answers),
-                                                               daemon=True)
+        process = multiprocessing.get_context("spawn").Process(
+            target=serve_baseline, args=(sock, row_answers), daemon=True
+        )
         process.start()
         return process, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
@@ -169,36 +172,45 @@ def captured_answer(workload: Workload, url: str, token: str) -> bytes:
 
 def start_simulator(state_dir: Path) -> dict[str, str]:
     command = [sys.executable, "-m", "wallaroo_simulator"]
-    subprocess.run([*command, "up", "--host", "127.0.0.1", "--state-dir", str(state_dir)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*command, "up", "--host", "127.0.0.1", "--state-dir", str(state_dir)], check=True, stdout=subprocess.DEVNULL
+    )
     return json.loads((state_dir / "connection.json").read_text())
 
 
 def stop_simulator(state_dir: Path) -> None:
-    subprocess.run([sys.executable, "-m", "wallaroo_simulator", "down", "--state-dir", str(state_dir)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "wallaroo_simulator", "down", "--state-dir", str(state_dir)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def password_token(connection: dict[str, str]) -> str:
     form = {"grant_type": "password", "username": connection["username"], "password": connection["password"]}
-    response = requests.post(connection["token_url"], auth=(connection["client"], connection["secret"]), data=form,
-                             timeout=10)
+    response = requests.post(
+        connection["token_url"], auth=(connection["client"], connection["secret"]), data=form, timeout=10
+    )
     response.raise_for_status()
     return response.json()["access_token"]
 
 
 def markdown_table(results: list[tuple[Result, Result]]) -> str:
-    lines = ["| workload | concurrency | requests | errors | seconds | requests/s | rows/s | bare aiohttp requests/s "
-             "| vs bare aiohttp | target |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| workload | concurrency | requests | errors | seconds | requests/s | rows/s | bare aiohttp requests/s "
+        "| vs bare aiohttp | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r, bare in results:
         target = f"{ROWS_TARGET:,} rows/s" if r.workload.target == "rows/s" else f"{REQUESTS_TARGET:,} req/s"
         verdict = "met" if r.meets_target else "MISSED"
         bare_errors = f" ({bare.errors} errors)" if bare.errors else ""
         ratio = r.requests_per_second / bare.requests_per_second if bare.requests else float("nan")
-        lines.append(f"| {r.workload.name} | {r.concurrency} | {r.requests:,} | {r.errors} | {r.seconds:.1f} | "
-                     f"{r.requests_per_second:,.0f} | {r.rows_per_second:,.0f} | "
-                     f"{bare.requests_per_second:,.0f}{bare_errors} | {ratio:.2g}x | {target}: {verdict} |")
+        lines.append(
+            f"| {r.workload.name} | {r.concurrency} | {r.requests:,} | {r.errors} | {r.seconds:.1f} | "
+            f"{r.requests_per_second:,.0f} | {r.rows_per_second:,.0f} | "
+            f"{bare.requests_per_second:,.0f}{bare_errors} | {ratio:.2g}x | {target}: {verdict} |"
+        )
     return "\n".join(lines)
 
 
@@ -213,17 +225,27 @@ def main() -> int:
         connection = start_simulator(state_dir)
         try:
             token = password_token(connection)
-            urls = {p: requests.get(connection["admin_url"] + "/world", timeout=10).json()["pipelines"][p]["url"]
-                    for p in {w.pipeline for w in WORKLOADS}}
-            row_answers = {baseline_path(i, w): captured_answer(w, urls[w.pipeline] + w.query, token)
-                           for i, w in enumerate(WORKLOADS) if w.rows_per_request > 1}
+            urls = {
+                p: requests.get(connection["admin_url"] + "/world", timeout=10).json()["pipelines"][p]["url"]
+                for p in {w.pipeline for w in WORKLOADS}
+            }
+            row_answers = {
+                baseline_path(i, w): captured_answer(w, urls[w.pipeline] + w.query, token)
+                for i, w in enumerate(WORKLOADS)
+                if w.rows_per_request > 1
+            }
             baseline, baseline_url = start_baseline(row_answers)
             try:
                 requests.post(baseline_url + "/small", timeout=30).raise_for_status()  # up and answering
-                results = [(asyncio.run(run_workload(w, urls[w.pipeline] + w.query, token, concurrency, seconds)),
-                            asyncio.run(run_workload(w, baseline_url + baseline_path(i, w) + w.query, token,
-                                                     concurrency, seconds)))
-                           for i, w in enumerate(WORKLOADS)]
+                results = [
+                    (
+                        asyncio.run(run_workload(w, urls[w.pipeline] + w.query, token, concurrency, seconds)),
+                        asyncio.run(
+                            run_workload(w, baseline_url + baseline_path(i, w) + w.query, token, concurrency, seconds)
+                        ),
+                    )
+                    for i, w in enumerate(WORKLOADS)
+                ]
             finally:
                 stop_baseline(baseline)
         finally:

@@ -62,11 +62,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         direct.append(throughput.run_direct(session, payloads, args.format, batch_size, parallelism))
                     if not fits_default_limit(batch_size, parallelism):
                         continue  # the worker would refuse it (InsufficientWorkerMemory) under the default limit
-                    case = {"latency_s": latency, "batch_size": batch_size, "parallelism": parallelism,
-                            "worker_rows_per_s": round(statistics.median(w["rows_per_s"] for w in worker)),
-                            "direct_rows_per_s": round(statistics.median(d["rows_per_s"] for d in direct)),
-                            "worker_cpu_s": round(statistics.median(w["cpu_seconds"] for w in worker), 3),
-                            "fits_default_memory": fits_default_limit(batch_size, parallelism)}
+                    case = {
+                        "latency_s": latency,
+                        "batch_size": batch_size,
+                        "parallelism": parallelism,
+                        "worker_rows_per_s": round(statistics.median(w["rows_per_s"] for w in worker)),
+                        "direct_rows_per_s": round(statistics.median(d["rows_per_s"] for d in direct)),
+                        "worker_cpu_s": round(statistics.median(w["cpu_seconds"] for w in worker), 3),
+                        "fits_default_memory": fits_default_limit(batch_size, parallelism),
+                    }
                     cases.append(case)
                     print(case, file=sys.stderr, flush=True)
     best = {}
@@ -74,8 +78,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         fitting = [c for c in cases if c["latency_s"] == latency and c["fits_default_memory"]]
         top = max(fitting, key=lambda c: c["worker_rows_per_s"], default=None)
         best[str(latency)] = top and {"batch_size": top["batch_size"], "parallelism": top["parallelism"]}
-    result = {"benchmark": "sweep", **started, "load_average_end": common.machine()["load_average"],
-              "rows": args.rows, "format": args.format, "cases": cases, "best_within_default_memory": best}
+    result = {
+        "benchmark": "sweep",
+        **started,
+        "load_average_end": common.machine()["load_average"],
+        "rows": args.rows,
+        "format": args.format,
+        "cases": cases,
+        "best_within_default_memory": best,
+    }
     common.emit(result)
     return result
 

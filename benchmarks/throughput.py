@@ -66,21 +66,39 @@ def run_worker(session: Session, parts: list[Any], fmt: str, batch_size: int, pa
 
     sim = session.sim
     manifest = RunManifest(
-        namespace="bench", job_name="bench", job_uid="uid", run_id="gen-1", input_parts=[],
-        spec={"connectionRef": {"name": "w"}, "workspace": "urldemoworkspace", "pipeline": "urldemopipeline",
-              "input": {"configMaps": [{"name": "x"}]},
-              "inference": {"batchSize": batch_size, "parallelism": parallelism, "format": fmt},
-              "results": {"maxConfigMaps": 500}},
-        workspace_id=session.workspace_id, inference_url=session.url, api_url=sim.api_url, token_url=sim.token_url,
-        client_id=sim.client, grant="password", progress_config_map="p")
+        namespace="bench",
+        job_name="bench",
+        job_uid="uid",
+        run_id="gen-1",
+        input_parts=[],
+        spec={
+            "connectionRef": {"name": "w"},
+            "workspace": "urldemoworkspace",
+            "pipeline": "urldemopipeline",
+            "input": {"configMaps": [{"name": "x"}]},
+            "inference": {"batchSize": batch_size, "parallelism": parallelism, "format": fmt},
+            "results": {"maxConfigMaps": 500},
+        },
+        workspace_id=session.workspace_id,
+        inference_url=session.url,
+        api_url=sim.api_url,
+        token_url=sim.token_url,
+        client_id=sim.client,
+        grant="password",
+        progress_config_map="p",
+    )
     stored = []
-    io = WorkerIO(input_parts=lambda: iter(parts), store_chunk=lambda chunk: stored.append(len(chunk.payload)) or "x",
-                  report=lambda state: None)
+    io = WorkerIO(
+        input_parts=lambda: iter(parts),
+        store_chunk=lambda chunk: stored.append(len(chunk.payload)) or "x",
+        report=lambda state: None,
+    )
     original = engine.ResultsWriter  # 250k+ rows of 15 outputs need more ConfigMaps than maxConfigMaps allows
     engine.ResultsWriter = lambda sink, max_chunks, **kw: original(sink, max_chunks=10**6, **kw)  # type: ignore
     try:
-        return timed(lambda: run_shard(manifest, 0, io, WorkerLimits(2048 * 2**20), tokens=session.tokens,
-                                       verify=True)["rows"])
+        return timed(
+            lambda: run_shard(manifest, 0, io, WorkerLimits(2048 * 2**20), tokens=session.tokens, verify=True)["rows"]
+        )
     finally:
         engine.ResultsWriter = original
 
@@ -90,8 +108,9 @@ def run_direct(session: Session, payloads: list[bytes], fmt: str, batch_size: in
     return timed(lambda: asyncio.run(direct_client(session.url, token, payloads, fmt, batch_size, parallelism)))
 
 
-async def direct_client(url: str, token: str, payloads: list[bytes], fmt: str, batch_size: int,
-                        parallelism: int) -> int:
+async def direct_client(
+    url: str, token: str, payloads: list[bytes], fmt: str, batch_size: int, parallelism: int
+) -> int:
     """What a developer would write by hand: a bounded number of requests in flight, nothing kept."""
     import aiohttp
     import pyarrow as pa
@@ -118,8 +137,11 @@ async def direct_client(url: str, token: str, payloads: list[bytes], fmt: str, b
             return json.dumps([{"text_input": row} for row in rows]).encode()
         return json.dumps({"text_input": rows}).encode()
 
-    content_type = {"legacy": "application/json", "pandas-records": "application/json; format=pandas-records",
-                    "arrow": "application/vnd.apache.arrow.file"}[fmt]
+    content_type = {
+        "legacy": "application/json",
+        "pandas-records": "application/json; format=pandas-records",
+        "arrow": "application/vnd.apache.arrow.file",
+    }[fmt]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
     target = url + (PANDAS_QUERY if fmt != "legacy" else "")
     rows = 0
@@ -203,15 +225,21 @@ def summarize(rows: int, latency: float, fmt: str, worker: list, direct: list, s
     worker_rate, direct_rate = median_of(worker, "rows_per_s"), median_of(direct, "rows_per_s")
     seed_rate = 0.0 if seed_refused else median_of(seed, "rows_per_s")
     return {
-        "rows": rows, "latency_s": latency, "format": fmt,
-        "worker_rows_per_s": round(worker_rate), "direct_rows_per_s": round(direct_rate),
-        "seed_rows_per_s": round(seed_rate), "seed_refused_status": -seed_refused[0] if seed_refused else None,
+        "rows": rows,
+        "latency_s": latency,
+        "format": fmt,
+        "worker_rows_per_s": round(worker_rate),
+        "direct_rows_per_s": round(direct_rate),
+        "seed_rows_per_s": round(seed_rate),
+        "seed_refused_status": -seed_refused[0] if seed_refused else None,
         "worker_cpu_s": round(median_of(worker, "cpu_seconds"), 3),
         "direct_cpu_s": round(median_of(direct, "cpu_seconds"), 3),
-        "ratio_vs_direct": round(statistics.median(
-            w["rows_per_s"] / d["rows_per_s"] for w, d in zip(worker, direct, strict=True)), 3),
-        "cpu_vs_direct": round(statistics.median(
-            w["cpu_seconds"] / d["cpu_seconds"] for w, d in zip(worker, direct, strict=True)), 2),
+        "ratio_vs_direct": round(
+            statistics.median(w["rows_per_s"] / d["rows_per_s"] for w, d in zip(worker, direct, strict=True)), 3
+        ),
+        "cpu_vs_direct": round(
+            statistics.median(w["cpu_seconds"] / d["cpu_seconds"] for w, d in zip(worker, direct, strict=True)), 2
+        ),
         "speedup_vs_seed": common.ratio(worker_rate, seed_rate),
     }
 
@@ -239,11 +267,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             import operator_path
 
             operator_cases = operator_path.measure(sim, args.rows, args.latency, args.repeat, tuple(args.formats))
-    result = {"benchmark": "throughput", **started, "load_average_end": common.machine()["load_average"],
-              "batch_size": args.batch_size, "parallelism": args.parallelism, "cases": cases,
-              "operator": operator_cases,
-              "throughput_ratio_vs_direct": common.median(c["ratio_vs_direct"] for c in cases),
-              "speedup_vs_seed": common.median(c["speedup_vs_seed"] for c in cases)}
+    result = {
+        "benchmark": "throughput",
+        **started,
+        "load_average_end": common.machine()["load_average"],
+        "batch_size": args.batch_size,
+        "parallelism": args.parallelism,
+        "cases": cases,
+        "operator": operator_cases,
+        "throughput_ratio_vs_direct": common.median(c["ratio_vs_direct"] for c in cases),
+        "speedup_vs_seed": common.median(c["speedup_vs_seed"] for c in cases),
+    }
     common.emit(result)
     return result
 

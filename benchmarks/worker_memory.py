@@ -47,21 +47,36 @@ def child(args: argparse.Namespace) -> None:
     engine.ResultsWriter = lambda sink, max_chunks, **kwargs: budgeted(sink, max_chunks=10**6, **kwargs)
 
     chunks = []
-    io = WorkerIO(input_parts=parts, store_chunk=lambda chunk: chunks.append(len(chunk.payload)) or "x",
-                  report=lambda state: None)
-    tokens = token_cache.provider_for(args.token_url, Credentials(args.client, args.secret, "password",
-                                                                  args.username, args.password), True)
+    io = WorkerIO(
+        input_parts=parts, store_chunk=lambda chunk: chunks.append(len(chunk.payload)) or "x", report=lambda state: None
+    )
+    tokens = token_cache.provider_for(
+        args.token_url, Credentials(args.client, args.secret, "password", args.username, args.password), True
+    )
     api = WallarooApi(args.api_url, tokens)
     workspace_id = api.workspace_id("urldemoworkspace")
     manifest = RunManifest(
-        namespace="bench", job_name="bench", job_uid="uid", run_id="gen-1", input_parts=[],
-        spec={"connectionRef": {"name": "w"}, "workspace": "urldemoworkspace", "pipeline": "urldemopipeline",
-              "input": {"configMaps": [{"name": "x"}]},
-              "inference": {"batchSize": args.batch_size, "parallelism": args.parallelism},
-              "results": {"maxConfigMaps": 500}},
-        workspace_id=workspace_id, inference_url=api.external_url(workspace_id, "urldemopipeline"),
-        api_url=args.api_url, token_url=args.token_url, client_id=args.client, grant="password",
-        progress_config_map="p")
+        namespace="bench",
+        job_name="bench",
+        job_uid="uid",
+        run_id="gen-1",
+        input_parts=[],
+        spec={
+            "connectionRef": {"name": "w"},
+            "workspace": "urldemoworkspace",
+            "pipeline": "urldemopipeline",
+            "input": {"configMaps": [{"name": "x"}]},
+            "inference": {"batchSize": args.batch_size, "parallelism": args.parallelism},
+            "results": {"maxConfigMaps": 500},
+        },
+        workspace_id=workspace_id,
+        inference_url=api.external_url(workspace_id, "urldemopipeline"),
+        api_url=args.api_url,
+        token_url=args.token_url,
+        client_id=args.client,
+        grant="password",
+        progress_config_map="p",
+    )
     started = time.monotonic()
     if args.whole_document:
         outcome = whole_document(list(parts()), manifest, tokens)
@@ -70,8 +85,16 @@ def child(args: argparse.Namespace) -> None:
         outcome = run_shard(manifest, 0, io, WorkerLimits(1024 * 2**20), tokens=tokens, verify=True)
     with open("/proc/self/status") as status:
         peak_kib = int(next(line.split()[1] for line in status if line.startswith("VmHWM")))
-    print(json.dumps({"rows": outcome["rows"], "peak_rss_mib": round(peak_kib / 1024, 1),
-                      "seconds": round(time.monotonic() - started, 1), "results_config_maps": len(chunks)}))
+    print(
+        json.dumps(
+            {
+                "rows": outcome["rows"],
+                "peak_rss_mib": round(peak_kib / 1024, 1),
+                "seconds": round(time.monotonic() - started, 1),
+                "results_config_maps": len(chunks),
+            }
+        )
+    )
 
 
 def whole_document(parts: list, manifest, tokens) -> dict:
@@ -82,8 +105,9 @@ def whole_document(parts: list, manifest, tokens) -> dict:
 
     data = decode_input(parts)
     resolver = ExternalUrlResolver(WallarooApi(manifest.api_url, tokens), manifest.workspace_id, "urldemopipeline")
-    outcome = run_inference(resolver, data.rows, input_name=data.input_name, batch_size=1000, parallelism=2,
-                            tokens=tokens)
+    outcome = run_inference(
+        resolver, data.rows, input_name=data.input_name, batch_size=1000, parallelism=2, tokens=tokens
+    )
     writer = ResultsWriter(lambda chunk: str(chunk.index), max_chunks=10**6, inline_limit_bytes=0)
     writer.add(0, outcome.outputs)
     return {"rows": outcome.rows, "results": len(writer.finish()["resultConfigMaps"])}
@@ -107,8 +131,11 @@ def main() -> None:
     parser.add_argument("--rows", default="25000,250000,1000000")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--parallelism", type=int, default=2)
-    parser.add_argument("--whole-document", action="store_true",
-                        help="measure the former in-operator path instead (whole input decoded, outputs held)")
+    parser.add_argument(
+        "--whole-document",
+        action="store_true",
+        help="measure the former in-operator path instead (whole input decoded, outputs held)",
+    )
     for hidden in ("child-rows", "parts-dir", "api-url", "token-url", "client", "secret", "username", "password"):
         parser.add_argument(f"--{hidden}", type=int if hidden == "child-rows" else str, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -121,18 +148,35 @@ def main() -> None:
     with run_simulator() as sim, tempfile.TemporaryDirectory() as scratch:
         for rows in (int(r) for r in args.rows.split(",")):
             parts_dir = write_parts(Path(scratch) / str(rows), rows)
-            command = [sys.executable, __file__, f"--child-rows={rows}", f"--parts-dir={parts_dir}",
-                       *(["--whole-document"] if args.whole_document else []), f"--batch-size={args.batch_size}",
-                       f"--parallelism={args.parallelism}", f"--api-url={sim.api_url}",
-                       f"--token-url={sim.token_url}", f"--client={sim.client}", f"--secret={sim.secret}",
-                       f"--username={sim.username}", f"--password={sim.password}"]
+            command = [
+                sys.executable,
+                __file__,
+                f"--child-rows={rows}",
+                f"--parts-dir={parts_dir}",
+                *(["--whole-document"] if args.whole_document else []),
+                f"--batch-size={args.batch_size}",
+                f"--parallelism={args.parallelism}",
+                f"--api-url={sim.api_url}",
+                f"--token-url={sim.token_url}",
+                f"--client={sim.client}",
+                f"--secret={sim.secret}",
+                f"--username={sim.username}",
+                f"--password={sim.password}",
+            ]
             finished = subprocess.run(command, capture_output=True, text=True, check=False)
             if finished.returncode:
                 sys.exit(f"the worker for {rows} rows failed:\n{finished.stderr[-3000:]}")
             results.append(json.loads(finished.stdout.strip().splitlines()[-1]))
-    print(json.dumps({"benchmark": "worker_memory" + ("_whole_document" if args.whole_document else ""),
-                      "batch_size": args.batch_size,
-                      "parallelism": args.parallelism, "runs": results}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "worker_memory" + ("_whole_document" if args.whole_document else ""),
+                "batch_size": args.batch_size,
+                "parallelism": args.parallelism,
+                "runs": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -80,8 +80,9 @@ def main() -> None:
         say(f"no node here ({reason}): running the operator as a process instead")
     with tempfile.TemporaryDirectory(prefix="wallaroo-demo-") as workdir:
         cluster = LocalCluster(Path(workdir) / "cluster", binaries, with_node=reason is None)
-        parts = "etcd, kube-apiserver, kube-controller-manager" + (", containerd, kube-scheduler, kubelet"
-                                                                    if reason is None else "")
+        parts = "etcd, kube-apiserver, kube-controller-manager" + (
+            ", containerd, kube-scheduler, kubelet" if reason is None else ""
+        )
         say(f"starting {parts} (Kubernetes {binaries.kubernetes_version})")
         cluster.start()
         try:
@@ -104,8 +105,9 @@ def demo_in_the_node(k, cluster: LocalCluster) -> None:
     deploy(k, REPO / "hack" / "overlays" / "local")
     with run_simulator(host=node.GATEWAY) as sim:
         say(f"Wallaroo simulator serving {sim.api_url} (the node's bridge: pods reach it there)")
-        ok = run_the_examples(k, sim, lambda: k("logs", "-n", OPERATOR_NAMESPACE, "deployment/wallaroo-operator",
-                                                "--tail=60"))
+        ok = run_the_examples(
+            k, sim, lambda: k("logs", "-n", OPERATOR_NAMESPACE, "deployment/wallaroo-operator", "--tail=60")
+        )
         for namespace in (OPERATOR_NAMESPACE, NAMESPACE):
             say(f"kubectl get deployments,pods,jobs -n {namespace}")
             listed = k("get", "deployments,pods,jobs", "-n", namespace)
@@ -125,8 +127,19 @@ def demo_with_a_process(k, cluster: LocalCluster, workdir: Path) -> None:
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
         with log_path.open("w") as log:
             operator = subprocess.Popen(
-                [sys.executable, "-m", "wallaroo_operator", "run", "--namespace", NAMESPACE,
-                 "--liveness=http://127.0.0.1:0/healthz"], env=env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "wallaroo_operator",
+                    "run",
+                    "--namespace",
+                    NAMESPACE,
+                    "--liveness=http://127.0.0.1:0/healthz",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             ok = run_the_examples(k, sim, lambda: log_path.read_text()[-4000:])
         finally:

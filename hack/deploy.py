@@ -21,11 +21,13 @@ Kubectl = Callable[..., str]
 
 def kubectl_for(kubectl_path: Path | str, kubeconfig: Path) -> Kubectl:
     def run(*args: str, stdin: str | None = None) -> str:
-        result = subprocess.run([str(kubectl_path), f"--kubeconfig={kubeconfig}", *args], input=stdin, text=True,
-                                capture_output=True)
+        result = subprocess.run(
+            [str(kubectl_path), f"--kubeconfig={kubeconfig}", *args], input=stdin, text=True, capture_output=True
+        )
         if result.returncode != 0:
             sys.exit(f"kubectl {' '.join(args)} failed:\n{result.stderr.strip()}")
         return result.stdout
+
     return run
 
 
@@ -33,8 +35,17 @@ def deploy(kubectl: Kubectl, overlay: Path, timeout_seconds: int = 180) -> None:
     print(kubectl("apply", "--server-side", "-f", str(REPO / "crds")), end="")
     kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(REPO / "crds"))
     print(kubectl("apply", "-k", str(overlay)), end="")
-    print(kubectl("rollout", "status", "-n", OPERATOR_NAMESPACE, "deployment/wallaroo-operator",
-                  f"--timeout={timeout_seconds}s"), end="")
+    print(
+        kubectl(
+            "rollout",
+            "status",
+            "-n",
+            OPERATOR_NAMESPACE,
+            "deployment/wallaroo-operator",
+            f"--timeout={timeout_seconds}s",
+        ),
+        end="",
+    )
 
 
 def main() -> None:

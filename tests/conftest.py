@@ -146,5 +146,6 @@ def release_finalizers(kube: Kube, namespace: str) -> None:
     jobs = kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL)["items"]
     for job in jobs:
         if job["metadata"].get("finalizers"):
-            kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL,
-                                                       job["metadata"]["name"], {"metadata": {"finalizers": None}})
+            kube.custom.patch_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, job["metadata"]["name"], {"metadata": {"finalizers": None}}
+            )

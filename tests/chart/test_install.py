@@ -255,21 +255,34 @@ def test_the_operator_becomes_available(helm: Helm, kube: Kube, tmp_path: Path, 
     from localcluster import node as local_node
 
     repository, _, tag = operator_image.rpartition(":")
-    route = [{"name": "KUBERNETES_SERVICE_HOST", "value": "kubernetes"},
-             {"name": "KUBERNETES_SERVICE_PORT", "value": str(local_node.APISERVER_PORT_FOR_PODS)}]
+    route = [
+        {"name": "KUBERNETES_SERVICE_HOST", "value": "kubernetes"},
+        {"name": "KUBERNETES_SERVICE_PORT", "value": str(local_node.APISERVER_PORT_FOR_PODS)},
+    ]
     values = {"image": {"repository": repository, "tag": tag, "pullPolicy": "Never"}, "operator": {"extraEnv": route}}
     with installed(helm, kube.kubeconfig, kube, tmp_path, values) as (release, namespace):
         apps = kubernetes.client.AppsV1Api(kube.api)
-        apps.patch_namespaced_deployment(release, namespace, {"spec": {"template": {"spec": {"hostAliases": [
-            {"ip": local_node.GATEWAY, "hostnames": ["kubernetes"]}]}}}})
+        apps.patch_namespaced_deployment(
+            release,
+            namespace,
+            {
+                "spec": {
+                    "template": {"spec": {"hostAliases": [{"ip": local_node.GATEWAY, "hostnames": ["kubernetes"]}]}}
+                }
+            },
+        )
 
         def available_and_current():
             deployment = apps.read_namespaced_deployment_status(release, namespace)
             status = deployment.status
-            return (status.observed_generation == deployment.metadata.generation
-                    and status.updated_replicas == 1 and status.ready_replicas == 1
-                    and (status.replicas or 0) == 1
-                    and any(cond.type == "Available" and cond.status == "True" for cond in status.conditions or []))
+            return (
+                status.observed_generation == deployment.metadata.generation
+                and status.updated_replicas == 1
+                and status.ready_replicas == 1
+                and (status.replicas or 0) == 1
+                and any(cond.type == "Available" and cond.status == "True" for cond in status.conditions or [])
+            )
+
         wait_for(available_and_current, timeout=240, what="the operator's Deployment to become Available")
         pods = kube.core.list_namespaced_pod(namespace).items
         assert [p.status.container_statuses[0].restart_count for p in pods if p.status.phase == "Running"] == [0]

@@ -18,15 +18,32 @@ WIDGET_GROUP = "test.inferops.dev"
 
 def widget_crd(plural: str) -> dict:
     return {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"{plural}.{WIDGET_GROUP}"},
         "spec": {
-            "group": WIDGET_GROUP, "scope": "Namespaced",
+            "group": WIDGET_GROUP,
+            "scope": "Namespaced",
             "names": {"plural": plural, "singular": plural[:-1], "kind": plural[:-1].capitalize() + "X"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                "type": "object", "properties": {"spec": {
-                    "type": "object", "required": ["size"],
-                    "properties": {"size": {"type": "integer", "minimum": 1, "maximum": 10}}}}}}}],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "required": ["size"],
+                                    "properties": {"size": {"type": "integer", "minimum": 1, "maximum": 10}},
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
 
@@ -46,8 +63,11 @@ def test_crd_is_established_and_the_server_validates_its_schema(kube: Kube, name
         wait_for(lambda: crd_established(kube.extensions, crd["metadata"]["name"]), timeout=30, what="Established")
         kind = crd["spec"]["names"]["kind"]
         good = {"apiVersion": f"{WIDGET_GROUP}/v1", "kind": kind, "metadata": {"name": "ok"}, "spec": {"size": 3}}
-        wait_for(lambda: kube.custom.create_namespaced_custom_object(WIDGET_GROUP, "v1", namespace, plural, good),
-                 timeout=30, what="the new resource to be served")
+        wait_for(
+            lambda: kube.custom.create_namespaced_custom_object(WIDGET_GROUP, "v1", namespace, plural, good),
+            timeout=30,
+            what="the new resource to be served",
+        )
         bad = {**good, "metadata": {"name": "too-big"}, "spec": {"size": 99}}
         with pytest.raises(ApiException) as rejected:
             kube.custom.create_namespaced_custom_object(WIDGET_GROUP, "v1", namespace, plural, bad)
@@ -60,8 +80,17 @@ def test_crd_is_established_and_the_server_validates_its_schema(kube: Kube, name
 def test_garbage_collector_deletes_what_an_owner_owned(kube: Kube, namespace: str):
     core = kube.core
     owner = core.create_namespaced_config_map(namespace, {"metadata": {"name": "owner"}})
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "dependent", "ownerReferences": [{
-        "apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}]}})
+    core.create_namespaced_config_map(
+        namespace,
+        {
+            "metadata": {
+                "name": "dependent",
+                "ownerReferences": [
+                    {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
+                ],
+            }
+        },
+    )
     core.delete_namespaced_config_map("owner", namespace)
 
     def dependent_gone() -> bool:
@@ -93,14 +122,24 @@ def test_namespace_deletion_completes(kube: Kube):
 def test_token_request_gives_a_token_bound_to_a_narrow_role(kube: Kube, namespace: str):
     core, rbac = kube.core, kubernetes.client.RbacAuthorizationV1Api(kube.api)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": "configmap-reader"}, "rules": [
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": "reader"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmap-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]})
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "configmap-reader"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmap-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}],
+        },
+    )
     token = core.create_namespaced_service_account_token(
-        "reader", namespace, {"spec": {"expirationSeconds": 600}}).status.token
+        "reader", namespace, {"spec": {"expirationSeconds": 600}}
+    ).status.token
     assert token.count(".") == 2 and base64.urlsafe_b64decode(token.split(".")[0] + "==")
 
     as_reader = kubernetes.client.Configuration()
@@ -110,8 +149,11 @@ def test_token_request_gives_a_token_bound_to_a_narrow_role(kube: Kube, namespac
     reader = kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(as_reader))
 
     # RBAC changes propagate to the authorizer's cache quickly but not instantly.
-    wait_for(lambda: reader.list_namespaced_config_map(namespace) is not None, timeout=30,
-             what="the Role to allow listing ConfigMaps")
+    wait_for(
+        lambda: reader.list_namespaced_config_map(namespace) is not None,
+        timeout=30,
+        what="the Role to allow listing ConfigMaps",
+    )
     with pytest.raises(ApiException) as denied:
         reader.list_namespaced_secret(namespace)
     assert denied.value.status == 403

@@ -16,7 +16,8 @@ def test_crds_round_trip_unchanged(kube: Kube):
     """Argo CD compares what it applied with what the server returns: they must be equal."""
     for crd in all_crds().values():
         served = kube.api.sanitize_for_serialization(
-            kube.extensions.read_custom_resource_definition(crd["metadata"]["name"]))
+            kube.extensions.read_custom_resource_definition(crd["metadata"]["name"])
+        )
         assert served["spec"] == crd["spec"]
 
 
@@ -31,50 +32,76 @@ def rejection(kube: Kube, namespace: str, plural: str, spec: dict) -> str:
         create(kube, namespace, plural, spec)
     assert error.value.status == 422
     import json
+
     return json.loads(error.value.body)["message"]
 
 
-GOOD_JOB = {"connectionRef": {"name": "wallaroo"}, "workspace": "w", "pipeline": "p",
-            "input": {"configMaps": [{"name": "data"}]}}
+GOOD_JOB = {
+    "connectionRef": {"name": "wallaroo"},
+    "workspace": "w",
+    "pipeline": "p",
+    "input": {"configMaps": [{"name": "data"}]},
+}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"workspace": None}, "spec.workspace: Required value"),
-    ({"input": {"configMaps": [{"name": "a"}], "selector": {"matchLabels": {"a": "b"}}}},
-     "give exactly one of configMaps, selector and objectStore"),
-    ({"input": {}}, "give exactly one of configMaps, selector and objectStore"),
-    ({"input": {"configMaps": [{"name": "a"}], "objectStore": {"bucket": "data", "key": "a.parquet"}}},
-     "give exactly one of configMaps, selector and objectStore"),
-    ({"input": {"objectStore": {"bucket": "data", "key": "a.parquet", "prefix": "in/"}}},
-     "give exactly one of key and prefix"),
-    ({"results": {"objectStore": {"bucket": "data", "format": "csv"}}}, 'Unsupported value: "csv"'),
-    ({"inference": {"format": "protobuf"}}, 'Unsupported value: "protobuf"'),
-    ({"inference": {"batchSize": 0}}, "spec.inference.batchSize"),
-    ({"schedule": "every day"}, "spec.schedule"),
-    ({"concurrencyPolicy": "Sometimes"}, 'Unsupported value: "Sometimes"'),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"workspace": None}, "spec.workspace: Required value"),
+        (
+            {"input": {"configMaps": [{"name": "a"}], "selector": {"matchLabels": {"a": "b"}}}},
+            "give exactly one of configMaps, selector and objectStore",
+        ),
+        ({"input": {}}, "give exactly one of configMaps, selector and objectStore"),
+        (
+            {"input": {"configMaps": [{"name": "a"}], "objectStore": {"bucket": "data", "key": "a.parquet"}}},
+            "give exactly one of configMaps, selector and objectStore",
+        ),
+        (
+            {"input": {"objectStore": {"bucket": "data", "key": "a.parquet", "prefix": "in/"}}},
+            "give exactly one of key and prefix",
+        ),
+        ({"results": {"objectStore": {"bucket": "data", "format": "csv"}}}, 'Unsupported value: "csv"'),
+        ({"inference": {"format": "protobuf"}}, 'Unsupported value: "protobuf"'),
+        ({"inference": {"batchSize": 0}}, "spec.inference.batchSize"),
+        ({"schedule": "every day"}, "spec.schedule"),
+        ({"concurrencyPolicy": "Sometimes"}, 'Unsupported value: "Sometimes"'),
+    ],
+)
 def test_server_rejects_common_job_mistakes(kube: Kube, namespace, change, message):
     spec = {k: v for k, v in {**GOOD_JOB, **change}.items() if v is not None}
     assert message in rejection(kube, namespace, c.JOB_PLURAL, spec)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"credentialsSecretRef": {"name": "s"}}, "give either apiUrl or urlPrefix and urlSuffix"),
-    ({"apiUrl": "https://a/v1/api", "urlPrefix": "x", "urlSuffix": "y", "credentialsSecretRef": {"name": "s"}},
-     "give either apiUrl or urlPrefix and urlSuffix"),
-    ({"urlPrefix": "x", "credentialsSecretRef": {"name": "s"}}, "urlPrefix and urlSuffix go together"),
-    ({"apiUrl": "https://a/v1/api", "grant": "implicit", "credentialsSecretRef": {"name": "s"}},
-     'Unsupported value: "implicit"'),
-    ({"apiUrl": "ftp://a", "credentialsSecretRef": {"name": "s"}}, "spec.apiUrl"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"credentialsSecretRef": {"name": "s"}}, "give either apiUrl or urlPrefix and urlSuffix"),
+        (
+            {"apiUrl": "https://a/v1/api", "urlPrefix": "x", "urlSuffix": "y", "credentialsSecretRef": {"name": "s"}},
+            "give either apiUrl or urlPrefix and urlSuffix",
+        ),
+        ({"urlPrefix": "x", "credentialsSecretRef": {"name": "s"}}, "urlPrefix and urlSuffix go together"),
+        (
+            {"apiUrl": "https://a/v1/api", "grant": "implicit", "credentialsSecretRef": {"name": "s"}},
+            'Unsupported value: "implicit"',
+        ),
+        ({"apiUrl": "ftp://a", "credentialsSecretRef": {"name": "s"}}, "spec.apiUrl"),
+    ],
+)
 def test_server_rejects_common_connection_mistakes(kube: Kube, namespace, spec, message):
     assert message in rejection(kube, namespace, c.CONNECTION_PLURAL, spec)
 
 
 def test_defaults_are_applied_by_the_server(kube: Kube, namespace):
     job = create(kube, namespace, c.JOB_PLURAL, GOOD_JOB)
-    assert job["spec"]["inference"] == {"format": "legacy", "batchSize": 1000, "parallelism": 2,
-                                        "requestTimeoutSeconds": 15, "retryBudget": 20}
+    assert job["spec"]["inference"] == {
+        "format": "legacy",
+        "batchSize": 1000,
+        "parallelism": 2,
+        "requestTimeoutSeconds": 15,
+        "retryBudget": 20,
+    }
     assert job["spec"]["concurrencyPolicy"] == "Allow" and job["spec"]["successfulRunsHistoryLimit"] == 3
 
 

@@ -19,8 +19,13 @@ pytestmark = pytest.mark.cluster
 def localcluster(state_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     # The control plane alone: the machine's one node may be the test session's (tests/node/ covers it).
     env = {"LOCALCLUSTER_NODE": "0", **(env or os.environ)}
-    return subprocess.run([sys.executable, "-m", "localcluster", "--state-dir", str(state_dir), *args],
-                          capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "localcluster", "--state-dir", str(state_dir), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def pids(state_dir: Path) -> dict[str, int]:
@@ -34,8 +39,12 @@ def test_up_down_and_a_half_dead_state_dir_is_replaced(tmp_path: Path):
     try:
         assert up.returncode == 0, up.stderr
         kubeconfig = Path(localcluster(state_dir, "kubeconfig").stdout.strip())
-        version = subprocess.run([str(build_binaries().kubectl), f"--kubeconfig={kubeconfig}", "version", "-o", "json"],
-                                 capture_output=True, text=True, check=True)
+        version = subprocess.run(
+            [str(build_binaries().kubectl), f"--kubeconfig={kubeconfig}", "version", "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert json.loads(version.stdout)["serverVersion"]["gitVersion"] == build_binaries().kubernetes_version
         assert localcluster(state_dir, "up").stdout.startswith("local cluster already running")
 
@@ -90,7 +99,8 @@ def test_a_failed_go_build_shows_the_compilers_error_not_a_traceback(tmp_path: P
         (modules / name).mkdir(parents=True)
         path = module.split()[0]
         (modules / name / "go.mod").write_text(
-            f"module broken/{name}\n\ngo 1.26.0\n\nrequire {module}\n\nreplace {path} => ./missing\n")
+            f"module broken/{name}\n\ngo 1.26.0\n\nrequire {module}\n\nreplace {path} => ./missing\n"
+        )
     env = {**os.environ, "LOCALCLUSTER_GO_MODULES": str(modules), "LOCALCLUSTER_CACHE": str(tmp_path / "cache")}
     result = localcluster(tmp_path / "unused", "build", env=env)
     assert result.returncode != 0

@@ -38,8 +38,11 @@ def test_interrupted_run_leaves_nothing_running(how):
         assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager"}
         child.send_signal(how)
         child.wait(timeout=60)
-        wait_for(lambda: not any(is_running(pid) for pid in pids.values()), timeout=30,
-                 what="every control-plane process to exit")
+        wait_for(
+            lambda: not any(is_running(pid) for pid in pids.values()),
+            timeout=30,
+            what="every control-plane process to exit",
+        )
     finally:
         child.kill()
         child.wait()

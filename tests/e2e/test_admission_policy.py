@@ -7,25 +7,39 @@ from pathlib import Path
 
 import kubernetes
 import pytest
-from wallaroo_operator import constants as c
 
 from tests.support.kube import USE_EXISTING_CLUSTER, Kube, client_for
 from tests.support.operator import job_manifest
 from tests.support.rbac import apply_manifests, service_account_kubeconfig
 from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
 
-pytestmark = [pytest.mark.cluster,
-              pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs a cluster-wide policy: local cluster only")]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs a cluster-wide policy: local cluster only"),
+]
 
 POLICY = "wallaroo-inference-operator-configmaps"
 
 
 def results_manifest(job: dict, name: str) -> dict:
-    return {"metadata": {"name": name, "labels": {c.JOB_LABEL: job["metadata"]["name"], c.RUN_LABEL: "gen-1",
-                                                  c.MANAGED_BY_LABEL: c.MANAGED_BY},
-                         "ownerReferences": [{"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "controller": True,
-                                              "name": job["metadata"]["name"], "uid": job["metadata"]["uid"]}]},
-            "data": {"results.json": "[]"}, "immutable": True}
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {c.JOB_LABEL: job["metadata"]["name"], c.RUN_LABEL: "gen-1", c.MANAGED_BY_LABEL: c.MANAGED_BY},
+            "ownerReferences": [
+                {
+                    "apiVersion": c.API_VERSION,
+                    "kind": c.JOB_KIND,
+                    "controller": True,
+                    "name": job["metadata"]["name"],
+                    "uid": job["metadata"]["uid"],
+                }
+            ],
+        },
+        "data": {"results.json": "[]"},
+        "immutable": True,
+    }
 
 
 def denied_by_policy(call) -> str:
@@ -58,14 +72,23 @@ def test_the_operator_cannot_touch_a_users_config_map(kube: Kube, namespace: str
     wait_for(lambda: policy_in_force(kube, operator_core, namespace), timeout=60, what="the policy in force")
     kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "users"}, "data": {"mine": "x"}})
     # Labelled like results, without an InferenceJob owner: still the user's.
-    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "lookalike", "labels": {
-        c.JOB_LABEL: "j", c.RUN_LABEL: "gen-1", c.MANAGED_BY_LABEL: c.MANAGED_BY}}, "data": {"mine": "y"}})
+    kube.core.create_namespaced_config_map(
+        namespace,
+        {
+            "metadata": {
+                "name": "lookalike",
+                "labels": {c.JOB_LABEL: "j", c.RUN_LABEL: "gen-1", c.MANAGED_BY_LABEL: c.MANAGED_BY},
+            },
+            "data": {"mine": "y"},
+        },
+    )
 
     for name in ("users", "lookalike"):
         body = denied_by_policy(lambda name=name: operator_core.delete_namespaced_config_map(name, namespace))
         assert f"{namespace}/{name}" in body
-    denied_by_policy(lambda: operator_core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "unlabelled"}, "data": {}}))
+    denied_by_policy(
+        lambda: operator_core.create_namespaced_config_map(namespace, {"metadata": {"name": "unlabelled"}, "data": {}})
+    )
 
     assert {cm.metadata.name for cm in kube.core.list_namespaced_config_map(namespace).items} >= {"users", "lookalike"}
 
@@ -88,4 +111,3 @@ def test_nobody_else_is_affected(kube: Kube, namespace: str, operator_core):
     wait_for(lambda: policy_in_force(kube, operator_core, namespace), timeout=60, what="the policy in force")
     kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "admins"}, "data": {}})
     kube.core.delete_namespaced_config_map("admins", namespace)
-

@@ -4,7 +4,6 @@ documented outputs to float32 (the Arrow answer's type for Float outputs)."""
 from __future__ import annotations
 
 import pytest
-from wallaroo_simulator import expected_outputs
 
 from tests.support.kube import Kube
 from tests.support.operator import (
@@ -15,6 +14,7 @@ from tests.support.operator import (
     read_results,
     wait_for_job,
 )
+from wallaroo_simulator import expected_outputs
 
 pytestmark = pytest.mark.cluster
 
@@ -31,8 +31,9 @@ def test_a_job_sends_arrow(kube: Kube, namespace, simulator, connection, operato
     config = simulator.config.pipeline("urldemopipeline")
     results = read_results(kube, namespace, job)
     assert [r["row"] for r in results] == list(range(1000))
-    for row, result in zip(rows, results):
+    for row, result in zip(rows, results, strict=True):
         expected = expected_outputs(config, row)
         assert [v for k, v in result.items() if k != "row"] == [
-            pytest.approx(values, rel=1e-6, abs=1e-7) for values in expected.values()]
+            pytest.approx(values, rel=1e-6, abs=1e-7) for values in expected.values()
+        ]
     assert simulator.admin.counters()["pipelines"]["urldemopipeline"]["rows"] == 1000

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from wallaroo_operator import constants as c
-from wallaroo_simulator import SimulatorConfig, default_config, run_simulator
 
 from tests.support.kube import Kube
 from tests.support.operator import (
@@ -23,6 +21,8 @@ from tests.support.operator import (
     wait_for_job,
 )
 from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
+from wallaroo_simulator import SimulatorConfig, default_config, run_simulator
 
 pytestmark = pytest.mark.cluster
 
@@ -35,8 +35,11 @@ def failed_with(kube: Kube, namespace: str, name: str, reason: str, text: str = 
     assert (ready["status"], ready["reason"]) == ("False", reason), ready
     assert text in ready["message"], ready["message"]
     assert job["status"]["lastRun"]["reason"] == reason
-    wait_for(lambda: any(e.reason == "RunFailed" and reason in e.message for e in events_for(kube, namespace, name)),
-             timeout=30, what=f"a RunFailed event on {name}")  # kopf posts events asynchronously
+    wait_for(
+        lambda: any(e.reason == "RunFailed" and reason in e.message for e in events_for(kube, namespace, name)),
+        timeout=30,
+        what=f"a RunFailed event on {name}",
+    )  # kopf posts events asynchronously
     return job
 
 
@@ -48,8 +51,11 @@ def test_missing_secret_waits_then_succeeds_once_it_appears(kube: Kube, namespac
     job = wait_for_job(kube, namespace, "patient", ready_reason("SecretNotFound"), what="SecretNotFound")
     assert job["status"]["phase"] == "Pending"
     assert "wallaroo-credentials" in condition(job, "Ready")["message"]
-    wait_for(lambda: any(e.reason == "SecretNotFound" for e in events_for(kube, namespace, "patient")),
-             timeout=30, what="a SecretNotFound event")
+    wait_for(
+        lambda: any(e.reason == "SecretNotFound" for e in events_for(kube, namespace, "patient")),
+        timeout=30,
+        what="a SecretNotFound event",
+    )
 
     create_credentials(kube, namespace, simulator)
     wait_for_job(kube, namespace, "patient", phase_is("Succeeded"), what="success once the Secret exists")
@@ -73,10 +79,13 @@ def test_missing_secret_key_and_missing_configmap_wait(kube: Kube, namespace, si
     assert "data.json" in condition(job, "Ready")["message"]
 
 
-@pytest.mark.parametrize("secret_override, reason", [
-    ({"password": "not-the-password"}, "InvalidCredentials"),
-    ({"clientSecret": "not-the-secret"}, "InvalidClientCredentials"),
-])
+@pytest.mark.parametrize(
+    "secret_override, reason",
+    [
+        ({"password": "not-the-password"}, "InvalidCredentials"),
+        ({"clientSecret": "not-the-secret"}, "InvalidClientCredentials"),
+    ],
+)
 def test_wrong_credentials(kube: Kube, namespace, simulator, operator, secret_override, reason):
     create_credentials(kube, namespace, simulator, **secret_override)
     create_connection(kube, namespace, simulator)
@@ -85,18 +94,20 @@ def test_wrong_credentials(kube: Kube, namespace, simulator, operator, secret_ov
     failed_with(kube, namespace, "denied", reason)
 
     def connection_not_ready():
-        conn = kube.custom.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL,
-                                                        "wallaroo")
+        conn = kube.custom.get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo")
         return condition(conn, "Ready").get("reason") == reason
+
     wait_for(connection_not_ready, what="the connection to report the failed login")
 
 
 def test_unknown_workspace_pipeline_and_bad_data_fail_clearly_while_a_good_job_succeeds(
-        kube: Kube, namespace, simulator, connection, operator):
+    kube: Kube, namespace, simulator, connection, operator
+):
     create_input(kube, namespace, "input", ONE_ROW)
     create_input(kube, namespace, "narrow", {"text_input": [[1, 2, 3]]})
-    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "garbled"},
-                                                       "data": {"data.json": '{"text_input": [[1, 2'}})
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "garbled"}, "data": {"data.json": '{"text_input": [[1, 2'}}
+    )
     create_input(kube, namespace, "ragged", {"text_input": [[1] * 50, [1] * 49]})
     create_job(kube, namespace, "no-workspace", workspace="nowhere")
     create_job(kube, namespace, "no-pipeline", pipeline="nothing")
@@ -118,23 +129,24 @@ def test_undeployed_pipeline_fails_after_its_retries(kube: Kube, namespace, simu
     create_input(kube, namespace, "input", ONE_ROW)
     create_job(kube, namespace, "idle", backoffLimit=1)
     job = failed_with(kube, namespace, "idle", "PipelineNotDeployed")
-    wait_for(lambda: any(e.reason == "RunRetrying" for e in events_for(kube, namespace, "idle")),
-             timeout=30, what="a RunRetrying event")
+    wait_for(
+        lambda: any(e.reason == "RunRetrying" for e in events_for(kube, namespace, "idle")),
+        timeout=30,
+        what="a RunRetrying event",
+    )
     assert job["status"]["lastRun"]["state"] == "Failed"
 
 
 def test_server_that_never_answers(kube: Kube, namespace, simulator, connection, operator):
     simulator.admin.set_faults("urldemopipeline", failure="hang", hang_seconds=30, rate=1.0)
     create_input(kube, namespace, "input", ONE_ROW)
-    create_job(kube, namespace, "silent", backoffLimit=0,
-               inference={"requestTimeoutSeconds": 0.5, "retryBudget": 1})
+    create_job(kube, namespace, "silent", backoffLimit=0, inference={"requestTimeoutSeconds": 0.5, "retryBudget": 1})
     failed_with(kube, namespace, "silent", "RetryBudgetExhausted", "timed out")
 
 
 def test_results_too_large_to_store(kube: Kube, namespace, simulator, connection, operator):
     selector = create_split_input(kube, namespace, aloha_rows(25_000), label="huge")
-    create_job(kube, namespace, "huge", input=selector, results={"maxConfigMaps": 1},
-               inference={"batchSize": 5000})
+    create_job(kube, namespace, "huge", input=selector, results={"maxConfigMaps": 1}, inference={"batchSize": 5000})
     failed_with(kube, namespace, "huge", "ResultsTooLarge", "maxConfigMaps=1")
 
 
@@ -150,7 +162,8 @@ def test_two_workspaces_with_the_same_name(kube: Kube, namespace, operator):
 
 
 def test_malformed_input_is_invalid_input_naming_the_configmap_never_an_internal_error(
-        kube: Kube, namespace, simulator, connection, operator):
+    kube: Kube, namespace, simulator, connection, operator
+):
     plain = {
         "huge-number": '{"text_input": [[1, 2], [3, ' + "9" * 5000 + "]]}",
         "deep": '{"text_input": ' + "[" * 100_000 + "]" * 100_000 + "}",
@@ -162,18 +175,21 @@ def test_malformed_input_is_invalid_input_naming_the_configmap_never_an_internal
     # (A gzip bomb against the worker's limit, derived from its memory limit: tests/worker.)
     binary = {"latin1": b'{"text_input": [["caf\xe9"]]}'}
     for name, raw in binary.items():
-        kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": name}, "binaryData": {
-            "data.json": base64.b64encode(raw).decode()}})
+        kube.core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": name}, "binaryData": {"data.json": base64.b64encode(raw).decode()}}
+        )
     for name in [*plain, *binary]:
         create_job(kube, namespace, name, inputs=[name])
     create_input(kube, namespace, "input", ONE_ROW)
     create_job(kube, namespace, "good")
 
-    expected = {"huge-number": ("InvalidInput", "huge-number/data.json: row 1 of 'text_input', value 1"),
-                "deep": ("InvalidInput", "deep/data.json: JSON nested more than"),
-                "twice": ("InvalidInput", "twice/data.json: duplicate key 'text_input'"),
-                "not-a-number": ("InvalidInput", "not-a-number/data.json: row 1 of 'text_input', value 0: NaN"),
-                "latin1": ("InvalidInput", "latin1/data.json: not valid JSON (not UTF-8: byte 0xe9")}
+    expected = {
+        "huge-number": ("InvalidInput", "huge-number/data.json: row 1 of 'text_input', value 1"),
+        "deep": ("InvalidInput", "deep/data.json: JSON nested more than"),
+        "twice": ("InvalidInput", "twice/data.json: duplicate key 'text_input'"),
+        "not-a-number": ("InvalidInput", "not-a-number/data.json: row 1 of 'text_input', value 0: NaN"),
+        "latin1": ("InvalidInput", "latin1/data.json: not valid JSON (not UTF-8: byte 0xe9"),
+    }
     for name, (reason, text) in expected.items():
         job = failed_with(kube, namespace, name, reason, text)
         assert job["status"]["lastRun"]["attempt"] == 1  # failed at once: bad input is not retried

@@ -27,8 +27,9 @@ def reasons(kube: Kube, namespace: str, name: str) -> list[str]:
     return [e.reason for e in events_for(kube, namespace, name) for _ in range(e.count or 1)]
 
 
-def test_resolved_is_posted_when_the_run_starts_not_when_it_ends(kube: Kube, namespace, simulator, connection,
-                                                                 operator):
+def test_resolved_is_posted_when_the_run_starts_not_when_it_ends(
+    kube: Kube, namespace, simulator, connection, operator
+):
     simulator.admin.set_faults("urldemopipeline", failure="hang", hang_seconds=60, rate=1.0)
     create_input(kube, namespace, "input", {"text_input": aloha_rows(1)})
     create_job(kube, namespace, "slow", backoffLimit=0)
@@ -42,15 +43,21 @@ def test_resolved_is_posted_when_the_run_starts_not_when_it_ends(kube: Kube, nam
     assert str(job["status"]["lastRun"]["state"]) == "Running"
 
 
-def test_a_scheduled_run_posts_its_outcome_once_and_no_start(kube: Kube, namespace, simulator, connection,
-                                                             monkeypatch):
+def test_a_scheduled_run_posts_its_outcome_once_and_no_start(kube: Kube, namespace, simulator, connection, monkeypatch):
     monkeypatch.setenv(SPEEDUP_VARIABLE, "60")
     create_input(kube, namespace, "input", {"text_input": aloha_rows(1)})
     with running_operator(namespace):
-        create_job(kube, namespace, "minutely", schedule="* * * * *", concurrencyPolicy="Forbid",
-                   successfulRunsHistoryLimit=5)
-        job = wait_for_job(kube, namespace, "minutely", lambda j: len((j.get("status") or {}).get("history") or [])
-                           >= 3, timeout=60, what="three scheduled runs")
+        create_job(
+            kube, namespace, "minutely", schedule="* * * * *", concurrencyPolicy="Forbid", successfulRunsHistoryLimit=5
+        )
+        job = wait_for_job(
+            kube,
+            namespace,
+            "minutely",
+            lambda j: len((j.get("status") or {}).get("history") or []) >= 3,
+            timeout=60,
+            what="three scheduled runs",
+        )
         finished = {h["id"] for h in job["status"]["history"]}
 
         def succeeded_events() -> dict[str, int]:

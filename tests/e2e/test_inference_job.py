@@ -8,10 +8,20 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.support.kube import Kube
+from tests.support.operator import (
+    aloha_rows,
+    ccfraud_rows,
+    condition,
+    create_input,
+    create_job,
+    create_split_input,
+    events_for,
+    get_job,
+    phase_is,
+    read_results,
+    wait_for_job,
+)
 from tests.support.waiting import wait_for
-from tests.support.operator import (aloha_rows, ccfraud_rows, condition, create_input, create_job,
-                                    create_split_input, events_for,
-                                    get_job, phase_is, read_results, wait_for_job)
 from wallaroo_simulator import expected_outputs
 
 pytestmark = pytest.mark.cluster
@@ -21,17 +31,21 @@ def assert_results_match(sim, pipeline: str, rows: list, results: list[dict]) ->
     """Every output value of every row equals the simulator's documented function of that row."""
     config = sim.config.pipeline(pipeline)
     assert [r["row"] for r in results] == list(range(len(rows)))
-    for row, result in zip(rows, results):
+    for row, result in zip(rows, results, strict=True):
         expected = expected_outputs(config, row)
         got = [v for k, v in result.items() if k != "row"]
         assert len(got) == len(expected)
-        for got_values, expected_values in zip(got, expected.values()):
-            assert all(math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) for a, b in zip(got_values, expected_values))
+        for got_values, expected_values in zip(got, expected.values(), strict=True):
+            assert all(
+                math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+                for a, b in zip(got_values, expected_values, strict=True)
+            )
 
 
 @pytest.mark.parametrize("request_format", ["legacy", "pandas-records"])
-def test_tutorial_single_row_runs_once_and_writes_results_back(kube: Kube, namespace, simulator, connection,
-                                                                operator, request_format):
+def test_tutorial_single_row_runs_once_and_writes_results_back(
+    kube: Kube, namespace, simulator, connection, operator, request_format
+):
     rows = aloha_rows(1)
     create_input(kube, namespace, "input", {"text_input": rows})
     create_job(kube, namespace, "one-row", inference={"format": request_format})
@@ -49,21 +63,26 @@ def test_tutorial_single_row_runs_once_and_writes_results_back(kube: Kube, names
     assert (last["rows"], last["batches"], last["state"], last["trigger"]) == (1, 1, "Succeeded", "Spec")
     assert last["outputs"] and len(last["outputs"]) == 1  # small: written into the status itself
     assert_results_match(simulator, "urldemopipeline", rows, read_results(kube, namespace, job))
-    assert REGISTRY.get_sample_value("wallaroo_operator_runs_total",
-                                     {"namespace": namespace, "outcome": "Succeeded"}) == 1
+    assert (
+        REGISTRY.get_sample_value("wallaroo_operator_runs_total", {"namespace": namespace, "outcome": "Succeeded"}) == 1
+    )
     assert REGISTRY.get_sample_value("wallaroo_operator_rows_total", {"namespace": namespace}) == 1
-    wait_for(lambda: {"RunStarted", "Resolved", "RunSucceeded"} <= {e.reason for e in
-                                                                    events_for(kube, namespace, "one-row")},
-             timeout=30, what="the run's events")
+    wait_for(
+        lambda: (
+            {"RunStarted", "Resolved", "RunSucceeded"} <= {e.reason for e in events_for(kube, namespace, "one-row")}
+        ),
+        timeout=30,
+        what="the run's events",
+    )
 
 
 @pytest.mark.parametrize("request_format", ["legacy", "pandas-records"])
-def test_thousand_rows_in_batches_in_both_formats(kube: Kube, namespace, simulator, connection, operator,
-                                                  request_format):
+def test_thousand_rows_in_batches_in_both_formats(
+    kube: Kube, namespace, simulator, connection, operator, request_format
+):
     rows = aloha_rows(1000)
     create_input(kube, namespace, "input", {"text_input": rows})
-    create_job(kube, namespace, "thousand", inference={"format": request_format, "batchSize": 128,
-                                                       "parallelism": 3})
+    create_job(kube, namespace, "thousand", inference={"format": request_format, "batchSize": 128, "parallelism": 3})
 
     job = wait_for_job(kube, namespace, "thousand", phase_is("Succeeded", "Failed"), what="the run to finish")
 
@@ -77,11 +96,17 @@ def test_thousand_rows_in_batches_in_both_formats(kube: Kube, namespace, simulat
 
 
 @pytest.mark.parametrize("request_format", ["legacy", "pandas-records"])
-def test_25k_rows_split_across_configmaps_gzipped(kube: Kube, namespace, simulator, connection, operator,
-                                                  request_format):
+def test_25k_rows_split_across_configmaps_gzipped(
+    kube: Kube, namespace, simulator, connection, operator, request_format
+):
     rows = aloha_rows(25_000)
-    create_job(kube, namespace, "big", input=create_split_input(kube, namespace, rows, label="big"),
-               inference={"batchSize": 2500, "parallelism": 4, "format": request_format})
+    create_job(
+        kube,
+        namespace,
+        "big",
+        input=create_split_input(kube, namespace, rows, label="big"),
+        inference={"batchSize": 2500, "parallelism": 4, "format": request_format},
+    )
 
     job = wait_for_job(kube, namespace, "big", phase_is("Succeeded", "Failed"), timeout=180, what="25k rows")
 
@@ -92,12 +117,19 @@ def test_25k_rows_split_across_configmaps_gzipped(kube: Kube, namespace, simulat
 
 
 def test_ccfraud_pandas_records_input(kube: Kube, namespace, simulator, connection, operator):
-    workspace, ccfraud = next((w, p) for w in simulator.config.workspaces for p in w.pipelines
-                              if p.input.name == "tensor")
+    workspace, ccfraud = next(
+        (w, p) for w in simulator.config.workspaces for p in w.pipelines if p.input.name == "tensor"
+    )
     rows = ccfraud_rows(300)
     create_input(kube, namespace, "input", [{"tensor": row} for row in rows])
-    create_job(kube, namespace, "fraud", workspace=workspace.name, pipeline=ccfraud.name,
-               inference={"format": "pandas-records", "batchSize": 100})
+    create_job(
+        kube,
+        namespace,
+        "fraud",
+        workspace=workspace.name,
+        pipeline=ccfraud.name,
+        inference={"format": "pandas-records", "batchSize": 100},
+    )
 
     job = wait_for_job(kube, namespace, "fraud", phase_is("Succeeded", "Failed"), what="the ccfraud run")
 
@@ -114,11 +146,20 @@ def test_spec_change_runs_again_and_status_changes_do_not(kube: Kube, namespace,
     inference_requests = simulator.admin.counters()
 
     from wallaroo_operator import constants as c
-    kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "rerun",
-                                               {"spec": {"inference": {"batchSize": 3}}})
-    second = wait_for_job(kube, namespace, "rerun",
-                          lambda j: j["status"].get("lastRun", {}).get("id") != first["status"]["lastRun"]["id"]
-                          and j["status"]["phase"] == "Succeeded", what="a second run")
+
+    kube.custom.patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "rerun", {"spec": {"inference": {"batchSize": 3}}}
+    )
+    second = wait_for_job(
+        kube,
+        namespace,
+        "rerun",
+        lambda j: (
+            j["status"].get("lastRun", {}).get("id") != first["status"]["lastRun"]["id"]
+            and j["status"]["phase"] == "Succeeded"
+        ),
+        what="a second run",
+    )
     assert second["status"]["lastRun"]["batches"] == 4
     assert second["status"]["observedGeneration"] == second["metadata"]["generation"] == 2
     assert [h["id"] for h in second["status"]["history"]] == ["gen-2", "gen-1"]
@@ -134,11 +175,21 @@ def test_last_run_never_keeps_fields_of_the_previous_run(kube: Kube, namespace, 
     assert first["status"]["lastRun"]["outputs"]
 
     from wallaroo_operator import constants as c
-    kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "fresh",
-                                               {"spec": {"results": {"inlineLimitBytes": 0},
-                                                         "successfulRunsHistoryLimit": 0}})
-    second = wait_for_job(kube, namespace, "fresh", lambda j: j["status"]["lastRun"]["id"] == "gen-2"
-                          and j["status"]["lastRun"]["state"] == "Succeeded")
+
+    kube.custom.patch_namespaced_custom_object(
+        c.GROUP,
+        c.VERSION,
+        namespace,
+        c.JOB_PLURAL,
+        "fresh",
+        {"spec": {"results": {"inlineLimitBytes": 0}, "successfulRunsHistoryLimit": 0}},
+    )
+    second = wait_for_job(
+        kube,
+        namespace,
+        "fresh",
+        lambda j: j["status"]["lastRun"]["id"] == "gen-2" and j["status"]["lastRun"]["state"] == "Succeeded",
+    )
     last = second["status"]["lastRun"]
     assert "outputs" not in last and "error" not in last  # a merge patch would have kept gen-1's
     assert "resultConfigMaps" not in last  # a zero history limit keeps no results...

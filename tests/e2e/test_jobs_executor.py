@@ -40,8 +40,10 @@ def job_executor(monkeypatch, node_session):
     if node_session.reason is None:
         # These tests write Job status themselves, standing in for the Job controller of a cluster
         # without a node; where a node can run, kube-controller-manager's job controller owns it.
-        pytest.skip("the session cluster runs the job controller (a node can run here): "
-                    "tests/e2e/test_jobs_node.py is where the Job executor runs for real")
+        pytest.skip(
+            "the session cluster runs the job controller (a node can run here): "
+            "tests/e2e/test_jobs_node.py is where the Job executor runs for real"
+        )
     monkeypatch.setenv("WALLAROO_OPERATOR_EXECUTOR", "job")
     monkeypatch.setenv("WALLAROO_OPERATOR_WORKER_IMAGE", "registry.example/wallaroo-operator:test")
     monkeypatch.setattr("wallaroo_operator.executors.kubejob.POLL_SECONDS", 0.3)
@@ -64,6 +66,7 @@ def wait_for_batch_job(kube: Kube, namespace: str, name: str):
             if error.status == 404:
                 return None
             raise
+
     return wait_for(probe, timeout=60, what=f"Job {name}")
 
 
@@ -73,37 +76,75 @@ def now() -> str:
 
 def report(kube: Kube, namespace: str, worker: str, shard: int, state: dict) -> None:
     """What a worker Pod writes into its run's progress ConfigMap."""
-    kube.core.patch_namespaced_config_map(f"{worker}-progress", namespace,
-                                          {"data": {f"shard-{shard}": json.dumps(state)}})
+    kube.core.patch_namespaced_config_map(
+        f"{worker}-progress", namespace, {"data": {f"shard-{shard}": json.dumps(state)}}
+    )
 
 
 def succeeded_shard(first_row: int, rows: int, names: list[str]) -> dict:
-    return {"state": "Succeeded", "rowsDone": rows, "rowsTotal": rows, "rows": rows, "batches": 1, "retries": 0,
-            "firstRow": first_row, "resultConfigMaps": names,
-            "summary": {"out": {"count": rows, "min": 0.0, "max": 1.0, "sum": rows / 2}}}
+    return {
+        "state": "Succeeded",
+        "rowsDone": rows,
+        "rowsTotal": rows,
+        "rows": rows,
+        "batches": 1,
+        "retries": 0,
+        "firstRow": first_row,
+        "resultConfigMaps": names,
+        "summary": {"out": {"count": rows, "min": 0.0, "max": 1.0, "sum": rows / 2}},
+    }
 
 
 def finish(kube: Kube, namespace: str, name: str, state: str, *, shards: int = 1, reason: str = "") -> None:
     """The Job's final status, as the Job controller would write it (the status subresource)."""
     stamp = now()
     if state == "Complete":
-        conditions = [{"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
-                       "message": "Reached expected number of succeeded pods", "lastProbeTime": stamp,
-                       "lastTransitionTime": stamp},
-                      {"type": "Complete", "status": "True", "reason": "CompletionsReached",
-                       "message": "Reached expected number of succeeded pods", "lastProbeTime": stamp,
-                       "lastTransitionTime": stamp}]
+        conditions = [
+            {
+                "type": "SuccessCriteriaMet",
+                "status": "True",
+                "reason": "CompletionsReached",
+                "message": "Reached expected number of succeeded pods",
+                "lastProbeTime": stamp,
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Complete",
+                "status": "True",
+                "reason": "CompletionsReached",
+                "message": "Reached expected number of succeeded pods",
+                "lastProbeTime": stamp,
+                "lastTransitionTime": stamp,
+            },
+        ]
         status = {"succeeded": shards, "completionTime": stamp}
         if shards > 1:
             status["completedIndexes"] = f"0-{shards - 1}"
     else:
-        conditions = [{"type": "FailureTarget", "status": "True", "reason": reason, "message": "test double",
-                       "lastProbeTime": stamp, "lastTransitionTime": stamp},
-                      {"type": "Failed", "status": "True", "reason": reason, "message": "test double",
-                       "lastProbeTime": stamp, "lastTransitionTime": stamp}]
+        conditions = [
+            {
+                "type": "FailureTarget",
+                "status": "True",
+                "reason": reason,
+                "message": "test double",
+                "lastProbeTime": stamp,
+                "lastTransitionTime": stamp,
+            },
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": reason,
+                "message": "test double",
+                "lastProbeTime": stamp,
+                "lastTransitionTime": stamp,
+            },
+        ]
         status = {"failed": 1}
-    batch(kube).patch_namespaced_job_status(name, namespace, {"status": {
-        "startTime": stamp, "active": 0, "ready": 0, "terminating": 0, "conditions": conditions, **status}})
+    batch(kube).patch_namespaced_job_status(
+        name,
+        namespace,
+        {"status": {"startTime": stamp, "active": 0, "ready": 0, "terminating": 0, "conditions": conditions, **status}},
+    )
 
 
 def test_a_sharded_run_is_an_indexed_job_owned_by_the_inference_job(kube: Kube, namespace, simulator, connection):
@@ -111,8 +152,9 @@ def test_a_sharded_run_is_an_indexed_job_owned_by_the_inference_job(kube: Kube, 
     created = create_job(kube, namespace, "sharded", execution={"shards": 2, "parallelism": 1})
     with running_operator(namespace):
         job = wait_for_batch_job(kube, namespace, "sharded-gen-1")
-        assert [(o.kind, o.name, o.uid, o.controller) for o in job.metadata.owner_references] == \
-            [(c.JOB_KIND, "sharded", created["metadata"]["uid"], True)]
+        assert [(o.kind, o.name, o.uid, o.controller) for o in job.metadata.owner_references] == [
+            (c.JOB_KIND, "sharded", created["metadata"]["uid"], True)
+        ]
         assert job.metadata.labels[c.RUN_LABEL] == "gen-1"
         assert (job.spec.completion_mode, job.spec.completions, job.spec.parallelism) == ("Indexed", 2, 1)
         pod = job.spec.template.spec
@@ -120,14 +162,20 @@ def test_a_sharded_run_is_an_indexed_job_owned_by_the_inference_job(kube: Kube, 
         assert pod.service_account_name == "sharded-gen-1"
         role = rbac(kube).read_namespaced_role("sharded-gen-1", namespace)
         assert {r.verbs[0] for r in role.rules} == {"get", "create"} and all(
-            r.resources == ["configmaps"] for r in role.rules)
+            r.resources == ["configmaps"] for r in role.rules
+        )
         assert rbac(kube).read_namespaced_role_binding("sharded-gen-1", namespace).subjects[0].name == "sharded-gen-1"
         assert kube.core.read_namespaced_service_account("sharded-gen-1", namespace)
 
         report(kube, namespace, "sharded-gen-1", 0, {"state": "Running", "rowsDone": 2, "rowsTotal": 5})
         report(kube, namespace, "sharded-gen-1", 1, {"state": "Running", "rowsDone": 0, "rowsTotal": 5})
-        running = wait_for_job(kube, namespace, "sharded", lambda j: (j["status"].get("lastRun") or {}).get(
-            "progress", {}).get("rowsDone") == 2, what="progress in status")
+        running = wait_for_job(
+            kube,
+            namespace,
+            "sharded",
+            lambda j: (j["status"].get("lastRun") or {}).get("progress", {}).get("rowsDone") == 2,
+            what="progress in status",
+        )
         progress = running["status"]["lastRun"]["progress"]
         assert progress["rowsTotal"] == 10 and [s["rowsDone"] for s in progress["shards"]] == [2, 0]
 
@@ -140,19 +188,33 @@ def test_a_sharded_run_is_an_indexed_job_owned_by_the_inference_job(kube: Kube, 
     assert (last["state"], last["rows"]) == ("Succeeded", 10), last
     assert last["resultConfigMaps"] == ["sharded-gen-1-s0-0", "sharded-gen-1-s1-0"]
     assert "progress" not in last
-    wait_for(lambda: is_gone(lambda: batch(kube).read_namespaced_job("sharded-gen-1", namespace)),
-             what="the finished Job to be deleted")
+    wait_for(
+        lambda: is_gone(lambda: batch(kube).read_namespaced_job("sharded-gen-1", namespace)),
+        what="the finished Job to be deleted",
+    )
     assert is_gone(lambda: rbac(kube).read_namespaced_role("sharded-gen-1", namespace))
     assert is_gone(lambda: kube.core.read_namespaced_config_map("sharded-gen-1-progress", namespace))
 
 
-@pytest.mark.parametrize("worker_report, reason, text", [
-    ({"state": "Failed", "reason": "InvalidInput", "message": "input/data.json: row 3 of 'x' ...",
-      "disposition": "fail"}, "InvalidInput", "row 3"),
-    (None, "WorkerFailed", "BackoffLimitExceeded"),
-])
-def test_a_failed_job_fails_the_run_with_the_workers_reason(kube: Kube, namespace, simulator, connection,
-                                                             worker_report, reason, text):
+@pytest.mark.parametrize(
+    "worker_report, reason, text",
+    [
+        (
+            {
+                "state": "Failed",
+                "reason": "InvalidInput",
+                "message": "input/data.json: row 3 of 'x' ...",
+                "disposition": "fail",
+            },
+            "InvalidInput",
+            "row 3",
+        ),
+        (None, "WorkerFailed", "BackoffLimitExceeded"),
+    ],
+)
+def test_a_failed_job_fails_the_run_with_the_workers_reason(
+    kube: Kube, namespace, simulator, connection, worker_report, reason, text
+):
     create_input(kube, namespace, "input", {"text_input": aloha_rows(3)})
     create_job(kube, namespace, "doomed", backoffLimit=0)
     with running_operator(namespace):
@@ -163,8 +225,10 @@ def test_a_failed_job_fails_the_run_with_the_workers_reason(kube: Kube, namespac
         failed = wait_for_job(kube, namespace, "doomed", phase_is("Failed"))
     assert condition(failed, "Ready")["reason"] == reason
     assert text in failed["status"]["lastRun"]["error"]
-    wait_for(lambda: is_gone(lambda: batch(kube).read_namespaced_job("doomed-gen-1", namespace)),
-             what="the failed Job to be deleted")
+    wait_for(
+        lambda: is_gone(lambda: batch(kube).read_namespaced_job("doomed-gen-1", namespace)),
+        what="the failed Job to be deleted",
+    )
 
 
 def test_a_restarted_operator_adopts_the_job_of_an_active_run(kube: Kube, namespace, simulator, connection):
@@ -176,8 +240,11 @@ def test_a_restarted_operator_adopts_the_job_of_an_active_run(kube: Kube, namesp
     assert get_job(kube, namespace, "steady")["status"]["phase"] == "Running"  # left running, not cancelled
 
     with running_operator(namespace):
-        wait_for(lambda: any(e.reason == "RunAdopted" for e in events_for(kube, namespace, "steady")),
-                 timeout=30, what="a RunAdopted event")
+        wait_for(
+            lambda: any(e.reason == "RunAdopted" for e in events_for(kube, namespace, "steady")),
+            timeout=30,
+            what="a RunAdopted event",
+        )
         assert batch(kube).read_namespaced_job("steady-gen-1", namespace).metadata.uid == first.metadata.uid
         report(kube, namespace, "steady-gen-1", 0, succeeded_shard(0, 4, ["steady-gen-1-0"]))
         finish(kube, namespace, "steady-gen-1", "Complete")
@@ -189,17 +256,25 @@ def test_a_restarted_operator_adopts_the_job_of_an_active_run(kube: Kube, namesp
     assert sum(e.count or 1 for e in started) == 1  # one RunStarted for gen-1, however often the operator restarted
 
 
-def test_a_spec_change_deletes_the_running_job_and_records_the_run_cancelled(kube: Kube, namespace, simulator,
-                                                                            connection):
+def test_a_spec_change_deletes_the_running_job_and_records_the_run_cancelled(
+    kube: Kube, namespace, simulator, connection
+):
     create_input(kube, namespace, "input", {"text_input": aloha_rows(4)})
     create_job(kube, namespace, "changing")
     with running_operator(namespace):
         wait_for_batch_job(kube, namespace, "changing-gen-1")
         patch_job_spec(kube, namespace, "changing", {"inference": {"batchSize": 2}})
         wait_for_batch_job(kube, namespace, "changing-gen-2")
-        wait_for(lambda: is_gone(lambda: batch(kube).read_namespaced_job("changing-gen-1", namespace)),
-                 what="the old run's Job to be deleted")
-        job = wait_for_job(kube, namespace, "changing", lambda j: any(
-            h["id"] == "gen-1" for h in j["status"].get("history") or []), what="gen-1 in the history")
+        wait_for(
+            lambda: is_gone(lambda: batch(kube).read_namespaced_job("changing-gen-1", namespace)),
+            what="the old run's Job to be deleted",
+        )
+        job = wait_for_job(
+            kube,
+            namespace,
+            "changing",
+            lambda j: any(h["id"] == "gen-1" for h in j["status"].get("history") or []),
+            what="gen-1 in the history",
+        )
     cancelled = next(h for h in job["status"]["history"] if h["id"] == "gen-1")
     assert (cancelled["state"], cancelled["reason"]) == ("Cancelled", "SpecChanged")

@@ -6,8 +6,17 @@ from __future__ import annotations
 import pytest
 
 from tests.support.kube import Kube
-from tests.support.operator import (aloha_rows, condition, create_input, create_job, create_split_input, phase_is,
-                                    read_results, result_config_maps, wait_for_job)
+from tests.support.operator import (
+    aloha_rows,
+    condition,
+    create_input,
+    create_job,
+    create_split_input,
+    phase_is,
+    read_results,
+    result_config_maps,
+    wait_for_job,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -37,6 +46,7 @@ def test_progress_shows_rows_done_and_total_while_running(kube: Kube, namespace,
     def moving(job: dict) -> bool:
         progress = ((job.get("status") or {}).get("lastRun") or {}).get("progress") or {}
         return 0 < progress.get("rowsDone", 0) < 600 and progress.get("rowsTotal") == 600
+
     running = wait_for_job(kube, namespace, "slow", moving, timeout=120, what="rows done between 0 and 600")
     assert running["status"]["phase"] == "Running"
     assert "etaSeconds" in running["status"]["lastRun"]["progress"]
@@ -45,21 +55,29 @@ def test_progress_shows_rows_done_and_total_while_running(kube: Kube, namespace,
     assert done["status"]["lastRun"]["rows"] == 600 and "progress" not in done["status"]["lastRun"]
 
 
-def test_batches_too_large_for_the_workers_memory_fail_before_sending(kube: Kube, namespace, simulator,
-                                                                       connection, operator):
+def test_batches_too_large_for_the_workers_memory_fail_before_sending(
+    kube: Kube, namespace, simulator, connection, operator
+):
     create_input(kube, namespace, "input", {"text_input": aloha_rows(10)})
-    create_job(kube, namespace, "greedy", inference={"batchSize": 100_000, "parallelism": 8},
-               execution={"resources": {"limits": {"memory": "64Mi"}}})
+    create_job(
+        kube,
+        namespace,
+        "greedy",
+        inference={"batchSize": 100_000, "parallelism": 8},
+        execution={"resources": {"limits": {"memory": "64Mi"}}},
+    )
     failed = wait_for_job(kube, namespace, "greedy", phase_is("Failed"))
     ready = condition(failed, "Ready")
     assert ready["reason"] == "InsufficientWorkerMemory" and "limits.memory" in ready["message"]
     assert simulator.admin.counters()["requests"].get("infer", 0) == 0
 
 
-def test_a_results_config_map_that_is_not_this_runs_is_never_replaced(kube: Kube, namespace, simulator,
-                                                                      connection, operator):
-    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "taken-gen-1-0"},
-                                                       "data": {"results.json": "mine"}})
+def test_a_results_config_map_that_is_not_this_runs_is_never_replaced(
+    kube: Kube, namespace, simulator, connection, operator
+):
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "taken-gen-1-0"}, "data": {"results.json": "mine"}}
+    )
     create_input(kube, namespace, "input", {"text_input": aloha_rows(3)})
     create_job(kube, namespace, "taken", backoffLimit=0)
     failed = wait_for_job(kube, namespace, "taken", phase_is("Failed"))

@@ -11,7 +11,6 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-from wallaroo_operator import constants as c
 
 from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube
 from tests.support.operator import (
@@ -25,9 +24,12 @@ from tests.support.operator import (
 )
 from tests.support.rbac import service_account_kubeconfig
 from tests.support.waiting import wait_for
+from wallaroo_operator import constants as c
 
-pytestmark = [pytest.mark.cluster,
-              pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs cluster-wide RBAC: local cluster only")]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(USE_EXISTING_CLUSTER, reason="installs cluster-wide RBAC: local cluster only"),
+]
 
 
 def rendered_namespaced_install(tmp_path: Path) -> list[dict]:
@@ -38,11 +40,19 @@ def rendered_namespaced_install(tmp_path: Path) -> list[dict]:
     overlay = tmp_path / "my-install"
     overlay.mkdir()
     (overlay / "manifests").symlink_to(REPO_ROOT / "manifests")
-    (overlay / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": ["manifests"], "components": ["manifests/namespaced"]}))
-    out = subprocess.run([str(build_binaries().kubectl), "kustomize", str(overlay)],
-                         check=True, capture_output=True, text=True).stdout
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": ["manifests"],
+                "components": ["manifests/namespaced"],
+            }
+        )
+    )
+    out = subprocess.run(
+        [str(build_binaries().kubectl), "kustomize", str(overlay)], check=True, capture_output=True, text=True
+    ).stdout
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
@@ -55,9 +65,12 @@ def test_the_rendered_namespaced_install_has_no_cluster_wide_grant(tmp_path: Pat
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     roles = {d["metadata"]["namespace"] for d in documents if d["kind"] == "Role"}
     assert {a.removeprefix("--namespace=") for a in args} == roles == {"team-a", "team-b"}
-    assert all("namespace" not in d["metadata"] for d in documents
-               if d["kind"] in ("ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy",
-                                "ValidatingAdmissionPolicyBinding"))
+    assert all(
+        "namespace" not in d["metadata"]
+        for d in documents
+        if d["kind"]
+        in ("ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    )
 
 
 def install_for(kube: Kube, namespace: str, account: str, tmp_path: Path) -> list[tuple[str, str]]:
@@ -66,8 +79,10 @@ def install_for(kube: Kube, namespace: str, account: str, tmp_path: Path) -> lis
     kube.core.create_namespaced_service_account(namespace, {"metadata": {"name": account}})
     subject = [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]
     documents = rendered_namespaced_install(tmp_path)
-    role, binding = (next(d for d in documents if d["kind"] == kind and d["metadata"]["namespace"] == "team-a")
-                     for kind in ("Role", "RoleBinding"))
+    role, binding = (
+        next(d for d in documents if d["kind"] == kind and d["metadata"]["namespace"] == "team-a")
+        for kind in ("Role", "RoleBinding")
+    )
     cluster_scoped = []
     for document in (role, binding):
         document["metadata"]["namespace"] = namespace
@@ -85,8 +100,9 @@ def install_for(kube: Kube, namespace: str, account: str, tmp_path: Path) -> lis
     return cluster_scoped
 
 
-def test_the_operator_runs_a_job_with_only_the_namespaced_roles(kube: Kube, namespace, simulator, connection,
-                                                                tmp_path: Path):
+def test_the_operator_runs_a_job_with_only_the_namespaced_roles(
+    kube: Kube, namespace, simulator, connection, tmp_path: Path
+):
     cluster_scoped = install_for(kube, namespace, "scoped-operator", tmp_path)
     rbac = kubernetes.client.RbacAuthorizationV1Api(kube.api)
     try:
@@ -95,18 +111,41 @@ def test_the_operator_runs_a_job_with_only_the_namespaced_roles(kube: Kube, name
         create_input(kube, namespace, "input", {"text_input": aloha_rows(3)})
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "WALLAROO_OPERATOR_METRICS_PORT": ""}
         with log_path.open("w") as log:
-            operator = subprocess.Popen([sys.executable, "-m", "wallaroo_operator", "run", f"--namespace={namespace}",
-                                         "--liveness=http://127.0.0.1:0/healthz"],
-                                        env=env, stdout=log, stderr=subprocess.STDOUT)
+            operator = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "wallaroo_operator",
+                    "run",
+                    f"--namespace={namespace}",
+                    "--liveness=http://127.0.0.1:0/healthz",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             create_job(kube, namespace, "scoped", successfulRunsHistoryLimit=0)
             job = wait_for_job(kube, namespace, "scoped", phase_is("Succeeded", "Failed"), timeout=120)
             assert job["status"]["phase"] == "Succeeded", job["status"]
-            wait_for(lambda: condition(kube.custom.get_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo"), "Ready").get("status") == "True",
-                timeout=60, what="the connection's status, written under the Role")
-            wait_for(lambda: not result_config_maps(kube, namespace, "scoped"), timeout=60,
-                     what="the results beyond the history limit deleted")
+            wait_for(
+                lambda: (
+                    condition(
+                        kube.custom.get_namespaced_custom_object(
+                            c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo"
+                        ),
+                        "Ready",
+                    ).get("status")
+                    == "True"
+                ),
+                timeout=60,
+                what="the connection's status, written under the Role",
+            )
+            wait_for(
+                lambda: not result_config_maps(kube, namespace, "scoped"),
+                timeout=60,
+                what="the results beyond the history limit deleted",
+            )
         finally:
             operator.terminate()
             operator.wait(timeout=60)

@@ -39,17 +39,25 @@ s3, bucket, store = s3_fixtures.s3, s3_fixtures.bucket, s3_fixtures.store
 def create_s3_secret(kube: Kube, namespace: str, s3: S3Endpoint, name: str = "s3-keys", **override: str) -> None:
     values = {"accessKeyId": s3.access_key, "secretAccessKey": s3.secret_key, **override}
     allowed = {c.ALLOWED_JOBS_ANNOTATION: "*"}  # every job of the test's namespace may use these keys
-    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": name, "annotations": allowed},
-                                                   "stringData": values})
+    kube.core.create_namespaced_secret(
+        namespace, {"metadata": {"name": name, "annotations": allowed}, "stringData": values}
+    )
 
 
 def block(s3: S3Endpoint, bucket: str, secret: str = "s3-keys", **fields) -> dict:
-    return {"endpoint": s3.endpoint_url, "region": s3.region, "bucket": bucket, "pathStyle": True,
-            "credentialsSecretRef": {"name": secret}, **fields}
+    return {
+        "endpoint": s3.endpoint_url,
+        "region": s3.region,
+        "bucket": bucket,
+        "pathStyle": True,
+        "credentialsSecretRef": {"name": secret},
+        **fields,
+    }
 
 
-def create_s3_job(kube: Kube, namespace: str, name: str, input_block: dict, results_block: dict | None = None,
-                  **spec) -> dict:
+def create_s3_job(
+    kube: Kube, namespace: str, name: str, input_block: dict, results_block: dict | None = None, **spec
+) -> dict:
     results = {"results": {"objectStore": results_block}} if results_block else {}
     return create_job(kube, namespace, name, input={"objectStore": input_block}, **results, **spec)
 
@@ -92,18 +100,33 @@ def assert_simulators_outputs(rows: list[dict], inputs: list[list], pipeline) ->
 
 
 def test_the_tutorials_25k_rows_as_jsonl_and_parquet_in_four_shards_to_s3_in_both_formats(
-        kube: Kube, namespace, s3, store, simulator, connection, operator):
+    kube: Kube, namespace, s3, store, simulator, connection, operator
+):
     rows = aloha_rows(TUTORIAL_25K_ROWS)
     put(store, "tutorial/data-25k.jsonl", jsonl(rows))
     put(store, "tutorial/data-25k.parquet", parquet(rows, row_group_rows=3000))
     create_s3_secret(kube, namespace, s3)
-    create_s3_job(kube, namespace, "from-jsonl", block(s3, store.bucket, key="tutorial/data-25k.jsonl"),
-                  block(s3, store.bucket, prefix="results"), execution={"shards": 4})
-    create_s3_job(kube, namespace, "from-parquet", block(s3, store.bucket, key="tutorial/data-25k.parquet"),
-                  block(s3, store.bucket, prefix="results", format="parquet"), execution={"shards": 4},
-                  inference={"format": "arrow"})
-    done = {name: wait_for_job(kube, namespace, name, phase_is("Succeeded", "Failed"), timeout=600)
-            for name in ("from-jsonl", "from-parquet")}
+    create_s3_job(
+        kube,
+        namespace,
+        "from-jsonl",
+        block(s3, store.bucket, key="tutorial/data-25k.jsonl"),
+        block(s3, store.bucket, prefix="results"),
+        execution={"shards": 4},
+    )
+    create_s3_job(
+        kube,
+        namespace,
+        "from-parquet",
+        block(s3, store.bucket, key="tutorial/data-25k.parquet"),
+        block(s3, store.bucket, prefix="results", format="parquet"),
+        execution={"shards": 4},
+        inference={"format": "arrow"},
+    )
+    done = {
+        name: wait_for_job(kube, namespace, name, phase_is("Succeeded", "Failed"), timeout=600)
+        for name in ("from-jsonl", "from-parquet")
+    }
     pipeline = simulator.config.pipeline("urldemopipeline")
     outputs = {}
     for name, job in done.items():
@@ -118,7 +141,11 @@ def test_the_tutorials_25k_rows_as_jsonl_and_parquet_in_four_shards_to_s3_in_bot
         assert not result_config_maps(kube, namespace, name)
         manifest = manifest_of(store, job)
         assert (manifest["kind"], manifest["runId"], manifest["job"], manifest["namespace"]) == (
-            "InferenceRunResults", last["id"], name, namespace)
+            "InferenceRunResults",
+            last["id"],
+            name,
+            namespace,
+        )
         assert manifest["jobUid"] == job["metadata"]["uid"] and manifest["rows"] == TUTORIAL_25K_ROWS
         assert [p["shard"] for p in manifest["parts"]] == [0, 1, 2, 3]
         firsts = [p["firstRow"] for p in manifest["parts"]]
@@ -136,13 +163,20 @@ def test_the_tutorials_25k_rows_as_jsonl_and_parquet_in_four_shards_to_s3_in_bot
 
 
 def test_a_run_whose_manifest_exists_is_recorded_not_run_again_after_a_restart(
-        kube: Kube, namespace, s3, store, simulator, connection):
+    kube: Kube, namespace, s3, store, simulator, connection
+):
     rows = aloha_rows(3000, seed=5)
     put(store, "in/part-0.jsonl", jsonl(rows[:1000]))
     put(store, "in/part-1.jsonl", jsonl(rows[1000:]))
     create_s3_secret(kube, namespace, s3)
-    create_s3_job(kube, namespace, "once", block(s3, store.bucket, prefix="in/"),
-                  block(s3, store.bucket, prefix="out"), execution={"shards": 2})
+    create_s3_job(
+        kube,
+        namespace,
+        "once",
+        block(s3, store.bucket, prefix="in/"),
+        block(s3, store.bucket, prefix="out"),
+        execution={"shards": 2},
+    )
     with running_operator(namespace):
         first = wait_for_job(kube, namespace, "once", phase_is("Succeeded", "Failed"), timeout=300)
     assert first["status"]["phase"] == "Succeeded", first["status"]
@@ -151,11 +185,17 @@ def test_a_run_whose_manifest_exists_is_recorded_not_run_again_after_a_restart(
     manifest_key = first["status"]["lastRun"]["resultsManifest"].removeprefix(f"s3://{store.bucket}/")
     before = store.head(manifest_key)["ETag"]
     # The status is lost (as when the operator stopped between the manifest and the status write).
-    kube.custom.patch_namespaced_custom_object_status(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "once",
-                                                      {"status": None})
+    kube.custom.patch_namespaced_custom_object_status(
+        c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "once", {"status": None}
+    )
     with running_operator(namespace):
-        again = wait_for_job(kube, namespace, "once",
-                             lambda j: (j.get("status") or {}).get("phase") in ("Succeeded", "Failed"), timeout=300)
+        again = wait_for_job(
+            kube,
+            namespace,
+            "once",
+            lambda j: (j.get("status") or {}).get("phase") in ("Succeeded", "Failed"),
+            timeout=300,
+        )
     last = again["status"]["lastRun"]
     assert again["status"]["phase"] == "Succeeded" and last["recovered"] is True, again["status"]
     assert last["rows"] == 3000 and last["resultsManifest"] == first["status"]["lastRun"]["resultsManifest"]
@@ -163,13 +203,20 @@ def test_a_run_whose_manifest_exists_is_recorded_not_run_again_after_a_restart(
     assert store.head(manifest_key)["ETag"] == before  # nothing written again
 
 
-def test_pruned_runs_lose_their_objects_only_with_prune_true(kube: Kube, namespace, s3, store, simulator,
-                                                            connection, operator):
+def test_pruned_runs_lose_their_objects_only_with_prune_true(
+    kube: Kube, namespace, s3, store, simulator, connection, operator
+):
     put(store, "in/data.jsonl", jsonl(aloha_rows(50)))
     create_s3_secret(kube, namespace, s3)
     for name, prune in (("pruning", True), ("keeping", False)):
-        create_s3_job(kube, namespace, name, block(s3, store.bucket, key="in/data.jsonl"),
-                      block(s3, store.bucket, prefix="out", prune=prune), successfulRunsHistoryLimit=1)
+        create_s3_job(
+            kube,
+            namespace,
+            name,
+            block(s3, store.bucket, key="in/data.jsonl"),
+            block(s3, store.bucket, prefix="out", prune=prune),
+            successfulRunsHistoryLimit=1,
+        )
     first = {name: wait_for_job(kube, namespace, name, phase_is("Succeeded")) for name in ("pruning", "keeping")}
     for name in first:
         annotate_run_now(kube, namespace, name, "again")
@@ -177,6 +224,7 @@ def test_pruned_runs_lose_their_objects_only_with_prune_true(kube: Kube, namespa
     def second_run_done(job: dict) -> bool:
         last = (job.get("status") or {}).get("lastRun") or {}
         return last.get("trigger") == "Manual" and last.get("state") == "Succeeded"
+
     for name in first:
         second = wait_for_job(kube, namespace, name, second_run_done, timeout=120)
         assert [h["id"] for h in second["status"]["history"]] == [second["status"]["lastRun"]["id"]]

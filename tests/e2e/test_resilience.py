@@ -5,9 +5,22 @@ from __future__ import annotations
 import pytest
 
 from tests.support.kube import Kube
-from tests.support.operator import (aloha_rows, annotate_run_now, condition, create_connection, create_credentials,
-                                    create_input, create_job, events_for, get_job, is_gone, phase_is,
-                                    result_config_maps, running_operator, wait_for_job)
+from tests.support.operator import (
+    aloha_rows,
+    annotate_run_now,
+    condition,
+    create_connection,
+    create_credentials,
+    create_input,
+    create_job,
+    events_for,
+    get_job,
+    is_gone,
+    phase_is,
+    result_config_maps,
+    running_operator,
+    wait_for_job,
+)
 from tests.support.waiting import wait_for
 from wallaroo_operator import constants as c
 from wallaroo_simulator import run_simulator
@@ -43,12 +56,19 @@ def test_redeployed_pipeline_is_re_resolved(kube: Kube, namespace, simulator, co
     simulator.admin.redeploy("urldemopipeline")
     annotate_run_now(kube, namespace, "moving", "after-redeploy")
 
-    second = wait_for_job(kube, namespace, "moving", lambda j: j["status"]["lastRun"]["trigger"] == "Manual"
-                          and j["status"]["phase"] in ("Succeeded", "Failed"))
+    second = wait_for_job(
+        kube,
+        namespace,
+        "moving",
+        lambda j: j["status"]["lastRun"]["trigger"] == "Manual" and j["status"]["phase"] in ("Succeeded", "Failed"),
+    )
     assert second["status"]["phase"] == "Succeeded", second["status"]
     assert second["status"]["inferenceUrl"] != old_url
-    wait_for(lambda: sum(e.reason == "Resolved" for e in events_for(kube, namespace, "moving")) >= 2,
-             timeout=30, what="a second Resolved event for the new URL")
+    wait_for(
+        lambda: sum(e.reason == "Resolved" for e in events_for(kube, namespace, "moving")) >= 2,
+        timeout=30,
+        what="a second Resolved event for the new URL",
+    )
 
 
 def test_tls_needs_the_ca_bundle(kube: Kube, namespace, operator):
@@ -61,11 +81,17 @@ def test_tls_needs_the_ca_bundle(kube: Kube, namespace, operator):
         assert condition(failed, "Ready")["reason"] == "TLSVerificationFailed"
 
         with open(sim.ca_file) as ca:
-            kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": "wallaroo-ca"},
-                                                               "data": {"ca.crt": ca.read()}})
+            kube.core.create_namespaced_config_map(
+                namespace, {"metadata": {"name": "wallaroo-ca"}, "data": {"ca.crt": ca.read()}}
+            )
         kube.custom.patch_namespaced_custom_object(
-            c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo",
-            {"spec": {"caBundle": {"configMapRef": {"name": "wallaroo-ca", "key": "ca.crt"}}}})
+            c.GROUP,
+            c.VERSION,
+            namespace,
+            c.CONNECTION_PLURAL,
+            "wallaroo",
+            {"spec": {"caBundle": {"configMapRef": {"name": "wallaroo-ca", "key": "ca.crt"}}}},
+        )
         annotate_run_now(kube, namespace, "secure", "with-ca")
         job = wait_for_job(kube, namespace, "secure", phase_is("Succeeded"))
         assert job["status"]["inferenceUrl"].startswith("https://")
@@ -80,8 +106,11 @@ def test_deleting_the_job_deletes_its_results(kube: Kube, namespace, simulator, 
     kube.custom.delete_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, "short-lived")
 
     wait_for(lambda: is_gone(lambda: get_job(kube, namespace, "short-lived")), what="the job to be deleted")
-    wait_for(lambda: not result_config_maps(kube, namespace, "short-lived"), timeout=90,
-             what="its results to be garbage-collected")
+    wait_for(
+        lambda: not result_config_maps(kube, namespace, "short-lived"),
+        timeout=90,
+        what="its results to be garbage-collected",
+    )
     assert kube.core.read_namespaced_config_map("input", namespace)  # inputs are the user's: untouched
 
 
@@ -105,8 +134,11 @@ def test_operator_restart_in_the_middle_of_a_run_starts_it_again(kube: Kube, nam
     assert (last["id"], last["attempt"], last["restarted"], last["rows"]) == ("gen-1", 2, True, 300)
     assert [h["id"] for h in job["status"]["history"]] == ["gen-1"]  # ...and not run twice
     assert "active" not in job["status"]
-    wait_for(lambda: any(e.reason == "RunRestarted" for e in events_for(kube, namespace, "interrupted")),
-             timeout=30, what="a RunRestarted event")
+    wait_for(
+        lambda: any(e.reason == "RunRestarted" for e in events_for(kube, namespace, "interrupted")),
+        timeout=30,
+        what="a RunRestarted event",
+    )
 
 
 def test_active_deadline_cancels_a_run_that_takes_too_long(kube: Kube, namespace, simulator, connection, operator):

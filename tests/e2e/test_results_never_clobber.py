@@ -36,8 +36,9 @@ def chunk(index: int, payload: str = '[{"row":0,"out":[1.0]}]', *, last: bool = 
 @pytest.fixture
 def job(kube: Kube, namespace: str) -> dict:
     """A real InferenceJob (no operator watching): a real uid for the results' ownerReference."""
-    return kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL,
-                                                       job_manifest("store"))
+    return kube.custom.create_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, job_manifest("store")
+    )
 
 
 def target(job: dict, run_id: str = "gen-1") -> RunResultsTarget:
@@ -50,20 +51,25 @@ def identity(kube: Kube, namespace: str, name: str) -> tuple[str, str]:
 
 
 def users_config_map(kube: Kube, namespace: str, name: str, **labels: str) -> tuple[str, str]:
-    kube.core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": labels},
-                                                       "data": {"mine": "precious"}})
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": name, "labels": labels}, "data": {"mine": "precious"}}
+    )
     return identity(kube, namespace, name)
 
 
 def test_results_are_immutable_and_a_rerun_reuses_its_own(kube: Kube, namespace: str, job: dict):
-    names = [results_store.create_part(target(job), 0, chunk(0)),
-             results_store.create_part(target(job), 0, chunk(1, last=True))]
+    names = [
+        results_store.create_part(target(job), 0, chunk(0)),
+        results_store.create_part(target(job), 0, chunk(1, last=True)),
+    ]
     before = [identity(kube, namespace, n) for n in names]
     assert names == ["store-gen-1-0", "store-gen-1-1"]
     assert all(kube.core.read_namespaced_config_map(n, namespace).immutable for n in names)
 
-    again = [results_store.create_part(target(job), 0, chunk(0)),
-             results_store.create_part(target(job), 0, chunk(1, last=True))]
+    again = [
+        results_store.create_part(target(job), 0, chunk(0)),
+        results_store.create_part(target(job), 0, chunk(1, last=True)),
+    ]
 
     assert again == names and [identity(kube, namespace, n) for n in names] == before  # untouched
 
@@ -92,11 +98,14 @@ def test_results_of_an_earlier_job_of_the_same_name_are_not_this_jobs(kube: Kube
     assert [cm.metadata.name for cm in results_store.list_run_parts(namespace, "store", "gen-1")] == [name]
 
 
-def test_a_users_config_map_with_a_results_name_is_neither_replaced_nor_deleted(kube: Kube, namespace: str,
-                                                                               job: dict):
+def test_a_users_config_map_with_a_results_name_is_neither_replaced_nor_deleted(kube: Kube, namespace: str, job: dict):
     # Even labelled exactly like results: labels prove nothing, the owner does.
-    squatter = users_config_map(kube, namespace, "store-gen-2-1", **{
-        c.JOB_LABEL: "store", c.RUN_LABEL: "gen-2", c.MANAGED_BY_LABEL: c.MANAGED_BY})
+    squatter = users_config_map(
+        kube,
+        namespace,
+        "store-gen-2-1",
+        **{c.JOB_LABEL: "store", c.RUN_LABEL: "gen-2", c.MANAGED_BY_LABEL: c.MANAGED_BY},
+    )
 
     results_store.create_part(target(job, "gen-2"), 0, chunk(0))
     with pytest.raises(ResultsConflict) as failure:
@@ -110,8 +119,9 @@ def test_a_users_config_map_with_a_results_name_is_neither_replaced_nor_deleted(
     assert [cm.metadata.name for cm in left] == ["store-gen-2-1"]  # part 0, the run's own, was removed
 
 
-def test_the_run_says_results_conflict_and_the_users_config_map_survives(kube: Kube, namespace: str, simulator,
-                                                                         connection, operator):
+def test_the_run_says_results_conflict_and_the_users_config_map_survives(
+    kube: Kube, namespace: str, simulator, connection, operator
+):
     create_input(kube, namespace, "input", {"text_input": aloha_rows(2)})
     squatter = users_config_map(kube, namespace, "squat-gen-1-0")
     create_job(kube, namespace, "squat", failedRunsHistoryLimit=0)  # the failed run is dropped at once
@@ -119,13 +129,25 @@ def test_the_run_says_results_conflict_and_the_users_config_map_survives(kube: K
     job = wait_for_job(kube, namespace, "squat", phase_is("Failed"), what="squat to fail")
     ready = condition(job, "Ready")
     assert ready["reason"] == "ResultsConflict" and f"{namespace}/squat-gen-1-0" in ready["message"], ready
-    wait_for(lambda: any(e.reason == "RunFailed" and "ResultsConflict" in e.message
-                         for e in events_for(kube, namespace, "squat")), timeout=30, what="a RunFailed event")
+    wait_for(
+        lambda: any(
+            e.reason == "RunFailed" and "ResultsConflict" in e.message for e in events_for(kube, namespace, "squat")
+        ),
+        timeout=30,
+        what="a RunFailed event",
+    )
 
     # A later run (other names) succeeds; by then the dropped run's results were deleted: not the user's.
     annotate_run_now(kube, namespace, "squat", "again")
-    wait_for_job(kube, namespace, "squat", lambda j: (j.get("status") or {}).get("lastRun", {}).get("id", "")
-                 .startswith("manual-") and phase_is("Succeeded")(j), what="the run-now run to succeed")
+    wait_for_job(
+        kube,
+        namespace,
+        "squat",
+        lambda j: (
+            (j.get("status") or {}).get("lastRun", {}).get("id", "").startswith("manual-") and phase_is("Succeeded")(j)
+        ),
+        what="the run-now run to succeed",
+    )
     assert identity(kube, namespace, "squat-gen-1-0") == squatter
     assert kube.core.read_namespaced_config_map("squat-gen-1-0", namespace).data == {"mine": "precious"}
     assert get_job(kube, namespace, "squat")["status"]["lastRun"]["resultConfigMaps"] != ["squat-gen-1-0"]

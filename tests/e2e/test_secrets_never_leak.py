@@ -65,9 +65,14 @@ def test_no_secret_in_logs_events_or_status_after_bad_input(kube: Kube, namespac
     }
     # The scan saw real content: the operator's verbose log, its events, failed runs.
     assert "inference_job" in haystacks["operator output"] and "InvalidCredentials" in haystacks["events"]
-    needles = {"client secret": simulator.secret, "password": simulator.password,
-               "wrong password": WRONG_PASSWORD, "wrong secret": WRONG_SECRET, "a JWT": "eyJ",
-               "an Authorization header": "Bearer "}
+    needles = {
+        "client secret": simulator.secret,
+        "password": simulator.password,
+        "wrong password": WRONG_PASSWORD,
+        "wrong secret": WRONG_SECRET,
+        "a JWT": "eyJ",
+        "an Authorization header": "Bearer ",
+    }
     for where, text in haystacks.items():
         for what, needle in needles.items():
             assert needle not in text, f"{what} found in {where}"
@@ -89,10 +94,16 @@ def test_the_secret_scan_reports_a_secret_planted_in_a_log_record_and_an_event(k
             quiet.warning("logging in with %s", planted)
     finally:
         quiet.propagate = True
-    kube.core.create_namespaced_event(namespace, {
-        "metadata": {"name": "planted"}, "involvedObject": {"kind": "ConfigMap", "name": "input",
-                                                            "namespace": namespace},
-        "reason": "Planted", "message": f"the password is {planted}", "type": "Warning"})
+    kube.core.create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"name": "planted"},
+            "involvedObject": {"kind": "ConfigMap", "name": "input", "namespace": namespace},
+            "reason": "Planted",
+            "message": f"the password is {planted}",
+            "type": "Warning",
+        },
+    )
 
     secret_scan.collect_namespace(kube, namespace, scan)
     findings = scan.findings()
@@ -105,17 +116,23 @@ def test_the_secret_scan_reports_a_secret_planted_in_a_log_record_and_an_event(k
     assert secret_scan.mask(planted) in "\n".join(secret_scan.report(findings))
 
 
-@pytest.mark.parametrize(("what", "text"), [
-    ("a JWT", "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl was refreshed"),
-    ("an Authorization header", "headers: {'Authorization': 'Basic YXBpLWNsaWVudDpzM2NyM3Q='}"),
-    ("a bearer token", "sent Bearer abcdefghijklmnopqrstuvwx to the API"),
-    ("user info in a URL", "connecting to https://admin:hunter2@wallaroo.example.com/v1/api"),
-])
+@pytest.mark.parametrize(
+    ("what", "text"),
+    [
+        ("a JWT", "token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl was refreshed"),
+        ("an Authorization header", "headers: {'Authorization': 'Basic YXBpLWNsaWVudDpzM2NyM3Q='}"),
+        ("a bearer token", "sent Bearer abcdefghijklmnopqrstuvwx to the API"),
+        ("user info in a URL", "connecting to https://admin:hunter2@wallaroo.example.com/v1/api"),
+    ],
+)
 def test_the_secret_scan_knows_secrets_by_their_shape(what: str, text: str):
     scan = secret_scan.SecretScan()
     scan.add("a log record of x", text)
-    scan.add("a log record of y", "InvalidCredentials: the connection's apiUrl may not hold user info; "
-                                   "the API answered 401 for https://wallaroo.example.com/v1/api")
+    scan.add(
+        "a log record of y",
+        "InvalidCredentials: the connection's apiUrl may not hold user info; "
+        "the API answered 401 for https://wallaroo.example.com/v1/api",
+    )
 
     assert [(f.what, f.where.split(" in ")[0]) for f in scan.findings()] == [(what, "a log record of x")]
 

@@ -89,13 +89,27 @@ class IdentityProvider:
 
 
 def simulator_config() -> SimulatorConfig:
-    users = [UserConfig(username=u.username, password=PASSWORD, enabled=u.enabled, first_name="Test",
-                        last_name="User", required_actions=list(u.required_actions)) for u in USERS]
-    clients = [ClientConfig(client_id=c.client_id, secret=c.secret, direct_access_grants=c.direct_access_grants,
-                            service_account=c.service_account,
-                            tokens=TokenLifetimes(access_seconds=60, refresh_seconds=c.refresh_seconds)
-                            if c.refresh_seconds else None)
-               for c in CLIENTS]
+    users = [
+        UserConfig(
+            username=u.username,
+            password=PASSWORD,
+            enabled=u.enabled,
+            first_name="Test",
+            last_name="User",
+            required_actions=list(u.required_actions),
+        )
+        for u in USERS
+    ]
+    clients = [
+        ClientConfig(
+            client_id=c.client_id,
+            secret=c.secret,
+            direct_access_grants=c.direct_access_grants,
+            service_account=c.service_account,
+            tokens=TokenLifetimes(access_seconds=60, refresh_seconds=c.refresh_seconds) if c.refresh_seconds else None,
+        )
+        for c in CLIENTS
+    ]
     # Keycloak's defaults for realm master: 60 s access tokens, 30 min idle sessions.
     return SimulatorConfig(users=users, clients=clients, tokens=TokenLifetimes(access_seconds=60, refresh_seconds=1800))
 
@@ -104,8 +118,13 @@ def configure(keycloak: kc.Keycloak) -> None:
     """The same realm through Keycloak's admin REST API."""
     for client in CLIENTS:
         attributes = {"client.session.idle.timeout": str(client.refresh_seconds)} if client.refresh_seconds else {}
-        keycloak.create_client(client.client_id, client.secret, direct_access_grants=client.direct_access_grants,
-                               service_account=client.service_account, attributes=attributes)
+        keycloak.create_client(
+            client.client_id,
+            client.secret,
+            direct_access_grants=client.direct_access_grants,
+            service_account=client.service_account,
+            attributes=attributes,
+        )
     for user in USERS:
         keycloak.create_user(user.username, PASSWORD, enabled=user.enabled, required_actions=user.required_actions)
 
@@ -129,12 +148,18 @@ def real_keycloak() -> Iterator[kc.Keycloak]:
 def idp(request: pytest.FixtureRequest) -> Iterator[IdentityProvider]:
     if request.param == "keycloak":
         keycloak: kc.Keycloak = request.getfixturevalue("real_keycloak")
-        yield IdentityProvider("keycloak", keycloak.base_url, keycloak.logout_user, keycloak.set_brute_force,
-                               keycloak.clear_brute_force)
+        yield IdentityProvider(
+            "keycloak", keycloak.base_url, keycloak.logout_user, keycloak.set_brute_force, keycloak.clear_brute_force
+        )
         return
     with run_simulator(simulator_config()) as sim:
-        yield IdentityProvider("simulator", sim.base_url + "/auth", sim.admin.logout_user, sim.admin.set_brute_force,
-                               sim.admin.clear_brute_force)
+        yield IdentityProvider(
+            "simulator",
+            sim.base_url + "/auth",
+            sim.admin.logout_user,
+            sim.admin.set_brute_force,
+            sim.admin.clear_brute_force,
+        )
 
 
 class CountingSession(requests.Session):

@@ -44,8 +44,11 @@ def test_a_killed_test_run_leaves_no_jvm(tmp_path: Path) -> None:
     java_pid = None
     try:
         pid_file = tmp_path / "java.pid"
-        java_pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60,
-                                what="the stand-in JVM to start"))
+        java_pid = int(
+            wait_for(
+                lambda: pid_file.exists() and pid_file.read_text().strip(), timeout=60, what="the stand-in JVM to start"
+            )
+        )
         assert is_running(java_pid)
         driver.send_signal(signal.SIGKILL)  # as an OOM killer or a CI timeout would
         driver.wait(timeout=10)
@@ -58,8 +61,9 @@ def test_a_killed_test_run_leaves_no_jvm(tmp_path: Path) -> None:
             stop(java_pid)
 
 
-def test_without_a_jdk_or_maven_the_real_keycloak_is_skipped_with_one_line(monkeypatch: pytest.MonkeyPatch,
-                                                                          tmp_path: Path) -> None:
+def test_without_a_jdk_or_maven_the_real_keycloak_is_skipped_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     reason = keycloak.unavailable_reason()
     assert reason is not None and "java" in reason and "\n" not in reason

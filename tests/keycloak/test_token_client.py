@@ -52,16 +52,27 @@ class FakeClock:
         return self.now
 
 
-def credentials(client_id: str = "api-client", client_secret: str = API_SECRET, grant: str = "password",
-                username: str | None = USER, password: str | None = PASSWORD) -> Credentials:
+def credentials(
+    client_id: str = "api-client",
+    client_secret: str = API_SECRET,
+    grant: str = "password",
+    username: str | None = USER,
+    password: str | None = PASSWORD,
+) -> Credentials:
     if grant == "client_credentials":
         username = password = None
-    return Credentials(client_id=client_id, client_secret=client_secret, grant=grant,  # type: ignore[arg-type]
-                       username=username, password=password)
+    return Credentials(
+        client_id=client_id,
+        client_secret=client_secret,
+        grant=grant,  # type: ignore[arg-type]
+        username=username,
+        password=password,
+    )
 
 
-def provider(idp: IdentityProvider, token_url: str | None = None, clock: FakeClock | None = None,
-             **overrides: Any) -> TokenProvider:
+def provider(
+    idp: IdentityProvider, token_url: str | None = None, clock: FakeClock | None = None, **overrides: Any
+) -> TokenProvider:
     options: dict[str, Any] = {"clock": clock} if clock else {}
     return TokenProvider(token_url or idp.token_url, credentials(**overrides), CountingSession(), **options)
 
@@ -122,8 +133,9 @@ def test_refresh_after_logout_is_refused_and_the_client_logs_in_again(idp: Ident
     refresh = post(idp.token_url, form, basic("api-client", API_SECRET)).json()["refresh_token"]
     logout = post(idp.logout_url, {"refresh_token": refresh}, basic("api-client", API_SECRET))
     assert logout.status_code == 204
-    answer = post(idp.token_url, {"grant_type": "refresh_token", "refresh_token": refresh},
-                  basic("api-client", API_SECRET))
+    answer = post(
+        idp.token_url, {"grant_type": "refresh_token", "refresh_token": refresh}, basic("api-client", API_SECRET)
+    )
     assert_keycloak_error(answer, 400, "invalid_grant", "Session not active")
     # Logging out again is not an error.
     assert post(idp.logout_url, {"refresh_token": refresh}, basic("api-client", API_SECRET)).status_code == 204
@@ -174,33 +186,87 @@ def test_a_client_that_does_not_encode_is_refused(idp: IdentityProvider) -> None
 # ---- refusals: Keycloak's answer and the error the client makes of it ------------------------------
 
 REFUSALS = {
-    "wrong password": ({"password": "not-the-password"}, password_form(password="not-the-password"),
-                       ("api-client", API_SECRET), 400, "invalid_grant", "Invalid user credentials",
-                       InvalidCredentials),
-    "unknown user": ({"username": "nobody@example.com"}, password_form("nobody@example.com"),
-                     ("api-client", API_SECRET), 400, "invalid_grant", "Invalid user credentials",
-                     InvalidCredentials),
-    "wrong client secret": ({"client_secret": "not-the-secret"}, password_form(),
-                            ("api-client", "not-the-secret"), 401, "unauthorized_client",
-                            "Invalid client or Invalid client credentials", InvalidClientCredentials),
-    "unknown client": ({"client_id": "no-such-client"}, password_form(), ("no-such-client", API_SECRET), 401,
-                       "invalid_client", "Invalid client or Invalid client credentials", InvalidClientCredentials),
-    "disabled user": ({"username": "disabled.user@example.com"}, password_form("disabled.user@example.com"),
-                      ("api-client", API_SECRET), 400, "invalid_grant", "Account disabled", AccountDisabled),
+    "wrong password": (
+        {"password": "not-the-password"},
+        password_form(password="not-the-password"),
+        ("api-client", API_SECRET),
+        400,
+        "invalid_grant",
+        "Invalid user credentials",
+        InvalidCredentials,
+    ),
+    "unknown user": (
+        {"username": "nobody@example.com"},
+        password_form("nobody@example.com"),
+        ("api-client", API_SECRET),
+        400,
+        "invalid_grant",
+        "Invalid user credentials",
+        InvalidCredentials,
+    ),
+    "wrong client secret": (
+        {"client_secret": "not-the-secret"},
+        password_form(),
+        ("api-client", "not-the-secret"),
+        401,
+        "unauthorized_client",
+        "Invalid client or Invalid client credentials",
+        InvalidClientCredentials,
+    ),
+    "unknown client": (
+        {"client_id": "no-such-client"},
+        password_form(),
+        ("no-such-client", API_SECRET),
+        401,
+        "invalid_client",
+        "Invalid client or Invalid client credentials",
+        InvalidClientCredentials,
+    ),
+    "disabled user": (
+        {"username": "disabled.user@example.com"},
+        password_form("disabled.user@example.com"),
+        ("api-client", API_SECRET),
+        400,
+        "invalid_grant",
+        "Account disabled",
+        AccountDisabled,
+    ),
     "disabled user, wrong password": (
         {"username": "disabled.user@example.com", "password": "not-the-password"},
-        password_form("disabled.user@example.com", "not-the-password"), ("api-client", API_SECRET), 400,
-        "invalid_grant", "Invalid user credentials", InvalidCredentials),
-    "pending required action": ({"username": "pending.user@example.com"}, password_form("pending.user@example.com"),
-                                ("api-client", API_SECRET), 400, "invalid_grant", "Account is not fully set up",
-                                AccountNotSetUp),
+        password_form("disabled.user@example.com", "not-the-password"),
+        ("api-client", API_SECRET),
+        400,
+        "invalid_grant",
+        "Invalid user credentials",
+        InvalidCredentials,
+    ),
+    "pending required action": (
+        {"username": "pending.user@example.com"},
+        password_form("pending.user@example.com"),
+        ("api-client", API_SECRET),
+        400,
+        "invalid_grant",
+        "Account is not fully set up",
+        AccountNotSetUp,
+    ),
     "client without direct access grants": (
-        {"client_id": "no-direct-client"}, password_form(), ("no-direct-client", API_SECRET), 400,
-        "unauthorized_client", "Client not allowed for direct access grants", ClientNotAllowed),
+        {"client_id": "no-direct-client"},
+        password_form(),
+        ("no-direct-client", API_SECRET),
+        400,
+        "unauthorized_client",
+        "Client not allowed for direct access grants",
+        ClientNotAllowed,
+    ),
     "client without a service account": (
-        {"client_id": "no-service-client", "grant": "client_credentials"}, {"grant_type": "client_credentials"},
-        ("no-service-client", API_SECRET), 401, "unauthorized_client",
-        "Client not enabled to retrieve service account", ClientNotAllowed),
+        {"client_id": "no-service-client", "grant": "client_credentials"},
+        {"grant_type": "client_credentials"},
+        ("no-service-client", API_SECRET),
+        401,
+        "unauthorized_client",
+        "Client not enabled to retrieve service account",
+        ClientNotAllowed,
+    ),
 }
 
 

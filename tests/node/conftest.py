@@ -26,8 +26,9 @@ def deployed_operator(node_session: NodeSession):
     node.operator_image()
     node.kubectl("apply", "-k", str(OVERLAY))
     try:
-        node.kubectl("rollout", "status", "-n", OPERATOR_NAMESPACE, "deployment/wallaroo-operator",
-                     "--timeout=180s", timeout=200)
+        node.kubectl(
+            "rollout", "status", "-n", OPERATOR_NAMESPACE, "deployment/wallaroo-operator", "--timeout=180s", timeout=200
+        )
         yield node
     finally:
         node.kubectl("delete", "-k", str(OVERLAY), "--ignore-not-found", "--timeout=180s", timeout=200, check=False)

@@ -12,8 +12,19 @@ import pytest
 from tests.node.conftest import OPERATOR_NAMESPACE
 from tests.support.kube import Kube
 from tests.support.node import NodeSession
-from tests.support.operator import (aloha_rows, condition, create_connection, create_credentials, create_input,
-                                    create_job, events_for, get_job, phase_is, read_results, wait_for_job)
+from tests.support.operator import (
+    aloha_rows,
+    condition,
+    create_connection,
+    create_credentials,
+    create_input,
+    create_job,
+    events_for,
+    get_job,
+    phase_is,
+    read_results,
+    wait_for_job,
+)
 from tests.support.waiting import wait_for
 from wallaroo_operator import constants as c
 
@@ -26,21 +37,29 @@ def operator_pods(node: NodeSession) -> list[dict]:
 
 
 def running_pod(node: NodeSession) -> dict | None:
-    pods = [p for p in operator_pods(node) if p["status"].get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")
-            and all(s.get("ready") for s in p["status"].get("containerStatuses", []))]
+    pods = [
+        p
+        for p in operator_pods(node)
+        if p["status"].get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+        and all(s.get("ready") for s in p["status"].get("containerStatuses", []))
+    ]
     return pods[0] if len(pods) == 1 else None
 
 
 def successful_liveness_probes(node: NodeSession, pod_name: str) -> int:
     """The kubelet's own count of liveness probes of this pod that succeeded."""
     metrics = node.kubelet_get("/metrics/probes")
-    pattern = re.compile(r'^prober_probe_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$')
+    pattern = re.compile(r"^prober_probe_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
     total = 0
     for line in metrics.splitlines():
         match = pattern.match(line)
-        if match and f'pod="{pod_name}"' in match["labels"] and 'probe_type="Liveness"' in match["labels"] \
-                and 'result="successful"' in match["labels"]:
+        if (
+            match
+            and f'pod="{pod_name}"' in match["labels"]
+            and 'probe_type="Liveness"' in match["labels"]
+            and 'result="successful"' in match["labels"]
+        ):
             total += int(float(match["value"]))
     return total
 
@@ -53,19 +72,25 @@ def test_the_deployed_operator_is_available_and_passes_its_liveness_probe(deploy
     node = deployed_operator
     pod = wait_for(lambda: running_pod(node), timeout=60, what="one running operator pod")
     name = pod["metadata"]["name"]
-    wait_for(lambda: successful_liveness_probes(node, name) >= 1, timeout=90, interval=1,
-             what="a successful liveness probe")
+    wait_for(
+        lambda: successful_liveness_probes(node, name) >= 1, timeout=90, interval=1, what="a successful liveness probe"
+    )
     container = json.loads(node.kubectl("get", "pod", name, "-n", OPERATOR_NAMESPACE, "-o", "json"))
     assert container["status"]["containerStatuses"][0]["restartCount"] == 0
     # What the kubelet enforces: the numeric non-root user, and a root filesystem that cannot be written.
-    probe = ("import os\ntry:\n    open('/written', 'w')\n"
-             "except OSError as e:\n    print(os.getuid(), os.getgid(), e.strerror)")
-    assert node.kubectl("exec", "-n", OPERATOR_NAMESPACE, name, "--", "python", "-c", probe).strip() \
+    probe = (
+        "import os\ntry:\n    open('/written', 'w')\n"
+        "except OSError as e:\n    print(os.getuid(), os.getgid(), e.strerror)"
+    )
+    assert (
+        node.kubectl("exec", "-n", OPERATOR_NAMESPACE, name, "--", "python", "-c", probe).strip()
         == "10001 10001 Read-only file system"
+    )
 
 
-def test_the_deployed_operator_completes_an_inference_job(deployed_operator: NodeSession, kube: Kube,
-                                                          namespace, pod_simulator):
+def test_the_deployed_operator_completes_an_inference_job(
+    deployed_operator: NodeSession, kube: Kube, namespace, pod_simulator
+):
     create_credentials(kube, namespace, pod_simulator)
     create_connection(kube, namespace, pod_simulator)
     create_input(kube, namespace, "input", {"text_input": aloha_rows(25)})
@@ -78,8 +103,9 @@ def test_the_deployed_operator_completes_an_inference_job(deployed_operator: Nod
     assert pod_simulator.admin.counters()["pipelines"]["urldemopipeline"]["rows"] == 25
 
 
-def test_with_its_in_cluster_service_account_token_rbac_allows_all_it_does(deployed_operator: NodeSession,
-                                                                           kube: Kube, namespace, pod_simulator):
+def test_with_its_in_cluster_service_account_token_rbac_allows_all_it_does(
+    deployed_operator: NodeSession, kube: Kube, namespace, pod_simulator
+):
     """The RBAC test, as deployed: the pod's own projected token, bound by manifests/rbac.yaml."""
     create_credentials(kube, namespace, pod_simulator)
     create_connection(kube, namespace, pod_simulator)
@@ -88,9 +114,19 @@ def test_with_its_in_cluster_service_account_token_rbac_allows_all_it_does(deplo
 
     job = wait_for_job(kube, namespace, "least-privilege", phase_is("Succeeded", "Failed"), timeout=120)
     assert job["status"]["phase"] == "Succeeded", job["status"]
-    wait_for(lambda: condition(kube.custom.get_namespaced_custom_object(
-        c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo"), "Ready").get("status") == "True",
-        timeout=60, what="the connection's status, written under the same RBAC")
+    wait_for(
+        lambda: (
+            condition(
+                kube.custom.get_namespaced_custom_object(
+                    c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo"
+                ),
+                "Ready",
+            ).get("status")
+            == "True"
+        ),
+        timeout=60,
+        what="the connection's status, written under the same RBAC",
+    )
     pod = running_pod(deployed_operator)
     assert pod["spec"]["serviceAccountName"] == "wallaroo-operator"
     logs = operator_logs(deployed_operator)
@@ -102,8 +138,9 @@ def events_named(kube: Kube, namespace: str, job: str, reason: str, run_id: str)
     return sum(e.reason == reason and run_id in (e.message or "") for e in events_for(kube, namespace, job))
 
 
-def test_a_run_survives_its_operator_pod_being_deleted(deployed_operator: NodeSession, kube: Kube,
-                                                        namespace, pod_simulator):
+def test_a_run_survives_its_operator_pod_being_deleted(
+    deployed_operator: NodeSession, kube: Kube, namespace, pod_simulator
+):
     node = deployed_operator
     pod_simulator.admin.set_faults("urldemopipeline", latency_seconds=0.3)
     create_credentials(kube, namespace, pod_simulator)
@@ -111,8 +148,11 @@ def test_a_run_survives_its_operator_pod_being_deleted(deployed_operator: NodeSe
     create_input(kube, namespace, "input", {"text_input": aloha_rows(300)})
     create_job(kube, namespace, "interrupted", inference={"batchSize": 10, "parallelism": 1})
     wait_for_job(kube, namespace, "interrupted", phase_is("Running"), timeout=120, what="the run to start")
-    wait_for(lambda: pod_simulator.admin.counters().get("pipelines", {}).get("urldemopipeline", {}).get("rows"),
-             timeout=60, what="the first rows to reach the simulator")
+    wait_for(
+        lambda: pod_simulator.admin.counters().get("pipelines", {}).get("urldemopipeline", {}).get("rows"),
+        timeout=60,
+        what="the first rows to reach the simulator",
+    )
     first = running_pod(node)["metadata"]["name"]
 
     node.kubectl("delete", "pod", "-n", OPERATOR_NAMESPACE, first, "--wait=true", "--timeout=150s", timeout=180)
@@ -129,8 +169,11 @@ def test_a_run_survives_its_operator_pod_being_deleted(deployed_operator: NodeSe
     assert (last["id"], last["attempt"], last.get("adopted"), last["rows"]) == ("gen-1", 1, True, 300), last
     assert [h["id"] for h in job["status"]["history"]] == ["gen-1"]
     # Not lost, not duplicated: one start, one adoption, one success for the run id...
-    wait_for(lambda: events_named(kube, namespace, "interrupted", "RunSucceeded", "gen-1") == 1, timeout=30,
-             what="the RunSucceeded event")
+    wait_for(
+        lambda: events_named(kube, namespace, "interrupted", "RunSucceeded", "gen-1") == 1,
+        timeout=30,
+        what="the RunSucceeded event",
+    )
     assert events_named(kube, namespace, "interrupted", "RunAdopted", "gen-1") == 1
     assert events_named(kube, namespace, "interrupted", "RunStarted", "gen-1") == 1
     assert events_named(kube, namespace, "interrupted", "RunRestarted", "gen-1") == 0

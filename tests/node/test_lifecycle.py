@@ -24,14 +24,20 @@ CLI_TIMEOUT = 300
 
 
 def localcluster(state_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "localcluster", "--state-dir", str(state_dir), *args],
-                          capture_output=True, text=True, env=env or os.environ.copy(), timeout=CLI_TIMEOUT)
+    return subprocess.run(
+        [sys.executable, "-m", "localcluster", "--state-dir", str(state_dir), *args],
+        capture_output=True,
+        text=True,
+        env=env or os.environ.copy(),
+        timeout=CLI_TIMEOUT,
+    )
 
 
 def node_mounts() -> list[str]:
     points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    return sorted(p for p in points if any(word in p for word in ("kubelet", "containerd", "netns", "localnode",
-                                                                  "localcluster")))
+    return sorted(
+        p for p in points if any(word in p for word in ("kubelet", "containerd", "netns", "localnode", "localcluster"))
+    )
 
 
 def kube_chains() -> list[str]:
@@ -65,8 +71,9 @@ def _ours(proc: Path) -> bool:
         argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return False
-    return Path(argv[0]).name in NODE_PROGRAMS or (argv[1:3] == ["-m", "localcluster.forward"]
-                                                   and argv[3:4] == [f"{node.GATEWAY}:{node.APISERVER_PORT_FOR_PODS}"])
+    return Path(argv[0]).name in NODE_PROGRAMS or (
+        argv[1:3] == ["-m", "localcluster.forward"] and argv[3:4] == [f"{node.GATEWAY}:{node.APISERVER_PORT_FOR_PODS}"]
+    )
 
 
 @pytest.fixture
@@ -89,22 +96,58 @@ def test_cluster_up_with_a_node_then_down_restores_the_host(machine: dict, tmp_p
         assert up.returncode == 0, up.stderr
         assert "node localhost Ready" in up.stdout
         kubectl = [str(node_session.kubectl_path), f"--kubeconfig={state_dir / 'kubeconfig'}"]
-        subprocess.run([*kubectl, "run", "sleeper", "--image=localhost/pause:3.10.1-local",
-                        "--image-pull-policy=Never"], check=True, capture_output=True)
-        wait_for(lambda: subprocess.run([*kubectl, "get", "pod", "sleeper", "-o", "jsonpath={.status.phase}"],
-                                        capture_output=True, text=True).stdout == "Running",
-                 timeout=60, what="a pod on the CNI bridge")
+        subprocess.run(
+            [*kubectl, "run", "sleeper", "--image=localhost/pause:3.10.1-local", "--image-pull-policy=Never"],
+            check=True,
+            capture_output=True,
+        )
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    [*kubectl, "get", "pod", "sleeper", "-o", "jsonpath={.status.phase}"],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                == "Running"
+            ),
+            timeout=60,
+            what="a pod on the CNI bridge",
+        )
         # `make image` with this cluster running: the image's reference last, and the node can run it.
         image = localcluster(state_dir, "image")
         assert image.returncode == 0, image.stderr
-        assert image.stdout.splitlines()[-2:] == [f"loaded into the node of {state_dir}",
-                                                  "localhost/wallaroo-inference-operator:0.1.0"]
-        subprocess.run([*kubectl, "run", "image-check", "--image=localhost/wallaroo-inference-operator:0.1.0",
-                        "--image-pull-policy=Never", "--restart=Never", "--command", "--", "wallaroo-operator",
-                        "--help"], check=True, capture_output=True)
-        wait_for(lambda: subprocess.run([*kubectl, "get", "pod", "image-check", "-o", "jsonpath={.status.phase}"],
-                                        capture_output=True, text=True).stdout == "Succeeded",
-                 timeout=90, what="the loaded image to run")
+        assert image.stdout.splitlines()[-2:] == [
+            f"loaded into the node of {state_dir}",
+            "localhost/wallaroo-inference-operator:0.1.0",
+        ]
+        subprocess.run(
+            [
+                *kubectl,
+                "run",
+                "image-check",
+                "--image=localhost/wallaroo-inference-operator:0.1.0",
+                "--image-pull-policy=Never",
+                "--restart=Never",
+                "--command",
+                "--",
+                "wallaroo-operator",
+                "--help",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    [*kubectl, "get", "pod", "image-check", "-o", "jsonpath={.status.phase}"],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                == "Succeeded"
+            ),
+            timeout=90,
+            what="the loaded image to run",
+        )
         during = host_state()
         # The test can fail: a running pod changes all of this.
         assert during["mounts"] != machine["mounts"] and during["node processes"]
@@ -147,15 +190,22 @@ KILLED_RUN = textwrap.dedent("""
 
 
 def test_a_half_started_node_from_a_killed_run_is_cleaned_up(machine: dict, tmp_path: Path):
-    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "killed")],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "killed")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline().strip() == "half-started"
         claim = node.read_claim()
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
-        wait_for(lambda: not any(is_running(pid) for pid in claim["pids"].values()), timeout=30,
-                 what="the killed run's processes to die with it")
+        wait_for(
+            lambda: not any(is_running(pid) for pid in claim["pids"].values()),
+            timeout=30,
+            what="the killed run's processes to die with it",
+        )
         assert node.BRIDGE in host.links()  # left behind, as a killed run leaves it
     finally:
         child.kill()
@@ -195,8 +245,7 @@ def test_opting_out_starts_the_control_plane_alone(machine: dict, tmp_path: Path
 
 def test_without_root_one_line(machine: dict, tmp_path: Path):
     # Imports first, as root: this machine's Python lives where `nobody` cannot read.
-    check = ("import os; from localcluster import node; os.setgid(65534); os.setuid(65534); "
-             "print(node.why_not_here())")
+    check = "import os; from localcluster import node; os.setgid(65534); os.setuid(65534); print(node.why_not_here())"
     result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().startswith("a node needs root"), result.stderr
 

@@ -24,22 +24,55 @@ def test_the_node_is_ready_and_schedulable(node: NodeSession):
 
 def test_a_pod_runs_to_completion_and_its_logs_are_readable(node: NodeSession, namespace: str):
     image = node.base_image()
-    node.kubectl("run", "hello", "-n", namespace, f"--image={image}", "--image-pull-policy=Never",
-                 "--restart=Never", "--command", "--", "python3", "-c",
-                 "import socket; print('hello from', socket.gethostname())")
+    node.kubectl(
+        "run",
+        "hello",
+        "-n",
+        namespace,
+        f"--image={image}",
+        "--image-pull-policy=Never",
+        "--restart=Never",
+        "--command",
+        "--",
+        "python3",
+        "-c",
+        "import socket; print('hello from', socket.gethostname())",
+    )
 
-    wait_for(lambda: node.kubectl("get", "pod", "hello", "-n", namespace, "-o", "jsonpath={.status.phase}")
-             == "Succeeded", timeout=120, what="the pod to succeed")
+    wait_for(
+        lambda: node.kubectl("get", "pod", "hello", "-n", namespace, "-o", "jsonpath={.status.phase}") == "Succeeded",
+        timeout=120,
+        what="the pod to succeed",
+    )
     assert node.kubectl("logs", "hello", "-n", namespace).strip() == "hello from hello"
 
 
 def test_a_batch_job_completes(node: NodeSession, namespace: str):
     image = node.base_image()
-    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "count"},
-           "spec": {"completions": 2, "parallelism": 2, "completionMode": "Indexed", "backoffLimit": 0,
-                    "template": {"spec": {"restartPolicy": "Never", "containers": [{
-                        "name": "main", "image": image, "imagePullPolicy": "Never",
-                        "command": ["sh", "-c", "echo index $JOB_COMPLETION_INDEX"]}]}}}}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "count"},
+        "spec": {
+            "completions": 2,
+            "parallelism": 2,
+            "completionMode": "Indexed",
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": image,
+                            "imagePullPolicy": "Never",
+                            "command": ["sh", "-c", "echo index $JOB_COMPLETION_INDEX"],
+                        }
+                    ],
+                }
+            },
+        },
+    }
     node.kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(job))
 
     node.kubectl("wait", "-n", namespace, "--for=condition=Complete", "--timeout=120s", "job/count", timeout=150)
@@ -49,7 +82,7 @@ def test_a_batch_job_completes(node: NodeSession, namespace: str):
 
 def test_a_pod_reaches_a_loopback_service_through_the_helper(node: NodeSession, namespace: str):
     class Hello(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
+        def do_GET(self):
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"hello from the host's loopback")
@@ -63,12 +96,28 @@ def test_a_pod_reaches_a_loopback_service_through_the_helper(node: NodeSession, 
     try:
         with node.reachable_from_pods(server.server_address[1]) as address:
             assert address.startswith(f"{node.gateway}:")
-            node.kubectl("run", "caller", "-n", namespace, f"--image={image}", "--image-pull-policy=Never",
-                         "--restart=Never", "--command", "--", "python3", "-c",
-                         f"import urllib.request; print(urllib.request.urlopen('http://{address}/').read().decode())")
-            wait_for(lambda: node.kubectl("get", "pod", "caller", "-n", namespace, "-o",
-                                          "jsonpath={.status.phase}") in ("Succeeded", "Failed"),
-                     timeout=120, what="the pod to finish")
+            node.kubectl(
+                "run",
+                "caller",
+                "-n",
+                namespace,
+                f"--image={image}",
+                "--image-pull-policy=Never",
+                "--restart=Never",
+                "--command",
+                "--",
+                "python3",
+                "-c",
+                f"import urllib.request; print(urllib.request.urlopen('http://{address}/').read().decode())",
+            )
+            wait_for(
+                lambda: (
+                    node.kubectl("get", "pod", "caller", "-n", namespace, "-o", "jsonpath={.status.phase}")
+                    in ("Succeeded", "Failed")
+                ),
+                timeout=120,
+                what="the pod to finish",
+            )
             assert node.kubectl("logs", "caller", "-n", namespace).strip() == "hello from the host's loopback"
     finally:
         server.shutdown()

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localcluster.s3 import S3Endpoint, S3Server, build_versitygw
-from wallaroo_operator.objectstore import ObjectStore
 
+from localcluster.s3 import S3Endpoint, S3Server, build_versitygw
 from tests.support.s3 import store_for, unique_bucket
+from wallaroo_operator.objectstore import ObjectStore
 
 
 @pytest.fixture(scope="session")

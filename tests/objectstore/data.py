@@ -8,6 +8,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from wallaroo_operator.objectstore import ObjectStore
 from wallaroo_operator.wallaroo.formats import encode_arrow_table
 

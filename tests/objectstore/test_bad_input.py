@@ -9,7 +9,11 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from localcluster.processes import free_port
+from tests.objectstore.data import jsonl, parquet, put
+from tests.support.data import aloha_rows
+from tests.support.s3 import create_user, root_credentials, store_for, unique_bucket
 from wallaroo_operator.objectstore import (
     Credentials,
     ObjectStore,
@@ -20,10 +24,6 @@ from wallaroo_operator.objectstore import (
     read_all,
 )
 from wallaroo_operator.objectstore import errors as e
-
-from tests.objectstore.data import jsonl, parquet, put
-from tests.support.data import aloha_rows
-from tests.support.s3 import create_user, root_credentials, store_for, unique_bucket
 
 RUN = RunIdentity("team-a", "aloha", "g1", "uid-1")
 
@@ -47,8 +47,11 @@ def assert_names(error: e.ObjectStoreError, bucket: str, key: str, *secrets: str
 @pytest.mark.parametrize("wrong", ["secret", "access key"])
 def test_wrong_keys(s3, bucket: str, wrong: str) -> None:
     root = root_credentials(s3)
-    credentials = (Credentials(root.access_key_id, "not-the-secret-" + root.secret_access_key[:4])
-                   if wrong == "secret" else Credentials("nobody", root.secret_access_key))
+    credentials = (
+        Credentials(root.access_key_id, "not-the-secret-" + root.secret_access_key[:4])
+        if wrong == "secret"
+        else Credentials("nobody", root.secret_access_key)
+    )
     error = failure(lambda: read(store_for(s3, bucket, credentials), prefix="in/"))
     assert error.reason == "ObjectStoreAuthenticationFailed" and not error.retryable
     assert_names(error, bucket, "in/", credentials.secret_access_key, root.secret_access_key)
@@ -88,10 +91,17 @@ def test_access_denied_on_read(s3, store: ObjectStore) -> None:
 
 def test_access_denied_on_write(s3, store: ObjectStore) -> None:
     reader = create_user(s3)
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": [reader.access_key_id]},
-        "Action": ["s3:GetObject", "s3:ListBucket"],
-        "Resource": [f"arn:aws:s3:::{store.bucket}", f"arn:aws:s3:::{store.bucket}/*"]}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": [reader.access_key_id]},
+                "Action": ["s3:GetObject", "s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{store.bucket}", f"arn:aws:s3:::{store.bucket}/*"],
+            }
+        ],
+    }
     store.client.put_bucket_policy(Bucket=store.bucket, Policy=json.dumps(policy))
     put(store, "in/data.jsonl", jsonl(aloha_rows(5)))
     as_reader = store_for(s3, store.bucket, reader)
@@ -104,10 +114,12 @@ def test_access_denied_on_write(s3, store: ObjectStore) -> None:
 @pytest.mark.parametrize("damage", ["truncated", "corrupt footer", "corrupt row group", "not parquet"])
 def test_broken_parquet(store: ObjectStore, damage: str) -> None:
     data = parquet(aloha_rows(3000), row_group_rows=1000)
-    broken = {"truncated": data[: len(data) * 2 // 3],
-              "corrupt footer": data[:-12] + b"\x00" * 8 + data[-4:],
-              "corrupt row group": data[:4] + b"\xff" * 4000 + data[4004:],
-              "not parquet": b"PAR1 but not really" * 10}[damage]
+    broken = {
+        "truncated": data[: len(data) * 2 // 3],
+        "corrupt footer": data[:-12] + b"\x00" * 8 + data[-4:],
+        "corrupt row group": data[:4] + b"\xff" * 4000 + data[4004:],
+        "not parquet": b"PAR1 but not really" * 10,
+    }[damage]
     put(store, "in/data.parquet", broken)
     error = failure(lambda: read(store, key="in/data.parquet"))
     assert error.reason == "InvalidInput", error
@@ -133,8 +145,16 @@ def test_object_changed_while_read(store: ObjectStore) -> None:
 
 def test_server_unreachable_is_retried_within_the_budget(s3) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
-    store = ObjectStore(S3Settings(bucket="some-bucket", endpoint=closed, credentials=root_credentials(s3),
-                                   path_style=True, max_attempts=3, connect_timeout=1))
+    store = ObjectStore(
+        S3Settings(
+            bucket="some-bucket",
+            endpoint=closed,
+            credentials=root_credentials(s3),
+            path_style=True,
+            max_attempts=3,
+            connect_timeout=1,
+        )
+    )
     error = failure(lambda: read(store, prefix="in/"))
     assert error.reason == "ObjectStoreUnreachable" and error.retryable
     assert store.requests == 3  # the first try and two retries, then the error
@@ -142,14 +162,17 @@ def test_server_unreachable_is_retried_within_the_budget(s3) -> None:
     assert closed in error.message
 
 
-@pytest.mark.parametrize(("column", "message"), [
-    ([[1.0, 2.0], None], "rows of 'text_input' are null"),
-    ([[1.0, 2.0], [1.0, None]], "holds a null, NaN or Infinity"),
-    ([[1.0, 2.0], [1.0, float("nan")]], "holds a null, NaN or Infinity"),
-    ([[1.0, 2.0], [1.0]], "have from 1 to 2 values"),
-    (pa.array([[], []], pa.list_(pa.float64())), "at least one"),
-    (["a", "b"], "not a list of numbers per row"),
-])
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ([[1.0, 2.0], None], "rows of 'text_input' are null"),
+        ([[1.0, 2.0], [1.0, None]], "holds a null, NaN or Infinity"),
+        ([[1.0, 2.0], [1.0, float("nan")]], "holds a null, NaN or Infinity"),
+        ([[1.0, 2.0], [1.0]], "have from 1 to 2 values"),
+        (pa.array([[], []], pa.list_(pa.float64())), "at least one"),
+        (["a", "b"], "not a list of numbers per row"),
+    ],
+)
 def test_parquet_rows_that_no_pipeline_takes(store: ObjectStore, column: list, message: str) -> None:
     sink = io.BytesIO()
     pq.write_table(pa.table({"text_input": pa.array(column)}), sink)

@@ -32,13 +32,18 @@ def operator_client_on_this_cluster(kube: Kube, monkeypatch):
 
 def create_secret(kube: Kube, namespace: str, data: dict[str, str], allowed: str | None = "job") -> None:
     annotations = {c.ALLOWED_JOBS_ANNOTATION: allowed} if allowed is not None else None
-    kube.core.create_namespaced_secret(namespace, kubernetes.client.V1Secret(
-        metadata=kubernetes.client.V1ObjectMeta(name="s3-keys", annotations=annotations), string_data=data))
+    kube.core.create_namespaced_secret(
+        namespace,
+        kubernetes.client.V1Secret(
+            metadata=kubernetes.client.V1ObjectMeta(name="s3-keys", annotations=annotations), string_data=data
+        ),
+    )
 
 
 def test_keys_and_an_optional_session_token(kube: Kube, namespace: str) -> None:
-    create_secret(kube, namespace, {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "s3cr3t-value\n",
-                                    "token": "session-token"})
+    create_secret(
+        kube, namespace, {"accessKeyId": "AKIAEXAMPLE", "secretAccessKey": "s3cr3t-value\n", "token": "session-token"}
+    )
     plain = read_object_store_credentials(namespace, ObjectStoreCredentials(name="s3-keys"), "job")
     assert (plain.access_key_id, plain.secret_access_key, plain.session_token) == ("AKIAEXAMPLE", "s3cr3t-value", None)
     assert "s3cr3t-value" not in repr(plain)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from wallaroo_operator.objectstore import ObjectStore, plan_input, read_all, read_shard
 
 from tests.objectstore.data import ENCODERS, TUTORIAL_25K_ROWS, jsonl, parquet, put
 from tests.support.data import aloha_rows
+from wallaroo_operator.objectstore import ObjectStore, plan_input, read_all, read_shard
 
 ROWS = aloha_rows(TUTORIAL_25K_ROWS)
 
@@ -19,8 +19,10 @@ def shard_slices(store: ObjectStore, plan, count: int) -> list[list[list]]:
     return [rows_of(read_shard(store, plan, index, count)) for index in range(count)]
 
 
-@pytest.mark.parametrize(("key", "encode", "by_rows"), [
-    ("tutorial/data-25k.jsonl", jsonl, False), ("tutorial/data-25k.parquet", parquet, True)])
+@pytest.mark.parametrize(
+    ("key", "encode", "by_rows"),
+    [("tutorial/data-25k.jsonl", jsonl, False), ("tutorial/data-25k.parquet", parquet, True)],
+)
 def test_25k_rows_sharded_four_ways_add_up_to_the_whole(store: ObjectStore, key: str, encode, by_rows: bool) -> None:
     put(store, key, encode(ROWS))
     plan = plan_input(store, key=key)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from localcluster import processes
 from localcluster.s3 import INFO_FILE, S3Server, build_versitygw, read_endpoint
+from tests.support.s3 import root_credentials, store_for, unique_bucket
 from wallaroo_operator.objectstore import ObjectStore, S3Settings, plan_input
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_simulator.tls import write_tls_files
-
-from tests.support.s3 import root_credentials, store_for, unique_bucket
 
 
 def test_a_server_serves_s3_on_loopback_and_stops_without_leftovers(tmp_path: Path) -> None:
@@ -58,9 +58,16 @@ def test_a_store_with_a_private_ca_needs_its_ca_bundle(tmp_path: Path) -> None:
         bucket = unique_bucket()
 
         def store(ca_file: Path | None) -> ObjectStore:
-            return ObjectStore(S3Settings(bucket=bucket, endpoint=endpoint.endpoint_url, path_style=True,
-                                          credentials=root_credentials(endpoint), max_attempts=1,
-                                          ca_bundle_file=str(ca_file) if ca_file else None))
+            return ObjectStore(
+                S3Settings(
+                    bucket=bucket,
+                    endpoint=endpoint.endpoint_url,
+                    path_style=True,
+                    credentials=root_credentials(endpoint),
+                    max_attempts=1,
+                    ca_bundle_file=str(ca_file) if ca_file else None,
+                )
+            )
 
         with pytest.raises(e.ObjectStoreError) as raised:
             store(None).list_objects("in/")
@@ -79,9 +86,11 @@ def test_a_killed_test_run_leaves_no_server_behind(tmp_path: Path) -> None:
 
     from tests.support.waiting import wait_for
 
-    script = ("import sys, time; from pathlib import Path; from localcluster.s3 import S3Server, build_versitygw; "
-              f"e = S3Server(Path({str(tmp_path / 's3')!r}), build_versitygw()).start(); "
-              "print(e.pid, flush=True); time.sleep(120)")
+    script = (
+        "import sys, time; from pathlib import Path; from localcluster.s3 import S3Server, build_versitygw; "
+        f"e = S3Server(Path({str(tmp_path / 's3')!r}), build_versitygw()).start(); "
+        "print(e.pid, flush=True); time.sleep(120)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     server_pid = 0
     try:

@@ -10,10 +10,10 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from wallaroo_operator.objectstore import MANIFEST, ObjectStore, ResultSink, RunIdentity
-from wallaroo_operator.objectstore import errors as e
 
 from tests.objectstore.data import put
+from wallaroo_operator.objectstore import MANIFEST, ObjectStore, ResultSink, RunIdentity
+from wallaroo_operator.objectstore import errors as e
 
 RUN = RunIdentity(namespace="team-a", job="aloha", run_id="g1", job_uid="uid-1")
 STARTED, FINISHED = "2026-11-30T06:00:00Z", "2026-11-30T06:01:00Z"
@@ -51,14 +51,17 @@ def test_two_shards_write_parts_then_the_manifest(store: ObjectStore, fmt: str, 
 
     assert sink.manifest_key in keys(store)
     parts = manifest["parts"]
-    assert [p["key"].rsplit("/", 1)[1] for p in parts] == [
-        f"part-00000-0000{i}.{fmt}" for i in range(3)] + [f"part-00001-0000{i}.{fmt}" for i in range(2)]
+    assert [p["key"].rsplit("/", 1)[1] for p in parts] == [f"part-00000-0000{i}.{fmt}" for i in range(3)] + [
+        f"part-00001-0000{i}.{fmt}" for i in range(2)
+    ]
     assert [p["rows"] for p in parts] == [400, 400, 200, 400, 100]
     assert [p["firstRow"] for p in parts] == [0, 400, 800, 1000, 1400]
     assert (manifest["rows"], manifest["runId"], manifest["jobUid"], manifest["format"]) == (1500, "g1", "uid-1", fmt)
     assert (manifest["startedAt"], manifest["finishedAt"]) == (STARTED, FINISHED)
-    assert manifest["schema"]["columns"] == [{"name": "output_0", "type": "list<double>", "width": 1},
-                                             {"name": "output_1", "type": "list<double>", "width": 2}]
+    assert manifest["schema"]["columns"] == [
+        {"name": "output_0", "type": "list<double>", "width": 1},
+        {"name": "output_1", "type": "list<double>", "width": 2},
+    ]
     read_back = []
     for part in parts:
         data = body(store, part["key"])
@@ -91,7 +94,8 @@ def test_a_retried_shard_keeps_identical_parts_and_replaces_its_own_earlier_atte
     sink.write_shard(0, outputs(200, start=5))  # an earlier attempt of this run wrote other values
     manifest = sink.finish(started=STARTED, finished=FINISHED)
     assert [row["output_0"][0] for part in manifest["parts"] for row in read_jsonl_gz(body(store, part["key"]))] == [
-        i / 1000 for i in range(5, 205)]
+        i / 1000 for i in range(5, 205)
+    ]
 
 
 def test_another_jobs_objects_are_never_overwritten(store: ObjectStore) -> None:
@@ -123,6 +127,7 @@ def test_prune_deletes_only_the_runs_own_objects(store: ObjectStore) -> None:
     other.write_shard(0, outputs(3))
     put(store, "team-a/aloha/g1/notes.txt", b"a user's file")
     deleted = sink.prune()
-    assert sorted(deleted) == sorted([f"team-a/aloha/g1/part-00000-0000{i}.jsonl.gz" for i in range(3)]
-                                     + [f"team-a/aloha/g1/{MANIFEST}"])
+    assert sorted(deleted) == sorted(
+        [f"team-a/aloha/g1/part-00000-0000{i}.jsonl.gz" for i in range(3)] + [f"team-a/aloha/g1/{MANIFEST}"]
+    )
     assert keys(store) == ["team-a/aloha/g1/notes.txt", "team-a/aloha/g2/part-00000-00000.jsonl.gz"]

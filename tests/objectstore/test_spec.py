@@ -12,9 +12,15 @@ from wallaroo_operator.models import InferenceJobSpec
 from wallaroo_operator.objectstore import Credentials, settings_from_spec
 
 BASE = {"connectionRef": {"name": "w"}, "workspace": "w", "pipeline": "p"}
-S3_INPUT = {"bucket": "data-team", "prefix": "aloha/2026-11-30/", "endpoint": "https://s3.example.internal:9000",
-            "pathStyle": True, "credentialsSecretRef": {"name": "s3-keys"}, "format": "parquet",
-            "column": "text_input"}
+S3_INPUT = {
+    "bucket": "data-team",
+    "prefix": "aloha/2026-11-30/",
+    "endpoint": "https://s3.example.internal:9000",
+    "pathStyle": True,
+    "credentialsSecretRef": {"name": "s3-keys"},
+    "format": "parquet",
+    "column": "text_input",
+}
 S3_RESULTS = {"bucket": "data-team", "prefix": "results", "format": "parquet", "prune": True}
 
 
@@ -36,18 +42,28 @@ def test_object_store_input_and_results_are_accepted_and_parsed() -> None:
     parsed = InferenceJobSpec.model_validate(spec)
     source, sink = parsed.input.object_store, parsed.results.object_store
     assert (source.prefix, source.format, source.region, source.key) == (
-        "aloha/2026-11-30/", "parquet", "us-east-1", None)
+        "aloha/2026-11-30/",
+        "parquet",
+        "us-east-1",
+        None,
+    )
     assert (sink.format, sink.rows_per_part, sink.prune) == ("parquet", 100_000, True)
     assert parsed.to_kube()["results"]["objectStore"]["prune"] is True
     settings = settings_from_spec(source, Credentials("AKIA", "secret"), "/etc/ca.pem")
     assert (settings.endpoint, settings.path_style, settings.ca_bundle_file) == (
-        "https://s3.example.internal:9000", True, "/etc/ca.pem")
+        "https://s3.example.internal:9000",
+        True,
+        "/etc/ca.pem",
+    )
     assert "secret" not in repr(settings)
 
 
 def test_defaults_for_irsa_on_aws() -> None:
-    spec = {**BASE, "input": {"objectStore": {"bucket": "data-team", "key": "in.jsonl.gz"}},
-            "results": {"objectStore": {"bucket": "results-bucket"}}}
+    spec = {
+        **BASE,
+        "input": {"objectStore": {"bucket": "data-team", "key": "in.jsonl.gz"}},
+        "results": {"objectStore": {"bucket": "results-bucket"}},
+    }
     assert errors(spec) == []
     parsed = InferenceJobSpec.model_validate(spec)
     assert parsed.input.object_store.credentials_secret_ref is None
@@ -55,19 +71,24 @@ def test_defaults_for_irsa_on_aws() -> None:
     assert settings_from_spec(parsed.input.object_store, None).credentials is None
 
 
-@pytest.mark.parametrize(("input_spec", "message"), [
-    ({"objectStore": S3_INPUT, "configMaps": [{"name": "i"}]},
-     "give exactly one of configMaps, selector and objectStore"),
-    ({"objectStore": S3_INPUT, "selector": {"matchLabels": {"a": "b"}}}, "give exactly one of configMaps"),
-    ({}, "give exactly one of configMaps, selector and objectStore"),
-    ({"objectStore": {**S3_INPUT, "key": "a.json"}}, "give exactly one of key and prefix"),
-    ({"objectStore": {"bucket": "data-team"}}, "give exactly one of key and prefix"),
-    ({"objectStore": {**S3_INPUT, "bucket": "Data_Team!"}}, "does not match"),
-    ({"objectStore": {**S3_INPUT, "prefix": "/aloha/"}}, "does not match"),
-    ({"objectStore": {**S3_INPUT, "format": "csv"}}, "'csv' not in"),
-    ({"objectStore": {**S3_INPUT, "endpoint": "s3.example.internal"}}, "must be an http:// or https:// URL"),
-    ({"objectStore": {**S3_INPUT, "endpoint": "https://key:secret@s3.example.internal"}}, "user info"),
-])
+@pytest.mark.parametrize(
+    ("input_spec", "message"),
+    [
+        (
+            {"objectStore": S3_INPUT, "configMaps": [{"name": "i"}]},
+            "give exactly one of configMaps, selector and objectStore",
+        ),
+        ({"objectStore": S3_INPUT, "selector": {"matchLabels": {"a": "b"}}}, "give exactly one of configMaps"),
+        ({}, "give exactly one of configMaps, selector and objectStore"),
+        ({"objectStore": {**S3_INPUT, "key": "a.json"}}, "give exactly one of key and prefix"),
+        ({"objectStore": {"bucket": "data-team"}}, "give exactly one of key and prefix"),
+        ({"objectStore": {**S3_INPUT, "bucket": "Data_Team!"}}, "does not match"),
+        ({"objectStore": {**S3_INPUT, "prefix": "/aloha/"}}, "does not match"),
+        ({"objectStore": {**S3_INPUT, "format": "csv"}}, "'csv' not in"),
+        ({"objectStore": {**S3_INPUT, "endpoint": "s3.example.internal"}}, "must be an http:// or https:// URL"),
+        ({"objectStore": {**S3_INPUT, "endpoint": "https://key:secret@s3.example.internal"}}, "user info"),
+    ],
+)
 def test_mistakes_are_refused(input_spec: dict, message: str) -> None:
     spec = {**BASE, "input": input_spec}
     found = errors(spec) + model_errors(spec)  # URL rules are CEL in the CRD: the model checks them here

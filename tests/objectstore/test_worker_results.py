@@ -25,9 +25,11 @@ def test_parts_of_rows_per_part_then_the_rest(store: ObjectStore) -> None:
     parts = [PartInfo(**part) for part in record["resultParts"]]
     assert [(p.shard, p.rows) for p in parts] == [(1, 40), (1, 40), (1, 20)]
     assert [p.key.rsplit("/", 1)[1] for p in parts] == [f"part-00001-0000{i}.jsonl.gz" for i in range(3)]
-    read = [json.loads(line) for p in parts
-            for line in gzip.decompress(store.client.get_object(Bucket=store.bucket, Key=p.key)["Body"].read())
-            .splitlines()]
+    read = [
+        json.loads(line)
+        for p in parts
+        for line in gzip.decompress(store.client.get_object(Bucket=store.bucket, Key=p.key)["Body"].read()).splitlines()
+    ]
     assert read == rows(100)
     assert record["resultColumns"] == {"output_0": 1, "output_1": 2}
     assert record["summary"]["output_0"] == {"count": 100, "min": 0.0, "max": 99.0, "sum": 4950.0}
@@ -36,8 +38,9 @@ def test_parts_of_rows_per_part_then_the_rest(store: ObjectStore) -> None:
 
 def test_a_part_too_large_for_the_workers_memory_is_written_smaller(store: ObjectStore) -> None:
     limits = WorkerLimits(memory_bytes=64 * 2**20)
-    writer = ObjectStoreResultsWriter(ResultSink(store, RUN, prefix="out"), 0, rows_per_part=1_000_000,
-                                      max_values=limits.max_part_values)
+    writer = ObjectStoreResultsWriter(
+        ResultSink(store, RUN, prefix="out"), 0, rows_per_part=1_000_000, max_values=limits.max_part_values
+    )
     first = -(-limits.max_part_values // 3)  # 3 values a row: a part is full once it holds max_part_values
     writer.add(0, rows(first + 10))
     parts = writer.finish()["resultParts"]

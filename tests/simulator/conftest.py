@@ -19,8 +19,9 @@ def sim() -> Iterator[RunningSimulator]:
 def password_grant(sim: RunningSimulator, token_url: str | None = None) -> dict:
     """The seed tutorial's token request: HTTP Basic client credentials, password grant."""
     form = {"grant_type": "password", "username": sim.username, "password": sim.password}
-    response = requests.post(token_url or sim.token_url, auth=(sim.client, sim.secret), data=form,
-                             verify=sim.verify, timeout=10)
+    response = requests.post(
+        token_url or sim.token_url, auth=(sim.client, sim.secret), data=form, verify=sim.verify, timeout=10
+    )
     assert response.status_code == 200, response.text
     return response.json()
 

@@ -31,8 +31,9 @@ def test_answer_has_wallaroos_flattened_columns(sim: RunningSimulator, auth: dic
     assert table.schema.field("anomaly.count").type == pa.uint32()
     pipeline = sim.config.pipeline("ccfraudpipeline")
     assert table.column("out.dense_1").to_pylist() == [
-        pytest.approx(expected_outputs(pipeline, row)["dense_1"], rel=1e-6) for row in pa.array(
-            rows, pa.list_(pa.float32(), 29)).to_pylist()]
+        pytest.approx(expected_outputs(pipeline, row)["dense_1"], rel=1e-6)
+        for row in pa.array(rows, pa.list_(pa.float32(), 29)).to_pylist()
+    ]
     assert table.column("in.tensor").to_pylist() == pa.array(rows, pa.list_(pa.float32(), 29)).to_pylist()
 
 
@@ -44,14 +45,20 @@ def test_without_separator_columns_are_nested(sim: RunningSimulator, auth: dict[
     assert table.column("metadata").to_pylist()[0]["last_model"].startswith('{"model_name":"ccfraud"')
 
 
-@pytest.mark.parametrize(("body", "error"), [
-    (b"not arrow at all", None),
-    (arrow_body(ccfraud_rows(1), name="features"), 'input "tensor" not found in the request'),
-    (encode_arrow_table(pa.table({"tensor": pa.array([[1.0, 2.0]])})),
-     '"tensor" row 0 has 2 values; the model expects 29'),
-])
-def test_engine_refuses_arrow_that_does_not_fit(sim: RunningSimulator, auth: dict[str, str], body: bytes,
-                                                error: str | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"not arrow at all", None),
+        (arrow_body(ccfraud_rows(1), name="features"), 'input "tensor" not found in the request'),
+        (
+            encode_arrow_table(pa.table({"tensor": pa.array([[1.0, 2.0]])})),
+            '"tensor" row 0 has 2 values; the model expects 29',
+        ),
+    ],
+)
+def test_engine_refuses_arrow_that_does_not_fit(
+    sim: RunningSimulator, auth: dict[str, str], body: bytes, error: str | None
+) -> None:
     response = infer(sim, auth, "ccfraudpipeline", body, ARROW, SDK_QUERY)
     assert response.status_code == 400
     assert response.json() == engine_400(error or response.json()["error"])

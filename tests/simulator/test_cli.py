@@ -14,13 +14,24 @@ import requests
 
 from tests.support.waiting import wait_for
 
-CONNECTION_KEYS = {"api_url", "token_url", "keycloak_token_url", "client", "secret", "username", "password",
-                   "base_url", "admin_url", "pid"}
+CONNECTION_KEYS = {
+    "api_url",
+    "token_url",
+    "keycloak_token_url",
+    "client",
+    "secret",
+    "username",
+    "password",
+    "base_url",
+    "admin_url",
+    "pid",
+}
 
 
 def simulator_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wallaroo_simulator", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "wallaroo_simulator", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def process_gone(pid: int) -> bool:
@@ -60,8 +71,19 @@ def test_up_down_round_trip(workdir: Path) -> None:
 
 def test_up_with_tls_config_and_public_url(workdir: Path) -> None:
     example = Path(__file__).parents[2] / "operator/src/wallaroo_simulator/example-config.yaml"
-    up = simulator_cli("up", "--tls", "--hostname", "acme.api.example.test", "--config", str(example),
-                       "--public-url", "https://acme.api.example.test", "--state-dir", "state", cwd=workdir)
+    up = simulator_cli(
+        "up",
+        "--tls",
+        "--hostname",
+        "acme.api.example.test",
+        "--config",
+        str(example),
+        "--public-url",
+        "https://acme.api.example.test",
+        "--state-dir",
+        "state",
+        cwd=workdir,
+    )
     assert up.returncode == 0, up.stderr
     info = json.loads((workdir / "state" / "connection.json").read_text())
     assert info["base_url"].startswith("https://") and Path(info["ca_file"]).is_file()

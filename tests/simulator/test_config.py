@@ -23,8 +23,12 @@ def test_example_config_serves_its_world() -> None:
         assert world["pipelines"]["urldemopipeline"]["url"].endswith("/infer/urldemopipeline-5")
         assert world["pipelines"]["ccfraudpipeline"]["url"].endswith("/infer/ccfraudpipeline-14/ccfraudpipeline")
         assert sim.admin.faults()["ccfraudpipeline"]["seed"] == 42
-        form = {"grant_type": "password", "username": "bob@example.com", "password": "bob-password",
-                "client_id": "sdk-client"}
+        form = {
+            "grant_type": "password",
+            "username": "bob@example.com",
+            "password": "bob-password",
+            "client_id": "sdk-client",
+        }
         body = requests.post(sim.token_url, data=form, timeout=10).json()
         assert body["expires_in"] == 60 and body["refresh_expires_in"] == 7200
 
@@ -41,12 +45,15 @@ def test_json_config(tmp_path: Path) -> None:
     assert load_config(path) == default_config()
 
 
-@pytest.mark.parametrize("mistake", [
-    {"users": [{"username": "a", "password": "b", "pasword": "typo"}]},
-    {"users": [{"username": "a", "password": "b"}, {"username": "a", "password": "c"}]},
-    {"users": []},
-    {"tokens": {"access_seconds": 0}},
-])
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        {"users": [{"username": "a", "password": "b", "pasword": "typo"}]},
+        {"users": [{"username": "a", "password": "b"}, {"username": "a", "password": "c"}]},
+        {"users": []},
+        {"tokens": {"access_seconds": 0}},
+    ],
+)
 def test_config_mistakes_are_refused(mistake: dict) -> None:
     data = {**json.loads(default_config().model_dump_json()), **mistake}
     with pytest.raises(ValidationError):
@@ -69,6 +76,7 @@ def test_secrets_stay_out_of_reprs() -> None:
 def test_example_config_has_keycloaks_account_and_client_states() -> None:
     config = load_config(EXAMPLE)
     with run_simulator(config) as sim:
+
         def login(username: str, password: str, client: tuple[str, str] = ("api-client", "example-client-secret")):
             form = {"grant_type": "password", "username": username, "password": password}
             return requests.post(sim.token_url, data=form, auth=client, timeout=10)

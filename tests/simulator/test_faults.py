@@ -14,16 +14,21 @@ from tests.support.waiting import wait_for
 from wallaroo_simulator import KEYCLOAK_TARGET, MLOPS_TARGET, FaultSpec, RunningSimulator, default_config, run_simulator
 
 PIPELINE = "ccfraudpipeline"
-LOAD_BALANCER_503 = {"source": "load-balancer", "status": 503,
-                     "message": "The resources required to run this request are not available. "
-                                "Please check the inference endpoint status and try again"}
+LOAD_BALANCER_503 = {
+    "source": "load-balancer",
+    "status": 503,
+    "message": "The resources required to run this request are not available. "
+    "Please check the inference endpoint status and try again",
+}
 ENGINE_500 = {"status": "Error", "error": 'Error running inference: "Error getting tensor from inference data"'}
 
 
-def infer(sim: RunningSimulator, auth: dict[str, str], rows: int = 1, timeout: float = 10,
-          url: str | None = None) -> requests.Response:
-    return requests.post(url or sim.external_url(PIPELINE), json={"tensor": ccfraud_rows(rows)}, headers=auth,
-                         timeout=timeout)
+def infer(
+    sim: RunningSimulator, auth: dict[str, str], rows: int = 1, timeout: float = 10, url: str | None = None
+) -> requests.Response:
+    return requests.post(
+        url or sim.external_url(PIPELINE), json={"tensor": ccfraud_rows(rows)}, headers=auth, timeout=timeout
+    )
 
 
 def test_fail_next_is_deterministic_with_retry_after(sim: RunningSimulator, auth: dict[str, str]) -> None:
@@ -36,13 +41,17 @@ def test_fail_next_is_deterministic_with_retry_after(sim: RunningSimulator, auth
     assert sim.admin.faults()[PIPELINE]["remaining_failures"] == 0
 
 
-@pytest.mark.parametrize(("status", "body"), [
-    (500, ENGINE_500),
-    (503, LOAD_BALANCER_503),
-    (429, {"code": 429, "status": "error", "error": "Too Many Requests", "source": "platform"}),
-])
-def test_rate_one_fails_every_request_with_the_status_body(sim: RunningSimulator, auth: dict[str, str],
-                                                           status: int, body: dict) -> None:
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, ENGINE_500),
+        (503, LOAD_BALANCER_503),
+        (429, {"code": 429, "status": "error", "error": "Too Many Requests", "source": "platform"}),
+    ],
+)
+def test_rate_one_fails_every_request_with_the_status_body(
+    sim: RunningSimulator, auth: dict[str, str], status: int, body: dict
+) -> None:
     sim.admin.set_faults(PIPELINE, rate=1.0, status=status, retry_after=1)
     for _ in range(3):
         response = infer(sim, auth)
@@ -59,19 +68,31 @@ def test_seeded_rate_repeats_the_same_failures(sim: RunningSimulator, auth: dict
     assert {200, 503} == set(first)
 
 
-@pytest.mark.parametrize(("body", "status", "message", "expected"), [
-    ("plain-text", 401, None, "Jwt is missing"),
-    ("platform", 401, None, {"code": 401, "status": "error", "error": "Jwt is missing", "source": "platform"}),
-    ("engine", 409, "OpenAI request sent to a native pipeline",
-     {"code": 409, "status": "error", "error": "OpenAI request sent to a native pipeline", "source": "engine"}),
-    ("engine-500", 500, None, ENGINE_500),
-    ("load-balancer", 503, None, LOAD_BALANCER_503),
-    ("legacy-engine", 500, "model crashed", [{"error": "model crashed", "error_type": "InferenceError"}]),
-    ("mlops", 500, "Internal Server Error: Insufficient memory",
-     {"msg": "Internal Server Error: Insufficient memory", "code": 500}),
-])
-def test_every_error_shape(sim: RunningSimulator, auth: dict[str, str], body: str, status: int,
-                           message: str | None, expected: object) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "message", "expected"),
+    [
+        ("plain-text", 401, None, "Jwt is missing"),
+        ("platform", 401, None, {"code": 401, "status": "error", "error": "Jwt is missing", "source": "platform"}),
+        (
+            "engine",
+            409,
+            "OpenAI request sent to a native pipeline",
+            {"code": 409, "status": "error", "error": "OpenAI request sent to a native pipeline", "source": "engine"},
+        ),
+        ("engine-500", 500, None, ENGINE_500),
+        ("load-balancer", 503, None, LOAD_BALANCER_503),
+        ("legacy-engine", 500, "model crashed", [{"error": "model crashed", "error_type": "InferenceError"}]),
+        (
+            "mlops",
+            500,
+            "Internal Server Error: Insufficient memory",
+            {"msg": "Internal Server Error: Insufficient memory", "code": 500},
+        ),
+    ],
+)
+def test_every_error_shape(
+    sim: RunningSimulator, auth: dict[str, str], body: str, status: int, message: str | None, expected: object
+) -> None:
     sim.admin.set_faults(PIPELINE, fail_next=1, status=status, body=body, message=message)
     response = infer(sim, auth)
     assert response.status_code == status
@@ -91,8 +112,11 @@ def test_hang_outlasts_the_client_timeout(sim: RunningSimulator, auth: dict[str,
         infer(sim, auth, timeout=0.5)
     assert infer(sim, auth).status_code == 200
     # The hung handler is cancelled when the client goes away, not left running for 30 s.
-    wait_for(lambda: sim.admin.counters()["statuses"]["infer"] == {"client-closed": 1, "200": 1},
-             timeout=10, what="the abandoned request to be counted")
+    wait_for(
+        lambda: sim.admin.counters()["statuses"]["infer"] == {"client-closed": 1, "200": 1},
+        timeout=10,
+        what="the abandoned request to be counted",
+    )
 
 
 def test_slow_answer_within_the_client_timeout_succeeds(sim: RunningSimulator, auth: dict[str, str]) -> None:
@@ -125,8 +149,12 @@ def test_undeploy_then_redeploy_changes_the_url(sim: RunningSimulator, auth: dic
     assert redeployed["url"] != old_url and redeployed["deployment_id"] != 14
     assert infer(sim, auth, url=old_url).status_code == 404
     assert infer(sim, auth, url=redeployed["url"]).status_code == 200
-    api_url = requests.post(sim.api_url + "/admin/get_pipeline_external_url", headers=auth, timeout=10,
-                            json={"workspace_id": 17, "pipeline_name": PIPELINE}).json()["url"]
+    api_url = requests.post(
+        sim.api_url + "/admin/get_pipeline_external_url",
+        headers=auth,
+        timeout=10,
+        json={"workspace_id": 17, "pipeline_name": PIPELINE},
+    ).json()["url"]
     assert api_url == redeployed["url"]
 
 
@@ -140,8 +168,10 @@ def test_starting_deployment_answers_503_until_running(sim: RunningSimulator, au
 def test_mlops_faults(sim: RunningSimulator, auth: dict[str, str]) -> None:
     sim.admin.set_faults(MLOPS_TARGET, fail_next=1, status=500, message="Internal Server Error: Insufficient memory")
     failed = requests.post(sim.api_url + "/workspaces/list", json={}, headers=auth, timeout=10)
-    assert (failed.status_code, failed.json()) == (500, {"msg": "Internal Server Error: Insufficient memory",
-                                                         "code": 500})
+    assert (failed.status_code, failed.json()) == (
+        500,
+        {"msg": "Internal Server Error: Insufficient memory", "code": 500},
+    )
     assert requests.post(sim.api_url + "/workspaces/list", json={}, headers=auth, timeout=10).status_code == 200
 
 

@@ -17,8 +17,9 @@ RECORDS = "application/json; format=pandas-records"
 SDK_QUERY = "?dataset[]=*&dataset.exclude[]=metadata&dataset.separator=."
 
 
-def infer(sim: RunningSimulator, auth: dict[str, str], pipeline: str, body: object, content_type: str,
-          query: str = "") -> requests.Response:
+def infer(
+    sim: RunningSimulator, auth: dict[str, str], pipeline: str, body: object, content_type: str, query: str = ""
+) -> requests.Response:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {**auth, "Content-Type": content_type} if content_type else auth
     return requests.post(sim.external_url(pipeline) + query, data=data, headers=headers, timeout=10)
@@ -32,14 +33,18 @@ def test_legacy_tensor_format(sim: RunningSimulator, auth: dict[str, str], conte
     [result] = response.json()
     pipeline = sim.config.pipeline("ccfraudpipeline")
     assert result["model_name"] == "ccfraud" and result["model_version"] == pipeline.model.version
-    assert result["outputs"] == [{"Float": {"v": 1, "dim": [3, 1],
-                                            "data": [expected_outputs(pipeline, row)["dense_1"][0] for row in rows]}}]
+    assert result["outputs"] == [
+        {"Float": {"v": 1, "dim": [3, 1], "data": [expected_outputs(pipeline, row)["dense_1"][0] for row in rows]}}
+    ]
     assert isinstance(result["elapsed"], int) and isinstance(result["time"], int)
 
 
 def test_outputs_wider_than_one_are_flattened_row_major() -> None:
-    pipeline = default_config().pipeline("ccfraudpipeline").model_copy(
-        update={"outputs": [OutputSpec(name="a", width=2), OutputSpec(name="b", width=3)]})
+    pipeline = (
+        default_config()
+        .pipeline("ccfraudpipeline")
+        .model_copy(update={"outputs": [OutputSpec(name="a", width=2), OutputSpec(name="b", width=3)]})
+    )
     rows = ccfraud_rows(2)
     values = infer_columns(pipeline, row_means(rows, 29))
     assert len(values["a"]) == 4 and len(values["b"]) == 6
@@ -82,10 +87,12 @@ def test_pandas_records_column_selection(sim: RunningSimulator, auth: dict[str, 
 
 
 def test_service_account_token_can_infer(sim: RunningSimulator) -> None:
-    token = requests.post(sim.token_url, data={"grant_type": "client_credentials"}, auth=(sim.client, sim.secret),
-                          timeout=10).json()["access_token"]
-    response = infer(sim, {"Authorization": f"Bearer {token}"}, "ccfraudpipeline", {"tensor": ccfraud_rows(1)},
-                     "application/json")
+    token = requests.post(
+        sim.token_url, data={"grant_type": "client_credentials"}, auth=(sim.client, sim.secret), timeout=10
+    ).json()["access_token"]
+    response = infer(
+        sim, {"Authorization": f"Bearer {token}"}, "ccfraudpipeline", {"tensor": ccfraud_rows(1)}, "application/json"
+    )
     assert response.status_code == 200
 
 
@@ -93,33 +100,42 @@ def engine_400(message: str) -> dict:
     return {"code": 400, "status": "error", "error": message, "source": "engine"}
 
 
-@pytest.mark.parametrize(("body", "content_type", "error"), [
-    ({"tensor": [[None] * 29]}, "application/json", "tensor values may not be null"),
-    ([{"tensor": [1.0] * 28 + [None]}], RECORDS, "tensor values may not be null"),
-    ({"dense_input": [[0.0] * 29]}, "application/json", 'input "tensor" not found in the request'),
-    ([{"dense_input": [0.0] * 29}], RECORDS, 'input "tensor" not found in every record'),
-    ({"tensor": [[0.0] * 29, [0.0] * 28]}, "application/json", '"tensor" row 1 has 28 values; the model expects 29'),
-    ({"tensor": [["a"] * 29]}, "application/json", "tensor values must be numbers"),
-    ({"tensor": [[[0.0]] * 29]}, "application/json", "tensor values must be numbers"),
-    ({"tensor": [0.0] * 29}, "application/json", None),
-    ({"tensor": []}, "application/json", None),
-    ({"tensor": 5}, "application/json", None),
-    ([1, 2], "application/json", None),
-    ({"tensor": [[0.0] * 29]}, RECORDS, None),
-    (b'{"tensor": [[1e999' + b", 0" * 28 + b"]]}", "application/json", "tensor values must be finite numbers"),
-    (b"{not json", "application/json", None),
-    (b"\xff\xfe", RECORDS, None),
-])
-def test_engine_refuses_input_that_does_not_fit(sim: RunningSimulator, auth: dict[str, str], body: object,
-                                                content_type: str, error: str | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        ({"tensor": [[None] * 29]}, "application/json", "tensor values may not be null"),
+        ([{"tensor": [1.0] * 28 + [None]}], RECORDS, "tensor values may not be null"),
+        ({"dense_input": [[0.0] * 29]}, "application/json", 'input "tensor" not found in the request'),
+        ([{"dense_input": [0.0] * 29}], RECORDS, 'input "tensor" not found in every record'),
+        (
+            {"tensor": [[0.0] * 29, [0.0] * 28]},
+            "application/json",
+            '"tensor" row 1 has 28 values; the model expects 29',
+        ),
+        ({"tensor": [["a"] * 29]}, "application/json", "tensor values must be numbers"),
+        ({"tensor": [[[0.0]] * 29]}, "application/json", "tensor values must be numbers"),
+        ({"tensor": [0.0] * 29}, "application/json", None),
+        ({"tensor": []}, "application/json", None),
+        ({"tensor": 5}, "application/json", None),
+        ([1, 2], "application/json", None),
+        ({"tensor": [[0.0] * 29]}, RECORDS, None),
+        (b'{"tensor": [[1e999' + b", 0" * 28 + b"]]}", "application/json", "tensor values must be finite numbers"),
+        (b"{not json", "application/json", None),
+        (b"\xff\xfe", RECORDS, None),
+    ],
+)
+def test_engine_refuses_input_that_does_not_fit(
+    sim: RunningSimulator, auth: dict[str, str], body: object, content_type: str, error: str | None
+) -> None:
     response = infer(sim, auth, "ccfraudpipeline", body, content_type)
     assert response.status_code == 400
     assert response.json() == engine_400(error or response.json()["error"])
     assert "Traceback" not in response.text
 
 
-@pytest.mark.parametrize("content_type", ["", "text/plain", "application/vnd.apache.arrow.stream",
-                                          "application/json; format=split"])
+@pytest.mark.parametrize(
+    "content_type", ["", "text/plain", "application/vnd.apache.arrow.stream", "application/json; format=split"]
+)
 def test_unsupported_content_type(sim: RunningSimulator, auth: dict[str, str], content_type: str) -> None:
     response = infer(sim, auth, "ccfraudpipeline", {"tensor": ccfraud_rows(1)}, content_type)
     assert response.status_code == 415
@@ -134,8 +150,9 @@ def test_missing_token_is_plain_text(sim: RunningSimulator) -> None:
 
 
 def test_invalid_token_is_refused(sim: RunningSimulator) -> None:
-    response = infer(sim, {"Authorization": "Bearer abc.def.ghi"}, "ccfraudpipeline", {"tensor": ccfraud_rows(1)},
-                     "application/json")
+    response = infer(
+        sim, {"Authorization": "Bearer abc.def.ghi"}, "ccfraudpipeline", {"tensor": ccfraud_rows(1)}, "application/json"
+    )
     assert (response.status_code, response.text) == (401, "Jwt verification fails")
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
@@ -143,12 +160,15 @@ def test_invalid_token_is_refused(sim: RunningSimulator) -> None:
 NOT_FOUND = {"code": 404, "status": "error", "error": "Deployment not found", "source": "platform"}
 
 
-@pytest.mark.parametrize("path", [
-    "/v1/api/pipelines/infer/ccfraudpipeline-99/ccfraudpipeline",
-    "/v1/api/pipelines/infer/ccfraudpipeline-14",  # the legacy form of a pipeline using the current one
-    "/v1/api/pipelines/infer/ccfraudpipeline-14/urldemopipeline",
-    "/v1/api/pipelines/infer/urldemopipeline-5/urldemopipeline",  # the current form of a legacy one
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/api/pipelines/infer/ccfraudpipeline-99/ccfraudpipeline",
+        "/v1/api/pipelines/infer/ccfraudpipeline-14",  # the legacy form of a pipeline using the current one
+        "/v1/api/pipelines/infer/ccfraudpipeline-14/urldemopipeline",
+        "/v1/api/pipelines/infer/urldemopipeline-5/urldemopipeline",  # the current form of a legacy one
+    ],
+)
 def test_unknown_deployment_path(sim: RunningSimulator, auth: dict[str, str], path: str) -> None:
     response = requests.post(sim.base_url + path, json={"tensor": ccfraud_rows(1)}, headers=auth, timeout=10)
     assert (response.status_code, response.json()) == (404, NOT_FOUND)

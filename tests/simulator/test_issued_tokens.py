@@ -11,11 +11,17 @@ def test_every_access_and_refresh_token_issued_is_listed(sim):
     assert sim.admin.issued_tokens() == []
     first = password_grant(sim)
     second = password_grant(sim)
-    service = requests.post(sim.token_url, auth=(sim.client, sim.secret), data={"grant_type": "client_credentials"},
-                            timeout=10).json()
+    service = requests.post(
+        sim.token_url, auth=(sim.client, sim.secret), data={"grant_type": "client_credentials"}, timeout=10
+    ).json()
 
     issued = sim.admin.issued_tokens()
 
-    assert set(issued) == {first["access_token"], first["refresh_token"], second["access_token"],
-                           second["refresh_token"], service["access_token"]}
+    assert set(issued) == {
+        first["access_token"],
+        first["refresh_token"],
+        second["access_token"],
+        second["refresh_token"],
+        service["access_token"],
+    }
     assert "refresh_token" not in service  # a service account gets no refresh token, so none is listed

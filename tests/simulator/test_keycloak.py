@@ -14,8 +14,9 @@ from wallaroo_simulator import RunningSimulator
 from wallaroo_simulator.keycloak import form_url_decode
 
 
-def post_token(sim: RunningSimulator, form: dict, auth: tuple[str, str] | None = None,
-               url: str | None = None) -> requests.Response:
+def post_token(
+    sim: RunningSimulator, form: dict, auth: tuple[str, str] | None = None, url: str | None = None
+) -> requests.Response:
     return requests.post(url or sim.token_url, data=form, auth=auth, timeout=10)
 
 
@@ -43,8 +44,13 @@ def test_password_grant_with_http_basic_on_both_listeners(sim: RunningSimulator,
 
 
 def test_confidential_client_in_form_fields(sim: RunningSimulator) -> None:
-    form = {"grant_type": "password", "username": sim.username, "password": sim.password,
-            "client_id": sim.client, "client_secret": sim.secret}
+    form = {
+        "grant_type": "password",
+        "username": sim.username,
+        "password": sim.password,
+        "client_id": sim.client,
+        "client_secret": sim.secret,
+    }
     assert post_token(sim, form).status_code == 200
 
 
@@ -57,8 +63,9 @@ def test_public_sdk_client_needs_no_secret(sim: RunningSimulator) -> None:
 
 def test_refresh_grant_renews_within_the_session(sim: RunningSimulator) -> None:
     first = password_grant(sim)
-    response = post_token(sim, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]},
-                          auth=(sim.client, sim.secret))
+    response = post_token(
+        sim, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, auth=(sim.client, sim.secret)
+    )
     assert response.status_code == 200
     renewed = response.json()
     assert renewed["session_state"] == first["session_state"] and renewed["refresh_token"]
@@ -76,27 +83,69 @@ def test_client_credentials_is_a_service_account_without_refresh(sim: RunningSim
     assert claims["azp"] == "api-client" and claims["client_id"] == "api-client"
 
 
-@pytest.mark.parametrize(("form", "auth", "status", "body"), [
-    ({"grant_type": "password", "username": "demo.user@example.com", "password": "wrong"}, "valid", 400,
-     {"error": "invalid_grant", "error_description": "Invalid user credentials"}),
-    ({"grant_type": "password", "username": "nobody@example.com", "password": "x"}, "valid", 400,
-     {"error": "invalid_grant", "error_description": "Invalid user credentials"}),
-    ({"grant_type": "password"}, ("api-client", "wrong-secret"), 401,
-     {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}),
-    ({"grant_type": "password", "client_id": "api-client"}, None, 401,
-     {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}),
-    ({"grant_type": "password"}, ("no-such-client", "x"), 401,
-     {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"}),
-    ({}, "valid", 400, {"error": "invalid_request", "error_description": "Missing form parameter: grant_type"}),
-    ({"grant_type": "foo"}, "valid", 400,
-     {"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"}),
-    ({"grant_type": "authorization_code"}, "valid", 400,
-     {"error": "invalid_request", "error_description": "Missing parameter: code"}),
-    ({"grant_type": "client_credentials", "client_id": "sdk-client"}, None, 401,
-     {"error": "unauthorized_client", "error_description": "Public client not allowed to retrieve service account"}),
-    ({"grant_type": "refresh_token", "refresh_token": "not-a-token"}, "valid", 400,
-     {"error": "invalid_grant", "error_description": "Invalid refresh token"}),
-])
+@pytest.mark.parametrize(
+    ("form", "auth", "status", "body"),
+    [
+        (
+            {"grant_type": "password", "username": "demo.user@example.com", "password": "wrong"},
+            "valid",
+            400,
+            {"error": "invalid_grant", "error_description": "Invalid user credentials"},
+        ),
+        (
+            {"grant_type": "password", "username": "nobody@example.com", "password": "x"},
+            "valid",
+            400,
+            {"error": "invalid_grant", "error_description": "Invalid user credentials"},
+        ),
+        (
+            {"grant_type": "password"},
+            ("api-client", "wrong-secret"),
+            401,
+            {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"},
+        ),
+        (
+            {"grant_type": "password", "client_id": "api-client"},
+            None,
+            401,
+            {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"},
+        ),
+        (
+            {"grant_type": "password"},
+            ("no-such-client", "x"),
+            401,
+            {"error": "invalid_client", "error_description": "Invalid client or Invalid client credentials"},
+        ),
+        ({}, "valid", 400, {"error": "invalid_request", "error_description": "Missing form parameter: grant_type"}),
+        (
+            {"grant_type": "foo"},
+            "valid",
+            400,
+            {"error": "unsupported_grant_type", "error_description": "Unsupported grant_type"},
+        ),
+        (
+            {"grant_type": "authorization_code"},
+            "valid",
+            400,
+            {"error": "invalid_request", "error_description": "Missing parameter: code"},
+        ),
+        (
+            {"grant_type": "client_credentials", "client_id": "sdk-client"},
+            None,
+            401,
+            {
+                "error": "unauthorized_client",
+                "error_description": "Public client not allowed to retrieve service account",
+            },
+        ),
+        (
+            {"grant_type": "refresh_token", "refresh_token": "not-a-token"},
+            "valid",
+            400,
+            {"error": "invalid_grant", "error_description": "Invalid refresh token"},
+        ),
+    ],
+)
 def test_keycloak_error_bodies(sim: RunningSimulator, form: dict, auth: object, status: int, body: dict) -> None:
     response = post_token(sim, form, auth=(sim.client, sim.secret) if auth == "valid" else auth)
     assert (response.status_code, response.json()) == (status, body)
@@ -104,10 +153,12 @@ def test_keycloak_error_bodies(sim: RunningSimulator, form: dict, auth: object, 
 
 
 def test_refresh_token_of_another_client_is_refused(sim: RunningSimulator) -> None:
-    sdk = post_token(sim, {"grant_type": "password", "username": sim.username, "password": sim.password,
-                           "client_id": "sdk-client"}).json()
-    response = post_token(sim, {"grant_type": "refresh_token", "refresh_token": sdk["refresh_token"]},
-                          auth=(sim.client, sim.secret))
+    sdk = post_token(
+        sim, {"grant_type": "password", "username": sim.username, "password": sim.password, "client_id": "sdk-client"}
+    ).json()
+    response = post_token(
+        sim, {"grant_type": "refresh_token", "refresh_token": sdk["refresh_token"]}, auth=(sim.client, sim.secret)
+    )
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
 
 
@@ -121,8 +172,10 @@ def test_expired_refresh_token_is_not_active(sim: RunningSimulator) -> None:
         response = post_token(sim, refresh, auth=(sim.client, sim.secret))
         return response.json() if response.status_code == 400 else None
 
-    assert wait_for(refused, timeout=10, what="the refresh token to expire") == \
-        {"error": "invalid_grant", "error_description": "Token is not active"}
+    assert wait_for(refused, timeout=10, what="the refresh token to expire") == {
+        "error": "invalid_grant",
+        "error_description": "Token is not active",
+    }
 
 
 def test_expired_access_token_is_refused_by_api_and_inference(sim: RunningSimulator) -> None:
@@ -134,16 +187,19 @@ def test_expired_access_token_is_refused_by_api_and_inference(sim: RunningSimula
         response = requests.post(sim.api_url + "/workspaces/list", json={}, headers=headers, timeout=10)
         return response.json() if response.status_code == 401 else None
 
-    assert wait_for(api_refuses, timeout=10, what="the access token to expire") == \
-        {"msg": "Jwt is expired", "code": 401}
+    assert wait_for(api_refuses, timeout=10, what="the access token to expire") == {
+        "msg": "Jwt is expired",
+        "code": 401,
+    }
     inference = requests.post(url, json={"tensor": [[0.0] * 29]}, headers=headers, timeout=10)
     assert (inference.status_code, inference.text) == (401, "Jwt is expired")
 
 
 def test_lifetimes_per_client(sim: RunningSimulator) -> None:
     sim.admin.set_token_lifetimes(access_seconds=60, refresh_seconds=7200, client_id="sdk-client")
-    sdk = post_token(sim, {"grant_type": "password", "username": sim.username, "password": sim.password,
-                           "client_id": "sdk-client"}).json()
+    sdk = post_token(
+        sim, {"grant_type": "password", "username": sim.username, "password": sim.password, "client_id": "sdk-client"}
+    ).json()
     assert (sdk["expires_in"], sdk["refresh_expires_in"]) == (60, 7200)
     assert password_grant(sim)["expires_in"] == 3600
 
@@ -152,8 +208,9 @@ def test_token_requests_are_counted_by_listener_client_and_grant(sim: RunningSim
     password_grant(sim)
     password_grant(sim, sim.keycloak_token_url)
     post_token(sim, {"grant_type": "client_credentials"}, auth=(sim.client, sim.secret))
-    post_token(sim, {"grant_type": "password", "username": sim.username, "password": "wrong"},
-               auth=(sim.client, sim.secret))
+    post_token(
+        sim, {"grant_type": "password", "username": sim.username, "password": "wrong"}, auth=(sim.client, sim.secret)
+    )
     counters = sim.admin.counters()
     assert counters["requests"] == {"token": 3, "keycloak_token": 1}
     assert counters["statuses"]["token"] == {"200": 2, "400": 1}
@@ -198,8 +255,14 @@ def test_client_without_direct_access_grants_or_service_account(sim: RunningSimu
     response = post_token(sim, {"grant_type": "client_credentials"}, creds)
     assert keycloak_refusal(response) == (401, "unauthorized_client", "Client not enabled to retrieve service account")
     sim.admin.update_client(sim.client, secret="rotated-secret", direct_access_grants=True)
-    assert post_token(sim, {"grant_type": "password", "username": sim.username, "password": sim.password},
-                      (sim.client, "rotated-secret")).status_code == 200
+    assert (
+        post_token(
+            sim,
+            {"grant_type": "password", "username": sim.username, "password": sim.password},
+            (sim.client, "rotated-secret"),
+        ).status_code
+        == 200
+    )
 
 
 def test_logout_ends_the_session(sim: RunningSimulator) -> None:
@@ -228,17 +291,28 @@ def test_admin_signs_a_user_out_everywhere(sim: RunningSimulator) -> None:
     assert password_grant(sim)["access_token"]  # a new login opens a new session
 
 
-@pytest.mark.parametrize("path", ["/auth/realms/other/protocol/openid-connect/token",
-                                  "/auth/realms/master2/.well-known/openid-configuration"])
+@pytest.mark.parametrize(
+    "path",
+    ["/auth/realms/other/protocol/openid-connect/token", "/auth/realms/master2/.well-known/openid-configuration"],
+)
 def test_unknown_realm(sim: RunningSimulator, path: str) -> None:
     response = requests.post(sim.base_url + path, data={"grant_type": "password"}, timeout=10)
     assert (response.status_code, response.json()) == (404, {"error": "Realm does not exist"})
 
 
-@pytest.mark.parametrize(("sent", "decoded"), [
-    ("plain", "plain"), ("a+b", "a b"), ("a%2Bb", "a+b"), ("%C3%A9%E2%82%AC", "é€"), ("é", "é"),
-    ("%3A", ":"), ("%c3", "\ufffd"), ("", ""),
-])
+@pytest.mark.parametrize(
+    ("sent", "decoded"),
+    [
+        ("plain", "plain"),
+        ("a+b", "a b"),
+        ("a%2Bb", "a+b"),
+        ("%C3%A9%E2%82%AC", "é€"),
+        ("é", "é"),
+        ("%3A", ":"),
+        ("%c3", "\ufffd"),
+        ("", ""),
+    ],
+)
 def test_basic_credentials_are_form_url_decoded_like_javas_urldecoder(sent: str, decoded: str) -> None:
     assert form_url_decode(sent) == decoded
 

@@ -54,18 +54,28 @@ def test_undeployed_pipeline_still_has_its_url(sim: RunningSimulator, auth: dict
     assert response.status_code == 200 and response.json()["url"].endswith("/urldemopipeline-5")
 
 
-@pytest.mark.parametrize(("body", "status", "msg"), [
-    ({"workspace_id": 99, "pipeline_name": "urldemopipeline"}, 404, "Workspace 99 not found"),
-    ({"workspace_id": 16, "pipeline_name": "nosuchpipeline"}, 404,
-     "Pipeline nosuchpipeline not found in workspace 16"),
-    ({"workspace_id": 17, "pipeline_name": "urldemopipeline"}, 404,
-     "Pipeline urldemopipeline not found in workspace 17"),
-    ({"pipeline_name": "urldemopipeline"}, 400, None),
-    ({"workspace_id": "16", "pipeline_name": "urldemopipeline"}, 400, None),
-    ([1, 2], 400, None),
-])
-def test_external_url_errors(sim: RunningSimulator, auth: dict[str, str], body: object, status: int,
-                             msg: str | None) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "msg"),
+    [
+        ({"workspace_id": 99, "pipeline_name": "urldemopipeline"}, 404, "Workspace 99 not found"),
+        (
+            {"workspace_id": 16, "pipeline_name": "nosuchpipeline"},
+            404,
+            "Pipeline nosuchpipeline not found in workspace 16",
+        ),
+        (
+            {"workspace_id": 17, "pipeline_name": "urldemopipeline"},
+            404,
+            "Pipeline urldemopipeline not found in workspace 17",
+        ),
+        ({"pipeline_name": "urldemopipeline"}, 400, None),
+        ({"workspace_id": "16", "pipeline_name": "urldemopipeline"}, 400, None),
+        ([1, 2], 400, None),
+    ],
+)
+def test_external_url_errors(
+    sim: RunningSimulator, auth: dict[str, str], body: object, status: int, msg: str | None
+) -> None:
     response = api(sim, "/admin/get_pipeline_external_url", body, auth)
     assert response.status_code == status
     assert set(response.json()) == {"msg", "code"} and response.json()["code"] == status
@@ -74,8 +84,12 @@ def test_external_url_errors(sim: RunningSimulator, auth: dict[str, str], body: 
 
 
 def test_malformed_json_body(sim: RunningSimulator, auth: dict[str, str]) -> None:
-    response = requests.post(sim.api_url + "/workspaces/list", data=b"{not json", timeout=10,
-                             headers={**auth, "Content-Type": "application/json"})
+    response = requests.post(
+        sim.api_url + "/workspaces/list",
+        data=b"{not json",
+        timeout=10,
+        headers={**auth, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400 and response.json()["code"] == 400
     assert "Traceback" not in response.text
 
@@ -86,8 +100,10 @@ def badly_signed_token(sim: RunningSimulator) -> str:
     return jwt.encode(claims, other_key, algorithm="RS256")
 
 
-@pytest.mark.parametrize(("token", "msg"), [
-    (None, "Jwt is missing"), ("not-a-jwt", "Jwt verification fails"), ("badly-signed", "Jwt verification fails")])
+@pytest.mark.parametrize(
+    ("token", "msg"),
+    [(None, "Jwt is missing"), ("not-a-jwt", "Jwt verification fails"), ("badly-signed", "Jwt verification fails")],
+)
 def test_token_refused(sim: RunningSimulator, token: str | None, msg: str) -> None:
     if token == "badly-signed":
         token = badly_signed_token(sim)
@@ -103,8 +119,9 @@ def test_refresh_token_is_not_an_access_token(sim: RunningSimulator) -> None:
 
 
 def test_service_account_sees_no_workspaces(sim: RunningSimulator) -> None:
-    body = requests.post(sim.token_url, data={"grant_type": "client_credentials"}, auth=(sim.client, sim.secret),
-                         timeout=10).json()
+    body = requests.post(
+        sim.token_url, data={"grant_type": "client_credentials"}, auth=(sim.client, sim.secret), timeout=10
+    ).json()
     headers = {"Authorization": f"Bearer {body['access_token']}"}
     assert api(sim, "/workspaces/list", {}, headers).json() == {"workspaces": []}
     assert external_url(sim, headers, 16, "urldemopipeline").status_code == 404
@@ -127,8 +144,9 @@ def test_get_deployment_follows_the_pipeline(sim: RunningSimulator, auth: dict[s
 
 
 def test_get_pipeline_by_name(sim: RunningSimulator, auth: dict[str, str]) -> None:
-    body = api(sim, "/pipelines/get_pipeline_by_name", {"pipeline_name": "ccfraudpipeline", "workspace_id": 17},
-               auth).json()
+    body = api(
+        sim, "/pipelines/get_pipeline_by_name", {"pipeline_name": "ccfraudpipeline", "workspace_id": 17}, auth
+    ).json()
     assert body["pipeline"]["id"] == 9 and body["pipeline"]["name"] == "ccfraudpipeline"
     assert body["workspace"]["id"] == 17 and body["workspace"]["name"] == "ccfraudworkspace"
 
@@ -149,5 +167,7 @@ def test_requests_are_counted_per_endpoint_and_client(sim: RunningSimulator, aut
     counters = sim.admin.counters()
     assert counters["requests"] == {"workspaces/list": 2, "admin/get_pipeline_external_url": 1}
     assert counters["statuses"]["workspaces/list"] == {"200": 1, "401": 1}
-    assert counters["clients"] == {"api-client": {"workspaces/list": 1, "admin/get_pipeline_external_url": 1},
-                                   "-": {"workspaces/list": 1}}
+    assert counters["clients"] == {
+        "api-client": {"workspaces/list": 1, "admin/get_pipeline_external_url": 1},
+        "-": {"workspaces/list": 1},
+    }

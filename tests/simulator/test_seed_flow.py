@@ -33,8 +33,12 @@ def test_seed_tutorial_flow(sim: RunningSimulator, rows: int) -> None:
     workspace_id = next(w for w in workspaces if w["name"] == "urldemoworkspace")["id"]
     assert isinstance(workspace_id, int)
 
-    response = get_wallaroo_response(sim.api_url, "/admin/get_pipeline_external_url", token,
-                                     {"workspace_id": workspace_id, "pipeline_name": "urldemopipeline"})
+    response = get_wallaroo_response(
+        sim.api_url,
+        "/admin/get_pipeline_external_url",
+        token,
+        {"workspace_id": workspace_id, "pipeline_name": "urldemopipeline"},
+    )
     external_url = response["url"]
     assert external_url == f"{sim.base_url}/v1/api/pipelines/infer/urldemopipeline-5"
 

@@ -24,8 +24,13 @@ def test_tls_with_the_ca_bundle(tls_sim: RunningSimulator) -> None:
     assert tls_sim.base_url.startswith("https://") and tls_sim.ca_file
     for url in (tls_sim.token_url, tls_sim.keycloak_token_url):
         token = password_grant(tls_sim, url)["access_token"]
-    response = requests.post(tls_sim.api_url + "/workspaces/list", json={}, verify=tls_sim.ca_file, timeout=10,
-                             headers={"Authorization": f"Bearer {token}"})
+    response = requests.post(
+        tls_sim.api_url + "/workspaces/list",
+        json={},
+        verify=tls_sim.ca_file,
+        timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert response.status_code == 200
 
 
@@ -38,8 +43,11 @@ def test_tls_verification_fails_without_the_bundle(tls_sim: RunningSimulator, li
 def test_certificate_covers_the_names(tls_sim: RunningSimulator) -> None:
     host, port = tls_sim.base_url.removeprefix("https://").split(":")
     pem = ssl.get_server_certificate((host, int(port)))
-    names = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(
-        x509.SubjectAlternativeName).value
+    names = (
+        x509.load_pem_x509_certificate(pem.encode())
+        .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        .value
+    )
     assert {"localhost", "sim.example.test"} <= set(names.get_values_for_type(x509.DNSName))
     assert "127.0.0.1" in {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
 

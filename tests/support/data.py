@@ -23,4 +23,3 @@ def ccfraud_rows(count: int, seed: int = 1) -> list[list[float]]:
     """Like cc_data_1k.json: 29 standardised features."""
     generator = random.Random(seed)
     return [[round(generator.gauss(0.0, 1.0), 10) for _ in range(CCFRAUD_WIDTH)] for _ in range(count)]
-

@@ -71,8 +71,13 @@ def _maven_artifact() -> Path:
     local = Path.home() / ".m2" / "repository" / group.replace(".", "/") / artifact / version
     archive = local / f"{artifact}-{version}.{packaging}"
     if not archive.exists():
-        result = subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}", "-Dtransitive=false"],
-                                capture_output=True, text=True, timeout=1800, check=False)
+        result = subprocess.run(
+            ["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}", "-Dtransitive=false"],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
         if result.returncode != 0 or not archive.exists():
             raise KeycloakFailed(f"mvn could not fetch {ARTIFACT}: {_tail(result.stdout + result.stderr)}")
     return archive
@@ -114,12 +119,25 @@ class Keycloak:
         self.started_in: float | None = None  # seconds from spawn to ready
 
     def start(self) -> None:
-        env = {"KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER, "KC_BOOTSTRAP_ADMIN_PASSWORD": self._admin_password,
-               "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx512m", **_java_wrapper()}
+        env = {
+            "KC_BOOTSTRAP_ADMIN_USERNAME": ADMIN_USER,
+            "KC_BOOTSTRAP_ADMIN_PASSWORD": self._admin_password,
+            "JAVA_OPTS_KC_HEAP": "-Xms64m -Xmx512m",
+            **_java_wrapper(),
+        }
         # `env` execs kc.sh in the same process, so the PDEATHSIG spawn() sets stays on it.
-        args = ["env", *(f"{k}={v}" for k, v in env.items()), str(self.home / "bin" / "kc.sh"), "start-dev",
-                "--http-host=127.0.0.1", f"--http-port={self.port}", f"--http-management-port={free_port()}",
-                "--http-relative-path=/auth", "--hostname-strict=false", "--db=dev-mem"]
+        args = [
+            "env",
+            *(f"{k}={v}" for k, v in env.items()),
+            str(self.home / "bin" / "kc.sh"),
+            "start-dev",
+            "--http-host=127.0.0.1",
+            f"--http-port={self.port}",
+            f"--http-management-port={free_port()}",
+            "--http-relative-path=/auth",
+            "--hostname-strict=false",
+            "--db=dev-mem",
+        ]
         began = time.monotonic()
         self._process = spawn(args, self.log_file, detached=False)
         self._wait_ready(began)
@@ -130,8 +148,9 @@ class Keycloak:
         discovery = f"{self.realm_url}/.well-known/openid-configuration"
         while time.monotonic() - began < START_TIMEOUT:
             if self._process.poll() is not None:
-                raise KeycloakFailed(f"Keycloak exited with {self._process.returncode} while starting:\n"
-                                     f"{self.log_tail()}")
+                raise KeycloakFailed(
+                    f"Keycloak exited with {self._process.returncode} while starting:\n{self.log_tail()}"
+                )
             try:
                 if requests.get(discovery, timeout=5).status_code == 200:
                     return
@@ -166,8 +185,9 @@ class Keycloak:
     def admin(self, method: str, path: str, body: Any = None, expect: tuple[int, ...] = (200, 201, 204)) -> Any:
         """One admin REST call under /admin/realms/master; the JSON answer, if any."""
         url = f"{self.base_url}/admin/realms/{REALM}{path}"
-        response = self.session.request(method, url, json=body, timeout=30,
-                                        headers={"Authorization": f"Bearer {self._token()}"})
+        response = self.session.request(
+            method, url, json=body, timeout=30, headers={"Authorization": f"Bearer {self._token()}"}
+        )
         if response.status_code not in expect:
             raise KeycloakFailed(f"admin {method} {path}: HTTP {response.status_code} {response.text[:300]}")
         if response.status_code == 201:
@@ -177,36 +197,72 @@ class Keycloak:
     def _token(self) -> str:
         if self._admin_token and time.monotonic() < self._admin_token[1]:
             return self._admin_token[0]
-        response = self.session.post(self.token_url, timeout=30, data={
-            "grant_type": "password", "client_id": "admin-cli", "username": ADMIN_USER,
-            "password": self._admin_password})
+        response = self.session.post(
+            self.token_url,
+            timeout=30,
+            data={
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": ADMIN_USER,
+                "password": self._admin_password,
+            },
+        )
         if response.status_code != 200:
             raise KeycloakFailed(f"admin login: HTTP {response.status_code} {response.text[:300]}")
         body = response.json()
         self._admin_token = (body["access_token"], time.monotonic() + body["expires_in"] - 10)
         return self._admin_token[0]
 
-    def create_client(self, client_id: str, secret: str | None, *, direct_access_grants: bool = True,
-                      service_account: bool = True, attributes: Mapping[str, str] | None = None) -> str:
+    def create_client(
+        self,
+        client_id: str,
+        secret: str | None,
+        *,
+        direct_access_grants: bool = True,
+        service_account: bool = True,
+        attributes: Mapping[str, str] | None = None,
+    ) -> str:
         """A client as Wallaroo's api-client: confidential when it has a secret; its internal id."""
         representation: dict[str, Any] = {
-            "clientId": client_id, "enabled": True, "protocol": "openid-connect",
-            "publicClient": secret is None, "directAccessGrantsEnabled": direct_access_grants,
-            "serviceAccountsEnabled": service_account and secret is not None, "standardFlowEnabled": False,
-            "attributes": dict(attributes or {})}
+            "clientId": client_id,
+            "enabled": True,
+            "protocol": "openid-connect",
+            "publicClient": secret is None,
+            "directAccessGrantsEnabled": direct_access_grants,
+            "serviceAccountsEnabled": service_account and secret is not None,
+            "standardFlowEnabled": False,
+            "attributes": dict(attributes or {}),
+        }
         if secret is not None:
             representation |= {"clientAuthenticatorType": "client-secret", "secret": secret}
             secret_scan.SESSION.register(f"the secret of Keycloak client {client_id}", secret)
         return self.admin("POST", "/clients", representation)
 
-    def create_user(self, username: str, password: str, *, enabled: bool = True,
-                    required_actions: tuple[str, ...] = (), email: str | None = None) -> str:
+    def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        enabled: bool = True,
+        required_actions: tuple[str, ...] = (),
+        email: str | None = None,
+    ) -> str:
         """A user who can log in with the password grant (Keycloak 26 wants email and names); their id."""
         secret_scan.SESSION.register(f"the password of Keycloak user {username}", password)
-        return self.admin("POST", "/users", {
-            "username": username, "enabled": enabled, "email": email or username, "emailVerified": True,
-            "firstName": "Test", "lastName": "User", "requiredActions": list(required_actions),
-            "credentials": [{"type": "password", "value": password, "temporary": False}]})
+        return self.admin(
+            "POST",
+            "/users",
+            {
+                "username": username,
+                "enabled": enabled,
+                "email": email or username,
+                "emailVerified": True,
+                "firstName": "Test",
+                "lastName": "User",
+                "requiredActions": list(required_actions),
+                "credentials": [{"type": "password", "value": password, "temporary": False}],
+            },
+        )
 
     def user_id(self, username: str) -> str:
         return self.admin("GET", f"/users?exact=true&username={requests.utils.quote(username)}")[0]["id"]
@@ -214,9 +270,19 @@ class Keycloak:
     def set_brute_force(self, failure_factor: int) -> None:
         """Brute-force detection with temporary lockout after ``failure_factor`` failures in a row. The
         quick-login check (two failures within its interval lock at once) is made too short to trigger."""
-        self.admin("PUT", "", {"bruteForceProtected": True, "permanentLockout": False, "failureFactor": failure_factor,
-                               "waitIncrementSeconds": 60, "maxFailureWaitSeconds": 900,
-                               "quickLoginCheckMilliSeconds": 1, "minimumQuickLoginWaitSeconds": 60})
+        self.admin(
+            "PUT",
+            "",
+            {
+                "bruteForceProtected": True,
+                "permanentLockout": False,
+                "failureFactor": failure_factor,
+                "waitIncrementSeconds": 60,
+                "maxFailureWaitSeconds": 900,
+                "quickLoginCheckMilliSeconds": 1,
+                "minimumQuickLoginWaitSeconds": 60,
+            },
+        )
 
     def clear_brute_force(self) -> None:
         """Brute-force detection off, every lockout cleared (Keycloak's default)."""

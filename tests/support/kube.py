@@ -75,5 +75,5 @@ def install_crds(api: kubernetes.client.ApiClient, crd_dir: Path) -> list[str]:
                 extensions.create_custom_resource_definition(crd)
             names.append(name)
     for name in names:
-        wait_for(lambda: crd_established(extensions, name), timeout=30, what=f"CRD {name} Established")
+        wait_for(lambda name=name: crd_established(extensions, name), timeout=30, what=f"CRD {name} Established")
     return names

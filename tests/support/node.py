@@ -31,10 +31,14 @@ JOB_EXECUTOR = pytest.param("job", marks=pytest.mark.node, id="job")
 def job_executor_environment(image: str) -> dict[str, str]:
     """An operator with the Job executor whose worker Pods run `image` on the node and reach the API
     server the way hack/overlays/local/ routes the operator's own Pod (the node has no kube-proxy)."""
-    return {"WALLAROO_OPERATOR_EXECUTOR": "job", "WALLAROO_OPERATOR_WORKER_IMAGE": image,
-            "WALLAROO_OPERATOR_WORKER_HOST_ALIASES": json.dumps([{"ip": node.GATEWAY, "hostnames": ["kubernetes"]}]),
-            "WALLAROO_OPERATOR_WORKER_ENV": json.dumps({"KUBERNETES_SERVICE_HOST": "kubernetes",
-                                                        "KUBERNETES_SERVICE_PORT": str(node.APISERVER_PORT_FOR_PODS)})}
+    return {
+        "WALLAROO_OPERATOR_EXECUTOR": "job",
+        "WALLAROO_OPERATOR_WORKER_IMAGE": image,
+        "WALLAROO_OPERATOR_WORKER_HOST_ALIASES": json.dumps([{"ip": node.GATEWAY, "hostnames": ["kubernetes"]}]),
+        "WALLAROO_OPERATOR_WORKER_ENV": json.dumps(
+            {"KUBERNETES_SERVICE_HOST": "kubernetes", "KUBERNETES_SERVICE_PORT": str(node.APISERVER_PORT_FOR_PODS)}
+        ),
+    }
 
 
 def why_no_node(user_cluster: bool) -> str | None:
@@ -90,8 +94,13 @@ class NodeSession:
         return images.BASE_IMAGE
 
     def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 120, check: bool = True) -> str:
-        result = subprocess.run([str(self.kubectl_path), f"--kubeconfig={self.cluster.kubeconfig}", *args],
-                                input=stdin, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [str(self.kubectl_path), f"--kubeconfig={self.cluster.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr.strip()}")
         return result.stdout
@@ -102,8 +111,9 @@ class NodeSession:
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the kubelet's self-signed cert
         context.load_cert_chain(str(self.cluster.pki["admin.crt"]), str(self.cluster.pki["admin.key"]))
-        with urllib.request.urlopen(f"https://127.0.0.1:{node.KUBELET_PORT}{path}", context=context,
-                                    timeout=10) as response:
+        with urllib.request.urlopen(
+            f"https://127.0.0.1:{node.KUBELET_PORT}{path}", context=context, timeout=10
+        ) as response:
             return response.read().decode()
 
     @contextlib.contextmanager

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import kopf.testing
 from kubernetes.client import ApiException
@@ -20,8 +21,16 @@ from wallaroo_operator.data.inputs import gzip_json
 @contextlib.contextmanager
 def running_operator(namespace: str, *extra: str) -> Iterator[kopf.testing.KopfRunner]:
     """The operator, watching one namespace, in a background thread; fails the test if it crashed."""
-    args = ["run", "--module", "wallaroo_operator.handlers", "--standalone", "--namespace", namespace,
-            "--verbose", *extra]
+    args = [
+        "run",
+        "--module",
+        "wallaroo_operator.handlers",
+        "--standalone",
+        "--namespace",
+        namespace,
+        "--verbose",
+        *extra,
+    ]
     with kopf.testing.KopfRunner(args, timeout=90) as runner:
         yield runner
     assert runner.exception is None, runner.exception
@@ -29,25 +38,50 @@ def running_operator(namespace: str, *extra: str) -> Iterator[kopf.testing.KopfR
     assert "Traceback" not in runner.output, runner.output[-5000:]
 
 
-def create_credentials(kube: Kube, namespace: str, sim, name: str = "wallaroo-credentials",
-                       allowed_connections: str | None = "*", **override: str) -> None:
+def create_credentials(
+    kube: Kube,
+    namespace: str,
+    sim,
+    name: str = "wallaroo-credentials",
+    allowed_connections: str | None = "*",
+    **override: str,
+) -> None:
     """The Secret, consenting to the connections `allowed_connections` names (None: no consent)."""
     values = {"clientSecret": sim.secret, "username": sim.username, "password": sim.password, **override}
     annotations = {c.ALLOWED_CONNECTIONS_ANNOTATION: allowed_connections} if allowed_connections is not None else {}
-    kube.core.create_namespaced_secret(namespace, {"metadata": {"name": name, "annotations": annotations},
-                                                   "stringData": values})
+    kube.core.create_namespaced_secret(
+        namespace, {"metadata": {"name": name, "annotations": annotations}, "stringData": values}
+    )
 
 
-def create_connection(kube: Kube, namespace: str, sim, name: str = "wallaroo", secret: str = "wallaroo-credentials",
-                      **spec: Any) -> dict:
-    body = {"apiVersion": c.API_VERSION, "kind": c.CONNECTION_KIND, "metadata": {"name": name},
-            "spec": {"apiUrl": sim.api_url, "tokenUrl": sim.token_url, "clientId": sim.client,
-                     "credentialsSecretRef": {"name": secret}, **spec}}
+def create_connection(
+    kube: Kube, namespace: str, sim, name: str = "wallaroo", secret: str = "wallaroo-credentials", **spec: Any
+) -> dict:
+    body = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.CONNECTION_KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "apiUrl": sim.api_url,
+            "tokenUrl": sim.token_url,
+            "clientId": sim.client,
+            "credentialsSecretRef": {"name": secret},
+            **spec,
+        },
+    }
     return kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, body)
 
 
-def create_input(kube: Kube, namespace: str, name: str, document: Any, *, compress: bool = False,
-                 key: str = "data.json", labels: dict | None = None) -> None:
+def create_input(
+    kube: Kube,
+    namespace: str,
+    name: str,
+    document: Any,
+    *,
+    compress: bool = False,
+    key: str = "data.json",
+    labels: dict | None = None,
+) -> None:
     metadata = {"name": name, "labels": labels or {}}
     if compress:
         body = {"metadata": metadata, "binaryData": {key: base64.b64encode(gzip_json(document)).decode()}}
@@ -56,21 +90,33 @@ def create_input(kube: Kube, namespace: str, name: str, document: Any, *, compre
     kube.core.create_namespaced_config_map(namespace, body)
 
 
-def job_manifest(name: str, *, workspace: str = "urldemoworkspace", pipeline: str = "urldemopipeline",
-                 inputs: list[str] | None = None, **spec: Any) -> dict:
-    base = {"connectionRef": {"name": "wallaroo"}, "workspace": workspace, "pipeline": pipeline,
-            "input": {"configMaps": [{"name": n} for n in (inputs or ["input"])]}}
+def job_manifest(
+    name: str,
+    *,
+    workspace: str = "urldemoworkspace",
+    pipeline: str = "urldemopipeline",
+    inputs: list[str] | None = None,
+    **spec: Any,
+) -> dict:
+    base = {
+        "connectionRef": {"name": "wallaroo"},
+        "workspace": workspace,
+        "pipeline": pipeline,
+        "input": {"configMaps": [{"name": n} for n in (inputs or ["input"])]},
+    }
     return {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "metadata": {"name": name}, "spec": {**base, **spec}}
 
 
 def create_job(kube: Kube, namespace: str, name: str, **kwargs: Any) -> dict:
-    return kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL,
-                                                       job_manifest(name, **kwargs))
+    return kube.custom.create_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, job_manifest(name, **kwargs)
+    )
 
 
 def annotate_run_now(kube: Kube, namespace: str, name: str, value: str) -> None:
-    kube.custom.patch_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, name,
-                                               {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: value}}})
+    kube.custom.patch_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace, c.JOB_PLURAL, name, {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: value}}}
+    )
 
 
 def patch_job_spec(kube: Kube, namespace: str, name: str, spec: dict) -> None:
@@ -93,6 +139,7 @@ def wait_for_job(kube: Kube, namespace: str, name: str, predicate, *, timeout: f
     def probe():
         job = get_job(kube, namespace, name)
         return job if predicate(job) else None
+
     return wait_for(probe, timeout=timeout, what=what or f"job {name}")
 
 
@@ -127,6 +174,12 @@ def is_gone(read) -> bool:
 def create_split_input(kube: Kube, namespace: str, rows: list, *, label: str, rows_per_part: int = 5_000) -> dict:
     """Input too large for one ConfigMap, gzipped into parts; returns the job's input selector."""
     for index, start in enumerate(range(0, len(rows), rows_per_part)):
-        create_input(kube, namespace, f"{label}-{index}", {"text_input": rows[start:start + rows_per_part]},
-                     compress=True, labels={"dataset": label})
+        create_input(
+            kube,
+            namespace,
+            f"{label}-{index}",
+            {"text_input": rows[start : start + rows_per_part]},
+            compress=True,
+            labels={"dataset": label},
+        )
     return {"selector": {"matchLabels": {"dataset": label}}}

@@ -21,15 +21,26 @@ def apply_manifests(kube: Kube, *names: str) -> None:
                     raise
 
 
-def service_account_kubeconfig(kube: Kube, path: Path, namespace: str = "wallaroo-operator",
-                               name: str = "wallaroo-operator") -> Path:
+def service_account_kubeconfig(
+    kube: Kube, path: Path, namespace: str = "wallaroo-operator", name: str = "wallaroo-operator"
+) -> Path:
     """A kubeconfig that authenticates as the ServiceAccount, with a fresh bound token."""
     token = kube.core.create_namespaced_service_account_token(
-        name, namespace, {"spec": {"expirationSeconds": 3600}}).status.token
+        name, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
     admin = kube.api.configuration
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
-        "clusters": [{"name": "local", "cluster": {"server": admin.host, "certificate-authority": admin.ssl_ca_cert}}],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "operator"}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "operator",
+                "clusters": [
+                    {"name": "local", "cluster": {"server": admin.host, "certificate-authority": admin.ssl_ca_cert}}
+                ],
+                "users": [{"name": "operator", "user": {"token": token}}],
+                "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "operator"}}],
+            }
+        )
+    )
     return path

@@ -36,7 +36,9 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 self._answer(404, "application/json", b'{"msg":"not here","code":404}')
                 return
             # Forward as a reverse proxy in front of the real endpoint would.
-            headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "accept")}
+            headers = {
+                k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "accept")
+            }
             answer = requests.post(recorder.forward_to + self.path, data=body, headers=headers, timeout=30)
             self._answer(answer.status_code, answer.headers.get("Content-Type", "application/json"), answer.content)
 

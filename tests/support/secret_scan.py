@@ -105,16 +105,17 @@ class SecretScan:
             for what, pattern in PATTERNS.items():
                 match = pattern.search(text)
                 if match:
-                    found.append(Finding(what, where, _excerpt(text, match.start(), match.end() - match.start(),
-                                                               secrets)))
+                    found.append(
+                        Finding(what, where, _excerpt(text, match.start(), match.end() - match.start(), secrets))
+                    )
         return found
 
 
 def _excerpt(text: str, start: int, length: int, secrets: dict[str, str]) -> str:
     """The hit masked, with 60 characters around it, in which every other secret is masked too."""
-    before = _hidden(text[max(0, start - 300):start], secrets)[-60:]
-    after = _hidden(text[start + length:start + length + 300], secrets)[:60]
-    return (before + "\u27e8" + mask(text[start:start + length]) + "\u27e9" + after).replace("\n", " ")
+    before = _hidden(text[max(0, start - 300) : start], secrets)[-60:]
+    after = _hidden(text[start + length : start + length + 300], secrets)[:60]
+    return (before + "\u27e8" + mask(text[start : start + length]) + "\u27e9" + after).replace("\n", " ")
 
 
 def _hidden(text: str, secrets: dict[str, str]) -> str:
@@ -153,13 +154,17 @@ def collect_namespace(kube: Any, namespace: str, scan: SecretScan) -> None:
         scan.add(f"an Event on {involved.kind} {namespace}/{involved.name}", f"{event.reason} {event.message}")
     for plural in (c.JOB_PLURAL, c.CONNECTION_PLURAL):
         for item in kube.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, namespace, plural)["items"]:
-            scan.add(f"the status of {plural} {namespace}/{item['metadata']['name']}",
-                     json.dumps(item.get("status") or {}, ensure_ascii=False))
+            scan.add(
+                f"the status of {plural} {namespace}/{item['metadata']['name']}",
+                json.dumps(item.get("status") or {}, ensure_ascii=False),
+            )
     for secret in kube.core.list_namespaced_secret(namespace).items:
         for key, value in (secret.data or {}).items():
             if key in (c.CLIENT_SECRET_KEY, c.PASSWORD_KEY):
-                scan.register(f"the {key} of Secret {namespace}/{secret.metadata.name}",
-                              base64.b64decode(value).decode(errors="replace"))
+                scan.register(
+                    f"the {key} of Secret {namespace}/{secret.metadata.name}",
+                    base64.b64decode(value).decode(errors="replace"),
+                )
 
 
 class ClusterWatch:
@@ -183,8 +188,7 @@ class ClusterWatch:
 
     def start(self) -> ClusterWatch:
         for list_fn, record in self._streams:
-            threading.Thread(target=self._follow, args=(list_fn, record), name="secret-scan watch",
-                             daemon=True).start()
+            threading.Thread(target=self._follow, args=(list_fn, record), name="secret-scan watch", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -202,13 +206,16 @@ class ClusterWatch:
 
     def _status(self, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        self._scan.add(f"the status of {obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}",
-                       json.dumps(obj.get("status") or {}, ensure_ascii=False))
+        self._scan.add(
+            f"the status of {obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}",
+            json.dumps(obj.get("status") or {}, ensure_ascii=False),
+        )
 
     def _event(self, event: Any) -> None:
         involved = event.involved_object
-        self._scan.add(f"an Event on {involved.kind} {involved.namespace}/{involved.name}",
-                       f"{event.reason} {event.message}")
+        self._scan.add(
+            f"an Event on {involved.kind} {involved.namespace}/{involved.name}", f"{event.reason} {event.message}"
+        )
 
 
 def collect_worker_logs(directory: Path, scan: SecretScan) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -25,7 +26,7 @@ def wait_for(probe: Callable[[], T], *, timeout: float = 60.0, interval: float =
             last_value = probe()
             if last_value:
                 return last_value
-        except Exception as error:  # noqa: BLE001 - reported below if the deadline passes
+        except Exception as error:
             last_error = error
         if time.monotonic() >= deadline:
             detail = f"; last error: {last_error!r}" if last_error else f"; last value: {last_value!r}"

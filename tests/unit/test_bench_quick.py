@@ -15,9 +15,19 @@ KEYS = {"throughput_ratio_vs_direct", "speedup_vs_seed", "p99_schedule_lag_s", "
 
 
 def test_bench_quick_ends_with_its_json_line() -> None:
-    finished = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "bench_quick.py"), "--rows=5000",
-                               "--scheduled=3", "--oneshot=2"], capture_output=True, text=True, timeout=600,
-                              check=False)
+    finished = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "benchmarks" / "bench_quick.py"),
+            "--rows=5000",
+            "--scheduled=3",
+            "--oneshot=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert finished.returncode == 0, finished.stderr[-3000:]
     figures = json.loads(finished.stdout.strip().splitlines()[-1])
     assert figures.keys() >= KEYS, figures

@@ -165,8 +165,11 @@ INVALID = {
         "spec.input",
         "give exactly one of configMaps, selector and objectStore",
     ),
-    "input: neither": (changed(JOB, "spec.input", {}), "spec.input",
-                       "give exactly one of configMaps, selector and objectStore"),
+    "input: neither": (
+        changed(JOB, "spec.input", {}),
+        "spec.input",
+        "give exactly one of configMaps, selector and objectStore",
+    ),
     "object store: key and prefix": (
         changed(JOB, "spec.input", {"objectStore": {"bucket": "data", "key": "a.json", "prefix": "in/"}}),
         "spec.input.objectStore",

@@ -18,6 +18,7 @@ DEFAULTS = Settings()  # 5 s doubling up to 120 s, whatever the environment says
 def backoff_delay(attempt: int, settings: Settings = DEFAULTS) -> float:
     return waits.backoff_delay(settings, attempt)
 
+
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 T1 = T0 + timedelta(minutes=5)
 T2 = T0 + timedelta(hours=1)
@@ -48,12 +49,21 @@ def test_now_rfc3339_converts_other_offsets_to_utc() -> None:
 def test_a_new_condition_gets_the_given_time_and_generation() -> None:
     conditions = set_condition(None, "Ready", True, "RunSucceeded", "all good", 3, T0)
 
-    assert conditions == [{"type": "Ready", "status": "True", "reason": "RunSucceeded", "message": "all good",
-                           "lastTransitionTime": T0_TEXT, "observedGeneration": 3}]
+    assert conditions == [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "RunSucceeded",
+            "message": "all good",
+            "lastTransitionTime": T0_TEXT,
+            "observedGeneration": 3,
+        }
+    ]
 
 
-@pytest.mark.parametrize(("status", "text"), [(True, "True"), (False, "False"), ("Unknown", "Unknown"),
-                                              ("True", "True")])
+@pytest.mark.parametrize(
+    ("status", "text"), [(True, "True"), (False, "False"), ("Unknown", "Unknown"), ("True", "True")]
+)
 def test_status_is_written_as_text(status, text: str) -> None:
     assert set_condition([], "Ready", status, "R", "", 1, T0)[0]["status"] == text
 
@@ -97,10 +107,17 @@ def test_observed_generation_is_recorded_and_left_out_when_unknown() -> None:
 
 
 def test_conditions_are_sorted_by_type_and_other_types_are_kept() -> None:
-    foreign = {"type": "Degraded", "status": "False", "reason": "Fine", "message": "set by someone else",
-               "lastTransitionTime": T0_TEXT}
-    conditions = [{"type": "Succeeded", "status": "True", "reason": "RunSucceeded", "message": "",
-                   "lastTransitionTime": T0_TEXT}, foreign]
+    foreign = {
+        "type": "Degraded",
+        "status": "False",
+        "reason": "Fine",
+        "message": "set by someone else",
+        "lastTransitionTime": T0_TEXT,
+    }
+    conditions = [
+        {"type": "Succeeded", "status": "True", "reason": "RunSucceeded", "message": "", "lastTransitionTime": T0_TEXT},
+        foreign,
+    ]
 
     conditions = set_condition(conditions, "Running", False, "NoActiveRun", "", 1, T1)
     conditions = set_condition(conditions, "Available", True, "Yes", "", 1, T1)
@@ -154,8 +171,9 @@ FAILED = run("gen-1", "Failed", reason="PipelineNotFound", error="pipeline 'p' n
 SCHEDULE = {"schedule": "*/5 * * * *"}
 
 
-def derive(status: dict, spec: dict | None = None, *, ready=None, finished=None, generation: int = 4,
-           now: datetime = T0) -> dict:
+def derive(
+    status: dict, spec: dict | None = None, *, ready=None, finished=None, generation: int = 4, now: datetime = T0
+) -> dict:
     return derive_phase_and_conditions(status, spec or {}, generation, ready, finished, now)
 
 
@@ -170,8 +188,11 @@ def test_an_active_running_run_makes_the_phase_running() -> None:
 
     assert result["phase"] == "Running"
     running = condition(result, "Running")
-    assert (running["status"], running["reason"], running["message"]) == ("True", "RunInProgress",
-                                                                          "run gen-2 in progress")
+    assert (running["status"], running["reason"], running["message"]) == (
+        "True",
+        "RunInProgress",
+        "run gen-2 in progress",
+    )
 
 
 def test_running_wins_over_a_waiting_run() -> None:
@@ -182,8 +203,10 @@ def test_running_wins_over_a_waiting_run() -> None:
 
 
 def test_an_active_run_that_waits_makes_the_phase_pending() -> None:
-    result = derive({"active": [run("gen-2", "Pending")]},
-                    ready=(False, "SecretNotFound", "Secret ns/creds not found; waiting for it to appear"))
+    result = derive(
+        {"active": [run("gen-2", "Pending")]},
+        ready=(False, "SecretNotFound", "Secret ns/creds not found; waiting for it to appear"),
+    )
 
     assert result["phase"] == "Pending"
     assert condition(result, "Running")["status"] == "True"
@@ -191,8 +214,14 @@ def test_an_active_run_that_waits_makes_the_phase_pending() -> None:
     assert (ready["status"], ready["reason"]) == ("False", "SecretNotFound")
 
 
-@pytest.mark.parametrize(("spec", "phase"), [(SCHEDULE, "Scheduled"), ({**SCHEDULE, "suspend": True}, "Suspended"),
-                                             ({**SCHEDULE, "suspend": False}, "Scheduled")])
+@pytest.mark.parametrize(
+    ("spec", "phase"),
+    [
+        (SCHEDULE, "Scheduled"),
+        ({**SCHEDULE, "suspend": True}, "Suspended"),
+        ({**SCHEDULE, "suspend": False}, "Scheduled"),
+    ],
+)
 def test_an_idle_scheduled_job_is_scheduled_or_suspended(spec: dict, phase: str) -> None:
     result = derive({}, spec)
 
@@ -248,8 +277,7 @@ def test_an_invalid_spec_makes_the_phase_failed(reason: str, spec: dict) -> None
 
     assert result["phase"] == "Failed"
     ready = condition(result, "Ready")
-    assert (ready["status"], ready["reason"], ready["message"]) == ("False", reason,
-                                                                    "inference.batchSize: too small")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", reason, "inference.batchSize: too small")
 
 
 def test_another_not_ready_reason_does_not_make_an_idle_job_failed() -> None:
@@ -266,15 +294,32 @@ def test_another_not_ready_reason_does_not_make_an_idle_job_failed() -> None:
         ({"history": [run("gen-1", "Failed")]}, {}, ("False", "RunFailed", "")),
         ({"active": [run("gen-1", "Running")]}, {}, ("Unknown", "RunInProgress", "run gen-1 in progress")),
         ({}, SCHEDULE, ("True", "Scheduled", "waiting for the next slot")),
-        ({"active": [run("gen-2", "Running")], "history": [SUCCEEDED]}, {},
-         ("Unknown", "RunInProgress", "run gen-2 in progress")),
-        ({"active": [{**run("manual-1", "Running"), "trigger": "Manual"}], "history": [SUCCEEDED]}, {},
-         ("Unknown", "RunInProgress", "run manual-1 in progress")),
-        ({"active": [{**run("123", "Running"), "trigger": "Schedule"}], "history": [SUCCEEDED]}, SCHEDULE,
-         ("True", "RunSucceeded", "last run gen-1 succeeded")),
+        (
+            {"active": [run("gen-2", "Running")], "history": [SUCCEEDED]},
+            {},
+            ("Unknown", "RunInProgress", "run gen-2 in progress"),
+        ),
+        (
+            {"active": [{**run("manual-1", "Running"), "trigger": "Manual"}], "history": [SUCCEEDED]},
+            {},
+            ("Unknown", "RunInProgress", "run manual-1 in progress"),
+        ),
+        (
+            {"active": [{**run("123", "Running"), "trigger": "Schedule"}], "history": [SUCCEEDED]},
+            SCHEDULE,
+            ("True", "RunSucceeded", "last run gen-1 succeeded"),
+        ),
     ],
-    ids=["last-succeeded", "last-failed", "failed-without-reason", "first-run-active", "scheduled-never-ran",
-         "rerun-after-success", "run-now-after-success", "scheduled-run-after-success"],
+    ids=[
+        "last-succeeded",
+        "last-failed",
+        "failed-without-reason",
+        "first-run-active",
+        "scheduled-never-ran",
+        "rerun-after-success",
+        "run-now-after-success",
+        "scheduled-run-after-success",
+    ],
 )
 def test_ready_reason_follows_the_last_finished_run(status: dict, spec: dict, expected: tuple) -> None:
     ready = condition(derive(status, spec), "Ready")
@@ -287,8 +332,11 @@ def test_finishing_a_run_sets_the_succeeded_condition() -> None:
     failed = condition(derive({}, finished=FAILED), "Succeeded")
 
     assert (ok["status"], ok["reason"], ok["message"]) == ("True", "RunSucceeded", "run gen-1: 42 rows")
-    assert (failed["status"], failed["reason"], failed["message"]) == ("False", "PipelineNotFound",
-                                                                       "run gen-1: pipeline 'p' not found")
+    assert (failed["status"], failed["reason"], failed["message"]) == (
+        "False",
+        "PipelineNotFound",
+        "run gen-1: pipeline 'p' not found",
+    )
 
 
 def test_the_succeeded_condition_is_only_touched_when_a_run_finishes() -> None:
@@ -302,8 +350,12 @@ def test_the_succeeded_condition_is_only_touched_when_a_run_finishes() -> None:
 def test_derived_conditions_carry_generation_and_keep_transition_times() -> None:
     first = derive({"active": [run("gen-4", "Running")]}, generation=4, now=T0)
     second = derive({"conditions": first["conditions"], "active": [run("gen-5", "Running")]}, generation=5, now=T1)
-    finished = derive({"conditions": second["conditions"], "history": [run("gen-5", "Succeeded")]},
-                      finished=run("gen-5", "Succeeded"), generation=5, now=T2)
+    finished = derive(
+        {"conditions": second["conditions"], "history": [run("gen-5", "Succeeded")]},
+        finished=run("gen-5", "Succeeded"),
+        generation=5,
+        now=T2,
+    )
 
     assert [c["type"] for c in finished["conditions"]] == ["Ready", "Running", "Succeeded"]
     assert all(c["observedGeneration"] == 5 for c in second["conditions"])
@@ -319,11 +371,21 @@ def test_derived_conditions_carry_generation_and_keep_transition_times() -> None
 def test_a_new_generation_is_not_ready_until_its_own_run_has_succeeded() -> None:
     """The `kubectl wait --for=condition=Ready` case: the spec changed to generation 5, gen-4 succeeded."""
     before = derive({"history": [run("gen-4", "Succeeded")]}, generation=4, now=T0)
-    in_progress = derive({"conditions": before["conditions"], "active": [run("gen-5", "Running")],
-                          "history": [run("gen-4", "Succeeded")]}, generation=5, now=T1)
-    done = derive({"conditions": in_progress["conditions"], "history": [run("gen-5", "Succeeded"),
-                                                                         run("gen-4", "Succeeded")]},
-                  finished=run("gen-5", "Succeeded"), generation=5, now=T2)
+    in_progress = derive(
+        {
+            "conditions": before["conditions"],
+            "active": [run("gen-5", "Running")],
+            "history": [run("gen-4", "Succeeded")],
+        },
+        generation=5,
+        now=T1,
+    )
+    done = derive(
+        {"conditions": in_progress["conditions"], "history": [run("gen-5", "Succeeded"), run("gen-4", "Succeeded")]},
+        finished=run("gen-5", "Succeeded"),
+        generation=5,
+        now=T2,
+    )
 
     assert condition(before, "Ready")["status"] == "True"
     ready = condition(in_progress, "Ready")
@@ -355,22 +417,30 @@ def test_a_run_from_an_older_spec_ending_last_does_not_hide_the_current_generati
 
 
 def test_a_waiting_run_makes_ready_false_for_its_generation() -> None:
-    result = derive({"active": [run("gen-4", "Pending", reason="SecretNotFound", error="Secret ns/s not found")],
-                     "history": [run("gen-3", "Succeeded")]}, generation=4)
+    result = derive(
+        {
+            "active": [run("gen-4", "Pending", reason="SecretNotFound", error="Secret ns/s not found")],
+            "history": [run("gen-3", "Succeeded")],
+        },
+        generation=4,
+    )
 
     ready = condition(result, "Ready")
     assert (ready["status"], ready["reason"], ready["observedGeneration"]) == ("False", "SecretNotFound", 4)
 
 
 def test_a_scheduled_jobs_ready_speaks_for_the_current_spec() -> None:
-    result = derive({"history": [{**run("28500900", "Succeeded"), "trigger": "Schedule", "generation": 2}]},
-                    SCHEDULE, generation=3)
+    result = derive(
+        {"history": [{**run("28500900", "Succeeded"), "trigger": "Schedule", "generation": 2}]}, SCHEDULE, generation=3
+    )
 
     assert condition(result, "Ready")["observedGeneration"] == 3
 
 
-@pytest.mark.parametrize(("record", "generation"), [({"id": "gen-7"}, 7), ({"id": "gen-7", "generation": 6}, 6),
-                                                    ({"id": "28500900"}, 9), ({"id": "gen-x"}, 9)])
+@pytest.mark.parametrize(
+    ("record", "generation"),
+    [({"id": "gen-7"}, 7), ({"id": "gen-7", "generation": 6}, 6), ({"id": "28500900"}, 9), ({"id": "gen-x"}, 9)],
+)
 def test_run_generation_from_the_record_its_id_or_the_current_one(record: dict, generation: int) -> None:
     assert run_generation(record, 9) == generation
 

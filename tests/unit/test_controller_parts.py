@@ -17,13 +17,21 @@ from wallaroo_operator.kube.status import merge_patch
 from wallaroo_operator.models.job import InferenceJobSpec
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-SPEC = InferenceJobSpec.model_validate({"connectionRef": {"name": "w"}, "workspace": "ws", "pipeline": "p",
-                                        "input": {"configMaps": [{"name": "in"}]}})
+SPEC = InferenceJobSpec.model_validate(
+    {"connectionRef": {"name": "w"}, "workspace": "ws", "pipeline": "p", "input": {"configMaps": [{"name": "in"}]}}
+)
 
 
 def view(active: list[dict[str, Any]], latest: str | None, **spec: Any) -> JobView:
-    return JobView(spec={"workspace": "ws", **spec}, generation=1, active=active, latest_run_id=latest,
-                   successful_limit=3, failed_limit=1, now=NOW)
+    return JobView(
+        spec={"workspace": "ws", **spec},
+        generation=1,
+        active=active,
+        latest_run_id=latest,
+        successful_limit=3,
+        failed_limit=1,
+        now=NOW,
+    )
 
 
 def test_a_run_starts_running_and_its_start_is_one_write_with_lastrun() -> None:
@@ -42,8 +50,9 @@ def test_a_run_starts_running_and_its_start_is_one_write_with_lastrun() -> None:
 def test_the_end_is_one_write_leaving_active_for_history() -> None:
     record = new_record("Spec", "gen-1", now=NOW, generation=1)
     started, _ = desired_status({}, {"observedGeneration": 1}, [], None, view([record], "gen-1"))
-    done = outcomes.succeeded(record, {"rows": 1, "batches": 1, "retries": 0, "summary": {"x": {"count": 1}},
-                                       "outputs": [{"x": [1.0]}]}, NOW)
+    done = outcomes.succeeded(
+        record, {"rows": 1, "batches": 1, "retries": 0, "summary": {"x": {"count": 1}}, "outputs": [{"x": [1.0]}]}, NOW
+    )
 
     status, _ = desired_status(started, {}, [done], None, view([], "gen-1"))
 
@@ -68,8 +77,12 @@ def test_history_is_newest_start_first_whatever_order_runs_finish_in() -> None:
 
 
 def test_outcome_records() -> None:
-    record = {**new_record("Manual", "manual-x", now=NOW, generation=2), "progress": {"rowsDone": 5},
-              "reason": "SecretNotFound", "error": "waiting"}
+    record = {
+        **new_record("Manual", "manual-x", now=NOW, generation=2),
+        "progress": {"rowsDone": 5},
+        "reason": "SecretNotFound",
+        "error": "waiting",
+    }
     failed = outcomes.failed(record, RunError("Unreachable", "no route", Disposition.RETRY), NOW)
     assert (failed["state"], failed["reason"], failed["error"]) == ("Failed", "Unreachable", "no route")
     assert "progress" not in failed and failed["completionTime"] == "2024-05-01T12:00:00Z"
@@ -88,21 +101,26 @@ def posted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return reasons
 
 
-@pytest.mark.parametrize(("trigger", "flags", "expected"), [
-    ("Spec", {}, ["RunStarted"]),
-    ("Manual", {}, ["RunStarted"]),
-    ("Schedule", {}, []),  # a CronJob's run shows its start in status; its outcome is its event
-    ("Spec", {"restarted": True}, ["RunRestarted"]),  # one event, not RunRestarted and RunStarted
-    ("Schedule", {"adopted": True}, ["RunAdopted"]),
-])
-def test_which_start_events_a_run_posts(posted: list[str], trigger: str, flags: dict[str, bool],
-                                        expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("trigger", "flags", "expected"),
+    [
+        ("Spec", {}, ["RunStarted"]),
+        ("Manual", {}, ["RunStarted"]),
+        ("Schedule", {}, []),  # a CronJob's run shows its start in status; its outcome is its event
+        ("Spec", {"restarted": True}, ["RunRestarted"]),  # one event, not RunRestarted and RunStarted
+        ("Schedule", {"adopted": True}, ["RunAdopted"]),
+    ],
+)
+def test_which_start_events_a_run_posts(
+    posted: list[str], trigger: str, flags: dict[str, bool], expected: list[str]
+) -> None:
     events.run_started(None, new_record(trigger, "r", now=NOW, generation=1, **flags), SPEC)  # type: ignore[arg-type]
     assert posted == expected
 
 
-@pytest.mark.parametrize(("state", "reason"), [("Succeeded", "RunSucceeded"), ("Failed", "RunFailed"),
-                                               ("Cancelled", "RunCancelled")])
+@pytest.mark.parametrize(
+    ("state", "reason"), [("Succeeded", "RunSucceeded"), ("Failed", "RunFailed"), ("Cancelled", "RunCancelled")]
+)
 def test_one_event_per_outcome(posted: list[str], state: str, reason: str) -> None:
     record = {"id": "r", "state": state, "rows": 1, "batches": 1, "retries": 0, "reason": "X", "error": "e"}
     events.run_finished(None, record)  # type: ignore[arg-type]
@@ -111,8 +129,11 @@ def test_one_event_per_outcome(posted: list[str], state: str, reason: str) -> No
 
 def test_the_connection_is_reused_until_it_changes_or_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     reads: list[str] = []
-    monkeypatch.setattr(connection.references, "read_connection",
-                        lambda namespace, name: reads.append(name) or {"metadata": {"name": name}})
+    monkeypatch.setattr(
+        connection.references,
+        "read_connection",
+        lambda namespace, name: reads.append(name) or {"metadata": {"name": name}},
+    )
     monkeypatch.setattr(connection, "resolve_connection", lambda namespace, obj: f"resolved {len(reads)}")
     cache = connection.ConnectionCache(ttl_seconds=60)
 
@@ -146,6 +167,9 @@ def test_one_row_outputs_type() -> None:
     from pathlib import Path
 
     package = Path(connection.__file__).parents[1]
-    definitions = [str(path.relative_to(package)) for path in package.rglob("*.py")
-                   if re.search(r"^RowOutputs\s*=", path.read_text(), re.MULTILINE)]
+    definitions = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"^RowOutputs\s*=", path.read_text(), re.MULTILINE)
+    ]
     assert definitions == ["wallaroo/formats.py"]

@@ -27,6 +27,7 @@ def test_schemas_are_structural_and_free_of_noise():
         elif isinstance(node, list):
             for item in node:
                 walk(item, path)
+
     for crd in all_crds().values():
         walk(crd)
         for column in crd["spec"]["versions"][0]["additionalPrinterColumns"]:

@@ -49,8 +49,9 @@ MINIMAL_JOB = {
 # ---- classify() ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reason", ["ConnectionNotFound", "SecretNotFound", "SecretKeyNotFound",
-                                    "ConfigMapNotFound", "ConfigMapKeyNotFound"])
+@pytest.mark.parametrize(
+    "reason", ["ConnectionNotFound", "SecretNotFound", "SecretKeyNotFound", "ConfigMapNotFound", "ConfigMapKeyNotFound"]
+)
 def test_a_missing_reference_is_waited_for(reason: str) -> None:
     error = classify(MissingReference(reason, "Secret ns/creds not found"))
 
@@ -106,8 +107,9 @@ def test_wallaroo_error_messages_stay_scrubbed() -> None:
 
 @pytest.mark.parametrize("reason", ["InvalidInput", "InputNotFound", "InputTooLarge"])
 def test_input_errors_fail_with_their_own_reason(reason: str) -> None:
-    assert classify(InputError(reason, "cm/k: row 3 of 'x' is bad")) == RunError(reason, "cm/k: row 3 of 'x' is bad",
-                                                                                 Disposition.FAIL)
+    assert classify(InputError(reason, "cm/k: row 3 of 'x' is bad")) == RunError(
+        reason, "cm/k: row 3 of 'x' is bad", Disposition.FAIL
+    )
 
 
 def test_results_too_large_fails_the_run() -> None:
@@ -116,8 +118,9 @@ def test_results_too_large_fails_the_run() -> None:
     assert classify(error) == RunError("ResultsTooLarge", str(error), Disposition.FAIL)
 
 
-@pytest.mark.parametrize(("call", "argument"), [(validate_schedule, "61 * * * *"),
-                                                (validate_time_zone, "Mars/Olympus")])
+@pytest.mark.parametrize(
+    ("call", "argument"), [(validate_schedule, "61 * * * *"), (validate_time_zone, "Mars/Olympus")]
+)
 def test_invalid_schedules_and_time_zones_fail_as_invalid_schedule(call, argument: str) -> None:
     with pytest.raises(InvalidSchedule) as caught:
         call(argument)
@@ -130,8 +133,9 @@ def test_invalid_schedules_and_time_zones_fail_as_invalid_schedule(call, argumen
 
 def test_a_validation_error_is_invalid_spec_listing_the_field_paths() -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
-        InferenceJobSpec.model_validate({**MINIMAL_JOB, "connectionRef": None, "inference": {"batchSize": 0},
-                                         "concurrencyPolicy": "Sometimes"})
+        InferenceJobSpec.model_validate(
+            {**MINIMAL_JOB, "connectionRef": None, "inference": {"batchSize": 0}, "concurrencyPolicy": "Sometimes"}
+        )
 
     classified = classify(caught.value)
 
@@ -143,8 +147,15 @@ def test_a_validation_error_is_invalid_spec_listing_the_field_paths() -> None:
 
 
 def test_a_validation_error_lists_at_most_five_problems_and_not_the_values() -> None:
-    spec = {"connectionRef": {"name": FAKE_SECRET.upper()}, "workspace": "", "pipeline": "", "input": {},
-            "backoffLimit": -1, "suspend": "maybe", "inference": {"parallelism": 0}}
+    spec = {
+        "connectionRef": {"name": FAKE_SECRET.upper()},
+        "workspace": "",
+        "pipeline": "",
+        "input": {},
+        "backoffLimit": -1,
+        "suspend": "maybe",
+        "inference": {"parallelism": 0},
+    }
     with pytest.raises(pydantic.ValidationError) as caught:
         InferenceJobSpec.model_validate(spec)
     assert len(caught.value.errors()) > 5
@@ -159,9 +170,11 @@ class _Boom(RuntimeError):
     pass
 
 
-@pytest.mark.parametrize("error", [_Boom(f"Authorization: Bearer {FAKE_SECRET}"), KeyError(FAKE_SECRET),
-                                   OSError(13, f"password={FAKE_SECRET}")],
-                         ids=["RuntimeError-subclass", "KeyError", "OSError"])
+@pytest.mark.parametrize(
+    "error",
+    [_Boom(f"Authorization: Bearer {FAKE_SECRET}"), KeyError(FAKE_SECRET), OSError(13, f"password={FAKE_SECRET}")],
+    ids=["RuntimeError-subclass", "KeyError", "OSError"],
+)
 def test_an_unexpected_exception_from_nowhere_known_is_a_retried_internal_error_with_its_type(error) -> None:
     classified = classify(error)
 
@@ -180,18 +193,30 @@ def _raised_in(module: str, error: BaseException) -> BaseException:
     raise AssertionError("unreachable")
 
 
-@pytest.mark.parametrize(("module", "reason", "doing", "disposition"), [
-    ("wallaroo_operator.data.inputs", "InvalidInput", "decoding the input", Disposition.FAIL),
-    ("wallaroo_operator.kube.references", "ReferenceReadFailed", "reading the job's connection", Disposition.RETRY),
-    ("wallaroo_operator.controller.connection", "ConnectionResolveFailed", "resolving the WallarooConnection",
-     Disposition.RETRY),
-    ("wallaroo_operator.wallaroo.http", "WallarooClientFailed", "talking to Wallaroo", Disposition.RETRY),
-    ("wallaroo_operator.kube.results_store", "ResultsWriteFailed", "writing the results ConfigMaps",
-     Disposition.RETRY),
-    ("wallaroo_operator.kube.status", "StatusWriteFailed", "writing the job's status", Disposition.RETRY),
-])
-def test_an_unexpected_exception_from_a_known_stage_is_named_after_the_stage(module, reason, doing,
-                                                                             disposition) -> None:
+@pytest.mark.parametrize(
+    ("module", "reason", "doing", "disposition"),
+    [
+        ("wallaroo_operator.data.inputs", "InvalidInput", "decoding the input", Disposition.FAIL),
+        ("wallaroo_operator.kube.references", "ReferenceReadFailed", "reading the job's connection", Disposition.RETRY),
+        (
+            "wallaroo_operator.controller.connection",
+            "ConnectionResolveFailed",
+            "resolving the WallarooConnection",
+            Disposition.RETRY,
+        ),
+        ("wallaroo_operator.wallaroo.http", "WallarooClientFailed", "talking to Wallaroo", Disposition.RETRY),
+        (
+            "wallaroo_operator.kube.results_store",
+            "ResultsWriteFailed",
+            "writing the results ConfigMaps",
+            Disposition.RETRY,
+        ),
+        ("wallaroo_operator.kube.status", "StatusWriteFailed", "writing the job's status", Disposition.RETRY),
+    ],
+)
+def test_an_unexpected_exception_from_a_known_stage_is_named_after_the_stage(
+    module, reason, doing, disposition
+) -> None:
     classified = classify(_raised_in(module, KeyError(FAKE_SECRET)))
 
     assert (classified.reason, classified.disposition) == (reason, disposition)
@@ -208,21 +233,27 @@ def test_the_deepest_known_stage_wins() -> None:
         assert classify(outer).reason == "InvalidInput"
 
 
-@pytest.mark.parametrize(("status", "phrase", "disposition"), [(403, "Forbidden", Disposition.RETRY),
-                                                               (503, "Service Unavailable", Disposition.RETRY)])
+@pytest.mark.parametrize(
+    ("status", "phrase", "disposition"),
+    [(403, "Forbidden", Disposition.RETRY), (503, "Service Unavailable", Disposition.RETRY)],
+)
 def test_an_api_server_error_shows_its_http_status_and_not_its_body(status, phrase, disposition) -> None:
     api_error = kubernetes.client.ApiException(status=status, reason=phrase)
     api_error.body = f'{{"message": "{FAKE_SECRET}"}}'
 
     classified = classify(_raised_in("wallaroo_operator.kube.results_store", api_error))
 
-    assert classified == RunError("ResultsWriteFailed", f"writing the results ConfigMaps: unexpected Kubernetes API "
-                                                        f"answered {status} {phrase}", disposition)
+    assert classified == RunError(
+        "ResultsWriteFailed",
+        f"writing the results ConfigMaps: unexpected Kubernetes API answered {status} {phrase}",
+        disposition,
+    )
 
 
 def test_an_unreachable_api_server_is_retried_even_while_decoding() -> None:
-    classified = classify(_raised_in("wallaroo_operator.data.inputs",
-                                     urllib3.exceptions.MaxRetryError(None, "/", "refused")))
+    classified = classify(
+        _raised_in("wallaroo_operator.data.inputs", urllib3.exceptions.MaxRetryError(None, "/", "refused"))
+    )
 
     assert classified.disposition is Disposition.RETRY
     assert classified.message == "decoding the input: unexpected Kubernetes API unreachable (MaxRetryError)"
@@ -235,10 +266,14 @@ FULL_JOB = {
     "connectionRef": {"name": "wallaroo"},
     "workspace": "urldemoworkspace",
     "pipeline": "urldemopipeline",
-    "input": {"configMaps": [{"name": "inputs-1", "key": "data.json.gz"}, {"name": "inputs-2"}],
-              "key": "rows.json"},
-    "inference": {"format": "pandas-records", "batchSize": 250, "parallelism": 4, "requestTimeoutSeconds": 30.0,
-                  "retryBudget": 7},
+    "input": {"configMaps": [{"name": "inputs-1", "key": "data.json.gz"}, {"name": "inputs-2"}], "key": "rows.json"},
+    "inference": {
+        "format": "pandas-records",
+        "batchSize": 250,
+        "parallelism": 4,
+        "requestTimeoutSeconds": 30.0,
+        "retryBudget": 7,
+    },
     "results": {"inlineLimitBytes": 0, "maxConfigMaps": 50},
     "execution": {"shards": 2, "parallelism": 1, "backoffLimitPerIndex": 2},
     "backoffLimit": 5,
@@ -267,9 +302,15 @@ def test_a_camel_case_job_spec_round_trips() -> None:
 
 
 def test_a_job_spec_accepts_snake_case_names_too() -> None:
-    spec = InferenceJobSpec.model_validate({"connection_ref": {"name": "c"}, "workspace": "w", "pipeline": "p",
-                                            "input": {"selector": {"match_labels": {"app": "x"}}},
-                                            "backoff_limit": 0})
+    spec = InferenceJobSpec.model_validate(
+        {
+            "connection_ref": {"name": "c"},
+            "workspace": "w",
+            "pipeline": "p",
+            "input": {"selector": {"match_labels": {"app": "x"}}},
+            "backoff_limit": 0,
+        }
+    )
 
     assert spec.to_kube()["input"] == {"selector": {"matchLabels": {"app": "x"}}, "key": "data.json"}
     assert spec.to_kube()["backoffLimit"] == 0
@@ -283,8 +324,13 @@ def test_job_spec_defaults() -> None:
     assert (spec.successful_runs_history_limit, spec.failed_runs_history_limit) == (3, 1)
     assert spec.input.key == "data.json"
     assert spec.input.config_maps[0].key is None
-    assert (spec.inference.format, spec.inference.batch_size, spec.inference.parallelism,
-            spec.inference.request_timeout_seconds, spec.inference.retry_budget) == ("legacy", 1000, 2, 15, 20)
+    assert (
+        spec.inference.format,
+        spec.inference.batch_size,
+        spec.inference.parallelism,
+        spec.inference.request_timeout_seconds,
+        spec.inference.retry_budget,
+    ) == ("legacy", 1000, 2, 15, 20)
     assert (spec.results.inline_limit_bytes, spec.results.max_config_maps) == (4096, 20)
 
 
@@ -309,7 +355,11 @@ def test_connection_defaults() -> None:
     spec = WallarooConnectionSpec.model_validate(CONNECTION)
 
     assert (spec.client_id, spec.grant, spec.insecure_skip_tls_verify, spec.request_timeout_seconds) == (
-        "api-client", "password", False, 60)
+        "api-client",
+        "password",
+        False,
+        60,
+    )
     assert spec.credentials_secret_ref.to_kube() == {"name": "creds"}  # the key names are fixed
 
 
@@ -322,22 +372,30 @@ def test_insecure_skip_tls_verify_uses_the_kubernetes_spelling() -> None:
 
 
 def test_insecure_skip_tls_verify_ignores_the_generated_camel_case() -> None:
-    assert WallarooConnectionSpec.model_validate({**CONNECTION, "insecureSkipTlsVerify": True}
-                                                 ).insecure_skip_tls_verify is False
+    assert (
+        WallarooConnectionSpec.model_validate({**CONNECTION, "insecureSkipTlsVerify": True}).insecure_skip_tls_verify
+        is False
+    )
 
 
 def test_a_camel_case_connection_spec_round_trips() -> None:
-    wire = {"urlPrefix": "sparkly-apple-3026", "urlSuffix": "wallaroo.community", "clientId": "sdk-client",
-            "grant": "client_credentials",
-            "credentialsSecretRef": {"name": "creds"},
-            "caBundle": {"configMapRef": {"name": "ca", "key": "ca.crt"}}, "insecureSkipTLSVerify": False,
-            "requestTimeoutSeconds": 12.5}
+    wire = {
+        "urlPrefix": "sparkly-apple-3026",
+        "urlSuffix": "wallaroo.community",
+        "clientId": "sdk-client",
+        "grant": "client_credentials",
+        "credentialsSecretRef": {"name": "creds"},
+        "caBundle": {"configMapRef": {"name": "ca", "key": "ca.crt"}},
+        "insecureSkipTLSVerify": False,
+        "requestTimeoutSeconds": 12.5,
+    }
 
     assert WallarooConnectionSpec.model_validate(wire).to_kube() == wire
 
 
-@pytest.mark.parametrize("schedule", ["@hourly", "@daily", "@yearly", "*/5 * * * *", "0 0 1 1 *",
-                                      "30 9 * * MON-FRI", "0 0 1,15 * ?"])
+@pytest.mark.parametrize(
+    "schedule", ["@hourly", "@daily", "@yearly", "*/5 * * * *", "0 0 1 1 *", "30 9 * * MON-FRI", "0 0 1,15 * ?"]
+)
 def test_cron_pattern_accepts_macros_and_five_fields(schedule: str) -> None:
     assert re.fullmatch(CRON_PATTERN, schedule)
     assert InferenceJobSpec.model_validate({**MINIMAL_JOB, "schedule": schedule}).schedule == schedule
@@ -369,12 +427,18 @@ def test_prefix_and_suffix_give_the_seed_era_hosts() -> None:
 @pytest.mark.parametrize(
     ("api_url", "token_url"),
     [
-        ("https://wallaroo.example.com/v1/api",
-         "https://wallaroo.example.com/auth/realms/master/protocol/openid-connect/token"),
-        ("https://wallaroo.example.com/v1/api/",
-         "https://wallaroo.example.com/auth/realms/master/protocol/openid-connect/token"),
-        ("http://api-lb.wallaroo.svc:8080/v1/api",
-         "http://api-lb.wallaroo.svc:8080/auth/realms/master/protocol/openid-connect/token"),
+        (
+            "https://wallaroo.example.com/v1/api",
+            "https://wallaroo.example.com/auth/realms/master/protocol/openid-connect/token",
+        ),
+        (
+            "https://wallaroo.example.com/v1/api/",
+            "https://wallaroo.example.com/auth/realms/master/protocol/openid-connect/token",
+        ),
+        (
+            "http://api-lb.wallaroo.svc:8080/v1/api",
+            "http://api-lb.wallaroo.svc:8080/auth/realms/master/protocol/openid-connect/token",
+        ),
     ],
 )
 def test_api_url_without_token_url_uses_keycloak_on_the_api_host(api_url: str, token_url: str) -> None:
@@ -385,7 +449,9 @@ def test_an_explicit_token_url_is_used_as_given() -> None:
     token_url = "https://sso.example.com/auth/realms/wallaroo/protocol/openid-connect/token"
 
     assert endpoint_urls(connection(apiUrl="https://wallaroo.example.com/v1/api/", tokenUrl=token_url)) == (
-        "https://wallaroo.example.com/v1/api", token_url)
+        "https://wallaroo.example.com/v1/api",
+        token_url,
+    )
 
 
 # ---- kopf's command line -----------------------------------------------------------------------
@@ -399,18 +465,33 @@ def default_liveness(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_defaults_are_standalone_all_namespaces_with_liveness(default_liveness: str) -> None:
-    assert kopf_arguments([]) == ["run", "--module", "wallaroo_operator.handlers", "--standalone",
-                                  "--all-namespaces", default_liveness]
+    assert kopf_arguments([]) == [
+        "run",
+        "--module",
+        "wallaroo_operator.handlers",
+        "--standalone",
+        "--all-namespaces",
+        default_liveness,
+    ]
 
 
-@pytest.mark.parametrize("flags", [["-n", "jobs"], ["--namespace", "jobs"], ["--namespace=jobs"],
-                                   ["-n", "a", "-n", "b"], ["-A"], ["--all-namespaces"]])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["-n", "jobs"],
+        ["--namespace", "jobs"],
+        ["--namespace=jobs"],
+        ["-n", "a", "-n", "b"],
+        ["-A"],
+        ["--all-namespaces"],
+    ],
+)
 def test_a_namespace_flag_replaces_all_namespaces(default_liveness: str, flags: list[str]) -> None:
     args = kopf_arguments(flags)
 
     assert args.count("--all-namespaces") == flags.count("--all-namespaces")
     assert "--standalone" in args
-    assert args[-len(flags):] == flags
+    assert args[-len(flags) :] == flags
 
 
 def test_an_attached_short_namespace_flag_replaces_all_namespaces(default_liveness: str) -> None:
@@ -423,7 +504,7 @@ def test_a_liveness_flag_replaces_the_default(default_liveness: str, flags: list
 
     assert default_liveness not in args
     assert [a for a in args if a.startswith("--liveness")] == [flags[0]]
-    assert args[-len(flags):] == flags
+    assert args[-len(flags) :] == flags
 
 
 def test_the_liveness_default_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -442,8 +523,15 @@ def test_other_flags_pass_through_in_order_after_the_defaults(default_liveness: 
 
     args = kopf_arguments(extra)
 
-    assert args == ["run", "--module", "wallaroo_operator.handlers", "--standalone", "--all-namespaces",
-                    default_liveness, *extra]
+    assert args == [
+        "run",
+        "--module",
+        "wallaroo_operator.handlers",
+        "--standalone",
+        "--all-namespaces",
+        default_liveness,
+        *extra,
+    ]
 
 
 def test_kopf_arguments_does_not_modify_the_given_list(default_liveness: str) -> None:

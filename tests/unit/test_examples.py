@@ -29,12 +29,18 @@ EXAMPLES = REPO_ROOT / "examples"
 CRDS = REPO_ROOT / "crds"
 
 # In the order a user applies them (kubectl apply -f examples/ applies files in name order).
-FILES = ["00-secret.yaml", "01-connection.yaml", "02-input-configmap.yaml", "03-inferencejob.yaml",
-         "04-scheduled-inferencejob.yaml"]
+FILES = [
+    "00-secret.yaml",
+    "01-connection.yaml",
+    "02-input-configmap.yaml",
+    "03-inferencejob.yaml",
+    "04-scheduled-inferencejob.yaml",
+]
 SPEC_MODELS = {c.JOB_KIND: InferenceJobSpec, c.CONNECTION_KIND: WallarooConnectionSpec}
 
 
 # -- loading -----------------------------------------------------------------------------------------
+
 
 def applied_documents(name: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all((EXAMPLES / name).read_text()) if doc]
@@ -101,11 +107,13 @@ def schema_errors(value, schema: dict, path: str = "spec") -> list[str]:
         if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
             errors.append(f"{path}: length {len(value)} out of bounds")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and (value < schema["minimum"]
-                                    or (schema.get("exclusiveMinimum") and value == schema["minimum"])):
+        if "minimum" in schema and (
+            value < schema["minimum"] or (schema.get("exclusiveMinimum") and value == schema["minimum"])
+        ):
             errors.append(f"{path}: {value} below the minimum {schema['minimum']}")
-        if "maximum" in schema and (value > schema["maximum"]
-                                    or (schema.get("exclusiveMaximum") and value == schema["maximum"])):
+        if "maximum" in schema and (
+            value > schema["maximum"] or (schema.get("exclusiveMaximum") and value == schema["maximum"])
+        ):
             errors.append(f"{path}: {value} above the maximum {schema['maximum']}")
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", len(value)):
@@ -146,8 +154,9 @@ def test_the_schema_checker_catches_what_the_api_server_would():
     job = crd_schema(c.JOB_KIND)["properties"]["spec"]
     good = {"connectionRef": {"name": "w"}, "workspace": "w", "pipeline": "p", "input": {"configMaps": [{"name": "i"}]}}
     assert schema_errors(good, job) == []
-    assert schema_errors({**good, "timezone": "UTC"}, job) == ["spec.timezone: unknown field (the API server "
-                                                               "would reject or prune it)"]
+    assert schema_errors({**good, "timezone": "UTC"}, job) == [
+        "spec.timezone: unknown field (the API server would reject or prune it)"
+    ]
     assert schema_errors({**good, "concurrencyPolicy": "Skip"}, job)
     assert schema_errors({**good, "backoffLimit": -1}, job)
     assert schema_errors({**good, "input": {}}, job)  # CEL: exactly one of configMaps and selector
@@ -157,6 +166,7 @@ def test_the_schema_checker_catches_what_the_api_server_would():
 
 
 # -- the examples --------------------------------------------------------------------------------------
+
 
 def test_examples_are_the_documented_set_in_apply_order():
     assert sorted(p.name for p in EXAMPLES.glob("*.y*ml")) == FILES
@@ -186,6 +196,7 @@ def test_custom_resources_match_the_models_and_the_crds(label, doc):
         if isinstance(node, list):
             return {k for item in node for k in keys(item, prefix)}
         return set()
+
     # The models ignore unknown fields; make sure none of the example's fields was ignored.
     assert keys(spec) <= keys(parsed.to_kube()), f"{label}: fields the model does not know"
 

@@ -19,8 +19,14 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is no
 
 
 def make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), *args], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def test_make_test_runs_every_lint_tool_before_pytest() -> None:
@@ -35,8 +41,11 @@ def test_make_test_runs_every_lint_tool_before_pytest() -> None:
 def fake_python(tmp_path: Path, failing: str | None) -> tuple[Path, Path]:
     """A stand-in for .venv/bin/python that logs its arguments and fails for the `failing` tool."""
     log, script = tmp_path / "calls.log", tmp_path / "python"
-    script.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\n'
-                      + (f'case "$*" in "{failing}") exit 1;; esac\n' if failing else "") + "exit 0\n")
+    script.write_text(
+        f'#!/bin/sh\necho "$*" >> "{log}"\n'
+        + (f'case "$*" in "{failing}") exit 1;; esac\n' if failing else "")
+        + "exit 0\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script, log
 

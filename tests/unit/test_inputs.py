@@ -210,8 +210,7 @@ def test_tutorial_format_needs_a_list_of_rows() -> None:
         [{"tensor": [1]}, [2]],
         [[1, 2], [3, 4]],
     ],
-    ids=["differing-columns", "two-columns", "two-columns-each", "no-column", "mixed-record-and-list",
-         "bare-rows"],
+    ids=["differing-columns", "two-columns", "two-columns-each", "no-column", "mixed-record-and-list", "bare-rows"],
 )
 def test_pandas_records_need_one_and_the_same_column(records: list) -> None:
     error = decode_error([text_part(records, "cm/k")])
@@ -236,9 +235,18 @@ def test_pandas_records_of_unequal_width_name_the_row() -> None:
     assert str(error) == "cm/k: row 1 of 'tensor' has 2 values; row 0 has 1"
 
 
-@pytest.mark.parametrize(("bad_value", "what"), [(None, "null"), ("1.5", "a string"), (True, "a boolean"),
-                                                  (False, "a boolean"), ([1], "a list"), ({"v": 1}, "an object")],
-                         ids=["null", "string", "true", "false", "nested-list", "object"])
+@pytest.mark.parametrize(
+    ("bad_value", "what"),
+    [
+        (None, "null"),
+        ("1.5", "a string"),
+        (True, "a boolean"),
+        (False, "a boolean"),
+        ([1], "a list"),
+        ({"v": 1}, "an object"),
+    ],
+    ids=["null", "string", "true", "false", "nested-list", "object"],
+)
 def test_nulls_strings_and_booleans_in_rows_are_rejected(bad_value, what: str) -> None:
     error = decode_error([text_part({"x": [[1, 2], [3, bad_value]]}, "cm/k")])
 
@@ -426,10 +434,13 @@ def test_json_nested_100000_levels_is_invalid_input() -> None:
     assert str(error).startswith("cm/k: JSON nested more than about")
 
 
-@pytest.mark.parametrize("document, key", [
-    ('{"x": [[1]], "x": [[2]]}', "x"),  # json would keep the second and silently drop the first rows
-    ('[{"t": [1]}, {"t": [2], "t": [3]}]', "t"),
-])
+@pytest.mark.parametrize(
+    "document, key",
+    [
+        ('{"x": [[1]], "x": [[2]]}', "x"),  # json would keep the second and silently drop the first rows
+        ('[{"t": [1]}, {"t": [2], "t": [3]}]', "t"),
+    ],
+)
 def test_duplicate_keys_are_refused_rather_than_dropping_rows(document: str, key: str) -> None:
     error = decode_error([text_part(document, "cm/k")])
 
@@ -443,9 +454,11 @@ def test_the_duplicate_key_message_counts_pandas_records_as_rows() -> None:
     assert "JSON object 2 " in str(error)
 
 
-@pytest.mark.parametrize("make_part", [lambda raw: binary_part(raw, "cm/k"),
-                                       lambda raw: binary_part(gzip.compress(raw), "cm/k")],
-                         ids=["binaryData", "gzip"])
+@pytest.mark.parametrize(
+    "make_part",
+    [lambda raw: binary_part(raw, "cm/k"), lambda raw: binary_part(gzip.compress(raw), "cm/k")],
+    ids=["binaryData", "gzip"],
+)
 def test_invalid_utf8_is_invalid_input_with_its_offset(make_part) -> None:
     error = decode_error([make_part(b'{"x": [[1]], "\xc3\x28": 1}')])
 
@@ -470,4 +483,3 @@ def test_nan_outside_rows_is_still_rejected() -> None:
     error = decode_error([text_part("NaN", "cm/k")])
 
     assert (error.reason, str(error)) == ("InvalidInput", "cm/k: expected a JSON object or a list of records")
-

@@ -27,12 +27,20 @@ def failing(times: int, error: Exception, result: str = "done"):
         if len(calls) <= times:
             raise error
         return result
+
     return call, calls
 
 
-@pytest.mark.parametrize("error", [urllib3.exceptions.MaxRetryError(None, "/", "refused"), ConnectionResetError(),
-                                   kubernetes.client.ApiException(status=503), kubernetes.client.ApiException(429)],
-                         ids=["no-answer", "reset", "503", "429"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        urllib3.exceptions.MaxRetryError(None, "/", "refused"),
+        ConnectionResetError(),
+        kubernetes.client.ApiException(status=503),
+        kubernetes.client.ApiException(429),
+    ],
+    ids=["no-answer", "reset", "503", "429"],
+)
 def test_transient_failures_are_retried_with_growing_delays(error: Exception) -> None:
     clock = FakeClock()
     call, calls = failing(5, error)
@@ -57,8 +65,11 @@ def test_beyond_the_budget_is_kubernetes_unavailable_with_a_clear_reason() -> No
     assert (error.reason, error.disposition) == ("KubernetesUnavailable", Disposition.RETRY)
 
 
-@pytest.mark.parametrize("error", [kubernetes.client.ApiException(status=403), kubernetes.client.ApiException(409),
-                                   ValueError("a bug")], ids=["403", "409", "bug"])
+@pytest.mark.parametrize(
+    "error",
+    [kubernetes.client.ApiException(status=403), kubernetes.client.ApiException(409), ValueError("a bug")],
+    ids=["403", "409", "bug"],
+)
 def test_other_failures_are_raised_at_once(error: Exception) -> None:
     call, calls = failing(1, error)
 

@@ -15,8 +15,12 @@ def of_kind(path, kind: str) -> list[dict]:
 
 
 def rules_by_resource(rules: list[dict]) -> dict[tuple[str, str], set[str]]:
-    return {(group, resource): set(rule["verbs"]) for rule in rules
-            for group in rule["apiGroups"] for resource in rule["resources"]}
+    return {
+        (group, resource): set(rule["verbs"])
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
 
 
 def cluster_role() -> dict:
@@ -32,8 +36,11 @@ def test_results_config_maps_are_never_updated_nor_deleted_by_selector():
 
 
 def test_each_namespaced_role_grants_what_the_cluster_role_grants_inside_a_namespace():
-    namespaced = {k: v for k, v in rules_by_resource(cluster_role()["rules"]).items()
-                  if k != ("apiextensions.k8s.io", "customresourcedefinitions")}
+    namespaced = {
+        k: v
+        for k, v in rules_by_resource(cluster_role()["rules"]).items()
+        if k != ("apiextensions.k8s.io", "customresourcedefinitions")
+    }
     roles = of_kind(MANIFESTS / "namespaced" / "roles.yaml", "Role")
     assert len(roles) >= 1
     for role in roles:
@@ -46,8 +53,13 @@ def test_the_namespaced_mode_binds_a_role_in_each_namespace_it_watches():
     assert {b["metadata"]["namespace"] for b in bindings} == roles
     (account,) = load_yaml_documents(MANIFESTS / "serviceaccount.yaml")
     for binding in bindings:
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
-                                        "namespace": account["metadata"]["namespace"]}]
+        assert binding["subjects"] == [
+            {
+                "kind": "ServiceAccount",
+                "name": account["metadata"]["name"],
+                "namespace": account["metadata"]["namespace"],
+            }
+        ]
     kustomization = yaml.safe_load((MANIFESTS / "namespaced" / "kustomization.yaml").read_text())
     (args_patch,) = [p for p in kustomization["patches"] if p.get("target", {}).get("kind") == "Deployment"]
     (operation,) = yaml.safe_load(args_patch["patch"])

@@ -24,15 +24,26 @@ PROPERTY_SETTINGS = settings(max_examples=100, deadline=None, suppress_health_ch
 SOURCE = "input/data.json"
 
 # Any JSON value, with the numbers JSON forbids (NaN, Infinity) and ones beyond float64.
-json_scalars = (st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True)
-                | st.integers() | st.integers(min_value=10 ** 300, max_value=10 ** 500) | st.text(max_size=20))
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5)
-                           | st.dictionaries(st.text(max_size=10), inner, max_size=5), max_leaves=40)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**500)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=40,
+)
 # Documents shaped like the accepted formats, so the row checks are reached too.
 rows = st.lists(st.lists(json_scalars, max_size=4) | json_values, max_size=6)
 tutorial_like = st.builds(lambda name, r: {name: r}, st.text(max_size=10), rows)
-records_like = st.lists(st.dictionaries(st.sampled_from(["tensor", "t", ""]), st.lists(json_scalars, max_size=3)
-                                        | json_values, max_size=2), max_size=6)
+records_like = st.lists(
+    st.dictionaries(st.sampled_from(["tensor", "t", ""]), st.lists(json_scalars, max_size=3) | json_values, max_size=2),
+    max_size=6,
+)
 documents = json_values | tutorial_like | records_like
 
 
@@ -67,7 +78,7 @@ def test_arbitrary_bytes_gzipped(raw: bytes) -> None:
 @given(st.binary(max_size=64), st.integers(min_value=0, max_value=64))
 def test_truncated_or_corrupted_gzip(raw: bytes, cut: int) -> None:
     compressed = gzip.compress(raw)
-    decodes_or_refuses(binary(compressed[:max(2, len(compressed) - cut)]))
+    decodes_or_refuses(binary(compressed[: max(2, len(compressed) - cut)]))
 
 
 @PROPERTY_SETTINGS
@@ -98,31 +109,70 @@ def test_arbitrary_json_documents_gzipped(document) -> None:
 @given(documents, st.integers(min_value=0, max_value=200))
 def test_truncated_json(document, cut: int) -> None:
     text = json.dumps(document)
-    decodes_or_refuses(InputPart(SOURCE, text=text[:max(0, len(text) - cut)]))
+    decodes_or_refuses(InputPart(SOURCE, text=text[: max(0, len(text) - cut)]))
 
 
 # ---- spec models -------------------------------------------------------------------------------
 
-JOB_FIELDS = ["connectionRef", "workspace", "pipeline", "input", "inference", "results", "backoffLimit",
-              "activeDeadlineSeconds", "schedule", "timeZone", "suspend", "concurrencyPolicy",
-              "startingDeadlineSeconds", "successfulRunsHistoryLimit", "failedRunsHistoryLimit",
-              "configMaps", "selector", "matchLabels", "name", "key", "format", "batchSize", "parallelism"]
-CONNECTION_FIELDS = ["apiUrl", "tokenUrl", "clientId", "credentialsSecretRef", "caBundle", "grant",
-                     "configMapRef", "name", "key", "insecureSkipTLSVerify"]
+JOB_FIELDS = [
+    "connectionRef",
+    "workspace",
+    "pipeline",
+    "input",
+    "inference",
+    "results",
+    "backoffLimit",
+    "activeDeadlineSeconds",
+    "schedule",
+    "timeZone",
+    "suspend",
+    "concurrencyPolicy",
+    "startingDeadlineSeconds",
+    "successfulRunsHistoryLimit",
+    "failedRunsHistoryLimit",
+    "configMaps",
+    "selector",
+    "matchLabels",
+    "name",
+    "key",
+    "format",
+    "batchSize",
+    "parallelism",
+]
+CONNECTION_FIELDS = [
+    "apiUrl",
+    "tokenUrl",
+    "clientId",
+    "credentialsSecretRef",
+    "caBundle",
+    "grant",
+    "configMapRef",
+    "name",
+    "key",
+    "insecureSkipTLSVerify",
+]
 
 
 def spec_dicts(fields: list[str]):
     """Dicts whose keys are mostly the models' own field names, nested, with any JSON values."""
     keys = st.sampled_from(fields) | st.text(max_size=8)
-    values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
-                          | st.dictionaries(keys, inner, max_size=4), max_leaves=20)
+    values = st.recursive(
+        json_scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=4),
+        max_leaves=20,
+    )
     return st.dictionaries(keys, values, max_size=8)
 
 
-@pytest.mark.parametrize("model, fields", [(InferenceJobSpec, JOB_FIELDS),
-                                           (WallarooConnectionSpec, CONNECTION_FIELDS),
-                                           (InferenceJobStatus, ["lastRun", "history", "active", "conditions"])],
-                         ids=["InferenceJobSpec", "WallarooConnectionSpec", "InferenceJobStatus"])
+@pytest.mark.parametrize(
+    "model, fields",
+    [
+        (InferenceJobSpec, JOB_FIELDS),
+        (WallarooConnectionSpec, CONNECTION_FIELDS),
+        (InferenceJobStatus, ["lastRun", "history", "active", "conditions"]),
+    ],
+    ids=["InferenceJobSpec", "WallarooConnectionSpec", "InferenceJobStatus"],
+)
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_arbitrary_dicts_through_the_models(model, fields, data) -> None:
@@ -136,8 +186,10 @@ def test_arbitrary_dicts_through_the_models(model, fields, data) -> None:
 
 
 @PROPERTY_SETTINGS
-@given(st.text(max_size=40) | st.sampled_from(["* * * * *", "0 2 * * *", "@daily", "61 * * * *"]),
-       st.text(max_size=30) | st.sampled_from(["UTC", "Europe/Berlin", "../etc/passwd", "Mars/Olympus"]))
+@given(
+    st.text(max_size=40) | st.sampled_from(["* * * * *", "0 2 * * *", "@daily", "61 * * * *"]),
+    st.text(max_size=30) | st.sampled_from(["UTC", "Europe/Berlin", "../etc/passwd", "Mars/Olympus"]),
+)
 def test_arbitrary_schedules_and_time_zones(schedule: str, time_zone: str) -> None:
     try:
         validate_schedule(schedule, time_zone)

@@ -19,8 +19,12 @@ def outputs_of(count: int, width: int = 3) -> list[dict[str, list[float]]]:
 def chunk_results(outputs: list, *, max_chunks: int, chunk_bytes: int = CHUNK_BYTES) -> list[ResultChunk]:
     """The chunks a ResultsWriter stores for `outputs`, added in two calls as batches come."""
     stored: list[ResultChunk] = []
-    writer = ResultsWriter(lambda chunk: stored.append(chunk) or f"part-{chunk.index}", max_chunks=max_chunks,
-                           inline_limit_bytes=0, chunk_bytes=chunk_bytes)
+    writer = ResultsWriter(
+        lambda chunk: stored.append(chunk) or f"part-{chunk.index}",
+        max_chunks=max_chunks,
+        inline_limit_bytes=0,
+        chunk_bytes=chunk_bytes,
+    )
     half = len(outputs) // 2
     writer.add(0, outputs[:half])
     writer.add(half, outputs[half:])
@@ -85,8 +89,9 @@ def test_chunks_are_filled_before_a_new_one_starts() -> None:
 def test_small_outputs_fit_one_chunk_with_compact_json() -> None:
     chunks = chunk_results([{"a": [1.5], "b": [2.0, 3.0]}, {"a": [4.0], "b": [5.0, 6.0]}], max_chunks=1)
 
-    assert chunks == [ResultChunk(0, 0, 2, '[{"row":0,"a":[1.5],"b":[2.0,3.0]},{"row":1,"a":[4.0],"b":[5.0,6.0]}]',
-                                  last=True)]
+    assert chunks == [
+        ResultChunk(0, 0, 2, '[{"row":0,"a":[1.5],"b":[2.0,3.0]},{"row":1,"a":[4.0],"b":[5.0,6.0]}]', last=True)
+    ]
 
 
 def test_empty_outputs_make_one_empty_chunk() -> None:

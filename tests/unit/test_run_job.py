@@ -33,17 +33,37 @@ def sim():
 
 
 def documents(sim, *, job_spec: dict[str, Any] | None = None, rows: list[list[int]] = ROWS) -> list[dict[str, Any]]:
-    spec = {"connectionRef": {"name": "wallaroo"}, "workspace": "urldemoworkspace", "pipeline": "urldemopipeline",
-            "input": {"configMaps": [{"name": "aloha-input"}]}, "inference": {"batchSize": 64}}
+    spec = {
+        "connectionRef": {"name": "wallaroo"},
+        "workspace": "urldemoworkspace",
+        "pipeline": "urldemopipeline",
+        "input": {"configMaps": [{"name": "aloha-input"}]},
+        "inference": {"batchSize": 64},
+    }
     return [
-        {"apiVersion": "wallaroo.inferops.dev/v1alpha1", "kind": "InferenceJob", "metadata": {"name": "aloha"},
-         "spec": {**spec, **(job_spec or {})}},
-        {"apiVersion": "wallaroo.inferops.dev/v1alpha1", "kind": "WallarooConnection",
-         "metadata": {"name": "wallaroo"},
-         "spec": {"apiUrl": sim.api_url, "tokenUrl": sim.token_url, "clientId": sim.client,
-                  "credentialsSecretRef": {"name": "wallaroo-credentials"}}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aloha-input"},
-         "data": {"data.json": json.dumps({"text_input": rows})}},
+        {
+            "apiVersion": "wallaroo.inferops.dev/v1alpha1",
+            "kind": "InferenceJob",
+            "metadata": {"name": "aloha"},
+            "spec": {**spec, **(job_spec or {})},
+        },
+        {
+            "apiVersion": "wallaroo.inferops.dev/v1alpha1",
+            "kind": "WallarooConnection",
+            "metadata": {"name": "wallaroo"},
+            "spec": {
+                "apiUrl": sim.api_url,
+                "tokenUrl": sim.token_url,
+                "clientId": sim.client,
+                "credentialsSecretRef": {"name": "wallaroo-credentials"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "aloha-input"},
+            "data": {"data.json": json.dumps({"text_input": rows})},
+        },
     ]
 
 
@@ -77,14 +97,23 @@ def assert_outputs_match(sim, rows: list[dict[str, Any]], inputs: list[list[int]
         expected = list(expected_outputs(pipeline, row).values())
         got = [result[name] for name in result if name != "row"]
         assert len(got) == len(expected) == 15
-        assert all(math.isclose(a, b, rel_tol=1e-6) for g, e in zip(got, expected, strict=True)
-                   for a, b in zip(g, e, strict=True))
+        assert all(
+            math.isclose(a, b, rel_tol=1e-6)
+            for g, e in zip(got, expected, strict=True)
+            for a, b in zip(g, e, strict=True)
+        )
 
 
 def test_runs_the_job_and_writes_results_a_summary_and_a_short_report(sim, credentials, capsys, tmp_path) -> None:
     sim.admin.reset_counters()
-    code, out, err = run_job(capsys, "-f", write_manifests(tmp_path / "job.yaml", documents(sim)),
-                             "--output", str(tmp_path / "out"), "--quiet")
+    code, out, err = run_job(
+        capsys,
+        "-f",
+        write_manifests(tmp_path / "job.yaml", documents(sim)),
+        "--output",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
     assert code == OK, err
     rows = results(tmp_path / "out")
     assert_outputs_match(sim, rows, ROWS)
@@ -113,8 +142,13 @@ def test_several_files_and_shards_give_the_same_rows_in_order(sim, credentials, 
 def _write_inputs(folder: Path) -> dict[str, Path]:
     folder.mkdir()
     jsonl = "".join(json.dumps({"text_input": row}) + "\n" for row in ROWS)
-    paths = {"json": folder / "in.json", "json.gz": folder / "in.json.gz", "jsonl": folder / "in.jsonl",
-             "jsonl.gz": folder / "in.jsonl.gz", "parquet": folder / "in.parquet"}
+    paths = {
+        "json": folder / "in.json",
+        "json.gz": folder / "in.json.gz",
+        "jsonl": folder / "in.jsonl",
+        "jsonl.gz": folder / "in.jsonl.gz",
+        "parquet": folder / "in.parquet",
+    }
     paths["json"].write_text(json.dumps({"text_input": ROWS}))
     paths["json.gz"].write_bytes(gzip.compress(json.dumps([{"text_input": r} for r in ROWS]).encode()))
     paths["jsonl"].write_text(jsonl)
@@ -135,8 +169,18 @@ def test_local_input_files(sim, credentials, capsys, tmp_path, kind) -> None:
 def test_several_input_files_are_read_in_the_order_given(sim, credentials, capsys, tmp_path) -> None:
     paths = _write_inputs(tmp_path / "inputs")
     manifests = write_manifests(tmp_path / "job.yaml", documents(sim)[:2])
-    code, _, err = run_job(capsys, "-f", manifests, "-i", str(paths["parquet"]), "-i", str(paths["jsonl"]),
-                           "-o", str(tmp_path / "out"), "--quiet")
+    code, _, err = run_job(
+        capsys,
+        "-f",
+        manifests,
+        "-i",
+        str(paths["parquet"]),
+        "-i",
+        str(paths["jsonl"]),
+        "-o",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
     assert code == OK, err
     assert_outputs_match(sim, results(tmp_path / "out"), ROWS + ROWS)
 
@@ -145,11 +189,26 @@ def test_credentials_from_a_secret_manifest(sim, capsys, tmp_path, monkeypatch) 
     for name in ("WALLAROO_CLIENT_SECRET", "WALLAROO_USERNAME", "WALLAROO_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     secret = tmp_path / "secret.yaml"
-    secret.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"},
-                                      "stringData": {"clientSecret": sim.secret, "username": sim.username,
-                                                     "password": sim.password}}))
-    code, _, err = run_job(capsys, "-f", write_manifests(tmp_path / "job.yaml", documents(sim)),
-                           "--credentials", str(secret), "-o", str(tmp_path / "out"), "--quiet")
+    secret.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "c"},
+                "stringData": {"clientSecret": sim.secret, "username": sim.username, "password": sim.password},
+            }
+        )
+    )
+    code, _, err = run_job(
+        capsys,
+        "-f",
+        write_manifests(tmp_path / "job.yaml", documents(sim)),
+        "--credentials",
+        str(secret),
+        "-o",
+        str(tmp_path / "out"),
+        "--quiet",
+    )
     assert code == OK, err
 
 
@@ -158,8 +217,9 @@ def test_refused_credentials_exit_3_in_one_line_without_the_password(sim, capsys
     monkeypatch.setenv("WALLAROO_CLIENT_SECRET", sim.secret)
     monkeypatch.setenv("WALLAROO_USERNAME", sim.username)
     monkeypatch.setenv("WALLAROO_PASSWORD", wrong)
-    code, out, err = run_job(capsys, "-f", write_manifests(tmp_path / "job.yaml", documents(sim)),
-                             "-o", str(tmp_path / "out"))
+    code, out, err = run_job(
+        capsys, "-f", write_manifests(tmp_path / "job.yaml", documents(sim)), "-o", str(tmp_path / "out")
+    )
     assert code == CREDENTIALS
     assert err.startswith("error: InvalidCredentials: ") and err.count("\n") == 1, err
     assert wrong not in out + err and sim.secret not in out + err
@@ -186,15 +246,20 @@ def test_an_unknown_pipeline_exits_1(sim, credentials, capsys, tmp_path) -> None
     assert err.startswith("error: PipelineNotFound: ") and err.count("\n") == 1, err
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda docs: docs[0]["spec"]["inference"].update(batchSize=0), "spec.inference.batchSize"),
-    (lambda docs: docs.pop(1), "WallarooConnection wallaroo, which is not in the -f files"),
-    (lambda docs: docs.pop(2), "ConfigMap aloha-input (the job's input) is not in the -f files"),
-    (lambda docs: docs.pop(0), "no InferenceJob in the -f files"),
-    (lambda docs: docs.append({**docs[0], "metadata": {"name": "other"}}), "pick one with --job"),
-    (lambda docs: docs[1]["spec"].update(caBundle={"configMapRef": {"name": "ca", "key": "ca.crt"}}),
-     "give the PEM file with --ca-file"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda docs: docs[0]["spec"]["inference"].update(batchSize=0), "spec.inference.batchSize"),
+        (lambda docs: docs.pop(1), "WallarooConnection wallaroo, which is not in the -f files"),
+        (lambda docs: docs.pop(2), "ConfigMap aloha-input (the job's input) is not in the -f files"),
+        (lambda docs: docs.pop(0), "no InferenceJob in the -f files"),
+        (lambda docs: docs.append({**docs[0], "metadata": {"name": "other"}}), "pick one with --job"),
+        (
+            lambda docs: docs[1]["spec"].update(caBundle={"configMapRef": {"name": "ca", "key": "ca.crt"}}),
+            "give the PEM file with --ca-file",
+        ),
+    ],
+)
 def test_invalid_manifests_exit_2_in_one_line(sim, credentials, capsys, tmp_path, change, message) -> None:
     docs = documents(sim)
     change(docs)
@@ -230,8 +295,13 @@ def test_help_documents_the_exit_codes(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["run-job", "--help"])
     text = capsys.readouterr().out
-    for line in ("0    the run succeeded", "2    usage error or invalid manifest", "3    credentials refused",
-                 "4    invalid input data", "130  interrupted"):
+    for line in (
+        "0    the run succeeded",
+        "2    usage error or invalid manifest",
+        "3    credentials refused",
+        "4    invalid input data",
+        "130  interrupted",
+    ):
         assert line in text
 
 
@@ -244,14 +314,16 @@ def test_a_private_ca_is_trusted_only_when_given(capsys, tmp_path, monkeypatch) 
         manifests = write_manifests(tmp_path / "job.yaml", documents(tls_sim))
         code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet")
         assert code == FAILED and err.startswith("error: TLSVerificationFailed: "), err
-        code, _, err = run_job(capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet",
-                               "--ca-file", tls_sim.ca_file)
+        code, _, err = run_job(
+            capsys, "-f", manifests, "-o", str(tmp_path / "out"), "--quiet", "--ca-file", tls_sim.ca_file
+        )
         assert code == OK, err
         assert len(results(tmp_path / "out")) == len(ROWS)
 
 
-def test_an_unexpected_failure_is_one_line_and_the_traceback_only_on_request(sim, credentials, capsys, tmp_path,
-                                                                               monkeypatch) -> None:
+def test_an_unexpected_failure_is_one_line_and_the_traceback_only_on_request(
+    sim, credentials, capsys, tmp_path, monkeypatch
+) -> None:
     from wallaroo_operator.cli.run_job_results import FolderSink
 
     def broken(self, chunk):

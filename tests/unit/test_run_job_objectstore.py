@@ -47,7 +47,7 @@ def bucket(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> str:
     store.client.create_bucket(Bucket=name)
     for index, start in enumerate(range(0, len(ROWS), 100)):
         sink = io.BytesIO()
-        pq.write_table(pa.table({"text_input": ROWS[start:start + 100]}), sink)
+        pq.write_table(pa.table({"text_input": ROWS[start : start + 100]}), sink)
         store.client.put_object(Bucket=name, Key=f"in/part-{index:02d}.parquet", Body=sink.getvalue())
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
@@ -58,17 +58,36 @@ def bucket(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def manifests(path: Path, sim: Any, s3: S3Endpoint, bucket: str) -> str:
     store = {"endpoint": s3.endpoint_url, "region": s3.region, "bucket": bucket, "pathStyle": True}
-    path.write_text(yaml.safe_dump_all([
-        {"apiVersion": "wallaroo.inferops.dev/v1alpha1", "kind": "InferenceJob", "metadata": {"name": "aloha"},
-         "spec": {"connectionRef": {"name": "wallaroo"}, "workspace": "urldemoworkspace",
-                  "pipeline": "urldemopipeline", "inference": {"batchSize": 64},
-                  "input": {"objectStore": {**store, "prefix": "in/"}},
-                  "results": {"objectStore": {**store, "prefix": "results"}}}},
-        {"apiVersion": "wallaroo.inferops.dev/v1alpha1", "kind": "WallarooConnection",
-         "metadata": {"name": "wallaroo"},
-         "spec": {"apiUrl": sim.api_url, "tokenUrl": sim.token_url, "clientId": sim.client,
-                  "credentialsSecretRef": {"name": "wallaroo-credentials"}}},
-    ]))
+    path.write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
+                    "kind": "InferenceJob",
+                    "metadata": {"name": "aloha"},
+                    "spec": {
+                        "connectionRef": {"name": "wallaroo"},
+                        "workspace": "urldemoworkspace",
+                        "pipeline": "urldemopipeline",
+                        "inference": {"batchSize": 64},
+                        "input": {"objectStore": {**store, "prefix": "in/"}},
+                        "results": {"objectStore": {**store, "prefix": "results"}},
+                    },
+                },
+                {
+                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
+                    "kind": "WallarooConnection",
+                    "metadata": {"name": "wallaroo"},
+                    "spec": {
+                        "apiUrl": sim.api_url,
+                        "tokenUrl": sim.token_url,
+                        "clientId": sim.client,
+                        "credentialsSecretRef": {"name": "wallaroo-credentials"},
+                    },
+                },
+            ]
+        )
+    )
     return str(path)
 
 
@@ -95,15 +114,20 @@ def test_rows_from_the_bucket_and_results_back_to_it(sim, s3, bucket, wallaroo_c
     assert manifest_key.startswith("results/default/aloha/local-") and f"results: s3://{bucket}/{manifest_key}" in out
     manifest = json.loads(store.client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
     assert manifest["rows"] == 250 and manifest["job"] == "aloha"
-    rows = [json.loads(line) for part in manifest["parts"]
-            for line in gzip.decompress(store.client.get_object(Bucket=bucket, Key=part["key"])["Body"].read())
-            .decode().splitlines()]
+    rows = [
+        json.loads(line)
+        for part in manifest["parts"]
+        for line in gzip.decompress(store.client.get_object(Bucket=bucket, Key=part["key"])["Body"].read())
+        .decode()
+        .splitlines()
+    ]
     assert len(rows) == 250 and list(rows[0]) == [f"output_{i:02d}" for i in range(15)]
     # The same values as the same rows read from a local file.
     local = tmp_path / "rows.json"
     local.write_text(json.dumps({"text_input": ROWS}))
-    code, _, err = run_job(capsys, "-f", str(tmp_path / "job.yaml"), "-i", str(local), "-o", str(tmp_path / "out"),
-                           "--quiet")
+    code, _, err = run_job(
+        capsys, "-f", str(tmp_path / "job.yaml"), "-i", str(local), "-o", str(tmp_path / "out"), "--quiet"
+    )
     assert code == OK, err
     expected = [json.loads(line) for line in (tmp_path / "out/results.jsonl").read_text().splitlines()]
     assert rows == [{k: v for k, v in row.items() if k != "row"} for row in expected]

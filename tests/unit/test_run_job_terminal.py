@@ -42,38 +42,68 @@ def terminal(tmp_path: Path):
 def job_files(sim, tmp_path: Path) -> tuple[Path, Path]:
     """The manifests (job, connection, input ConfigMap) and a credentials file: nothing secret is typed."""
     manifests, credentials = tmp_path / "job.yaml", tmp_path / "credentials.yaml"
-    manifests.write_text(yaml.safe_dump_all([
-        {"apiVersion": "wallaroo.inferops.dev/v1alpha1", "kind": "InferenceJob", "metadata": {"name": "aloha"},
-         "spec": {"connectionRef": {"name": "wallaroo"}, "workspace": "urldemoworkspace",
-                  "pipeline": "urldemopipeline", "input": {"configMaps": [{"name": "aloha-input"}]},
-                  "inference": {"batchSize": 50, "parallelism": 2}}},
-        {"apiVersion": "wallaroo.inferops.dev/v1alpha1", "kind": "WallarooConnection",
-         "metadata": {"name": "wallaroo"},
-         "spec": {"apiUrl": sim.api_url, "tokenUrl": sim.token_url, "clientId": sim.client,
-                  "credentialsSecretRef": {"name": "wallaroo-credentials"}}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "aloha-input"},
-         "data": {"data.json": json.dumps({"text_input": aloha_rows(ROWS)})}},
-    ]))
-    credentials.write_text(yaml.safe_dump({"clientSecret": sim.secret, "username": sim.username,
-                                           "password": sim.password}))
+    manifests.write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
+                    "kind": "InferenceJob",
+                    "metadata": {"name": "aloha"},
+                    "spec": {
+                        "connectionRef": {"name": "wallaroo"},
+                        "workspace": "urldemoworkspace",
+                        "pipeline": "urldemopipeline",
+                        "input": {"configMaps": [{"name": "aloha-input"}]},
+                        "inference": {"batchSize": 50, "parallelism": 2},
+                    },
+                },
+                {
+                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
+                    "kind": "WallarooConnection",
+                    "metadata": {"name": "wallaroo"},
+                    "spec": {
+                        "apiUrl": sim.api_url,
+                        "tokenUrl": sim.token_url,
+                        "clientId": sim.client,
+                        "credentialsSecretRef": {"name": "wallaroo-credentials"},
+                    },
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "aloha-input"},
+                    "data": {"data.json": json.dumps({"text_input": aloha_rows(ROWS)})},
+                },
+            ]
+        )
+    )
+    credentials.write_text(
+        yaml.safe_dump({"clientSecret": sim.secret, "username": sim.username, "password": sim.password})
+    )
     return manifests, credentials
 
 
 def command(manifests: Path, credentials: Path, output: Path) -> str:
-    return (f"{shlex.quote(sys.executable)} -m wallaroo_operator run-job -f {shlex.quote(str(manifests))} "
-            f"--credentials {shlex.quote(str(credentials))} -o {shlex.quote(str(output))}")
+    return (
+        f"{shlex.quote(sys.executable)} -m wallaroo_operator run-job -f {shlex.quote(str(manifests))} "
+        f"--credentials {shlex.quote(str(credentials))} -o {shlex.quote(str(output))}"
+    )
 
 
 def test_in_a_terminal_a_bar_moves_in_place_then_the_summary(sim, terminal, job_files, tmp_path: Path) -> None:
     tmux, session = terminal
     sim.admin.set_faults("urldemopipeline", latency_seconds=0.1)  # 40 batches: a few seconds to watch
     try:
-        type_line(tmux, session, f"cd {shlex.quote(str(ROOT))} && {command(*job_files, tmp_path / 'out')}; "
-                                 "echo exit=$?")
+        type_line(
+            tmux, session, f"cd {shlex.quote(str(ROOT))} && {command(*job_files, tmp_path / 'out')}; echo exit=$?"
+        )
         bar = r"^\[[#.]+\] ([\d,]+)/2,000 rows \((\d+)%\)  [\d,]+ rows/s"
         # While it runs: a partial bar with the time left.
-        partial = wait_for(lambda: re.search(bar + r"  ETA \d+s", screen(tmux, session), flags=re.M),
-                           timeout=60, what="a partial progress bar with an ETA")
+        partial = wait_for(
+            lambda: re.search(bar + r"  ETA \d+s", screen(tmux, session), flags=re.M),
+            timeout=60,
+            what="a partial progress bar with an ETA",
+        )
         assert 0 < int(partial[1].replace(",", "")) < ROWS
         text = wait_for(lambda: finished(screen(tmux, session)), timeout=120, what="run-job to finish in tmux")
     finally:
@@ -82,7 +112,7 @@ def test_in_a_terminal_a_bar_moves_in_place_then_the_summary(sim, terminal, job_
     bars = [line for line in lines if re.match(bar, line)]
     assert len(bars) == 1, text  # redrawn in place: one line, not one per update
     assert re.match(r"^\[#{10,}\] 2,000/2,000 rows \(100%\)", bars[0]), bars[0]
-    after = lines[lines.index(bars[0]) + 1:]
+    after = lines[lines.index(bars[0]) + 1 :]
     assert after[0].startswith("Succeeded: 2,000 rows in 40 batches, 0 retries"), text
     assert "pipeline urldemopipeline in workspace urldemoworkspace" in after[1]
     assert any(line.startswith("output_14") for line in after), text
@@ -92,9 +122,24 @@ def test_in_a_terminal_a_bar_moves_in_place_then_the_summary(sim, terminal, job_
 
 
 def test_without_a_terminal_plain_lines_and_the_summary(sim, job_files, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "wallaroo_operator", "run-job", "-f", str(job_files[0]),
-                             "--credentials", str(job_files[1]), "-o", str(tmp_path / "out")],
-                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wallaroo_operator",
+            "run-job",
+            "-f",
+            str(job_files[0]),
+            "--credentials",
+            str(job_files[1]),
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     assert "\r" not in result.stderr and "\033" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith("progress: 2,000/2,000 rows (100%)")
@@ -117,10 +162,12 @@ def test_plain_progress_lines_at_most_every_interval_and_the_last_one() -> None:
         progress.update(second * 40, 1000)
     progress.finish()
     lines = stream.getvalue().splitlines()
-    assert lines == ["progress: 40/1,000 rows (4%)  40 rows/s  ETA 24s  elapsed 1s",
-                     "progress: 440/1,000 rows (44%)  40 rows/s  ETA 14s  elapsed 11s",
-                     "progress: 840/1,000 rows (84%)  40 rows/s  ETA 4s  elapsed 21s",
-                     "progress: 1,000/1,000 rows (100%)  40 rows/s  elapsed 25s"]
+    assert lines == [
+        "progress: 40/1,000 rows (4%)  40 rows/s  ETA 24s  elapsed 1s",
+        "progress: 440/1,000 rows (44%)  40 rows/s  ETA 14s  elapsed 11s",
+        "progress: 840/1,000 rows (84%)  40 rows/s  ETA 4s  elapsed 21s",
+        "progress: 1,000/1,000 rows (100%)  40 rows/s  elapsed 25s",
+    ]
 
 
 def test_the_bar_redraws_one_line_and_ends_it() -> None:
@@ -150,8 +197,9 @@ def test_ctrl_c_stops_the_run_exits_130_and_keeps_no_results(sim, terminal, job_
     tmux, session = terminal
     sim.admin.set_faults("urldemopipeline", latency_seconds=0.2)
     try:
-        type_line(tmux, session, f"cd {shlex.quote(str(ROOT))} && {command(*job_files, tmp_path / 'out')}; "
-                                 "echo exit=$?")
+        type_line(
+            tmux, session, f"cd {shlex.quote(str(ROOT))} && {command(*job_files, tmp_path / 'out')}; echo exit=$?"
+        )
         wait_for(lambda: re.search(r"ETA \d+s", screen(tmux, session)), timeout=60, what="the bar with an ETA")
         subprocess.run([*tmux, "send-keys", "-t", session, "C-c"], check=True, timeout=30)
         text = wait_for(lambda: finished(screen(tmux, session)), timeout=60, what="run-job to stop in tmux")

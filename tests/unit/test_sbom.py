@@ -48,7 +48,8 @@ def make_rootfs(root: Path) -> Path:
         (site / f"{name}-{version}.dist-info/METADATA").write_text(metadata(name, version))
     (root / "opt/project/wallaroo_inference_operator-0.1.0.dist-info").mkdir(parents=True)
     (root / "opt/project/wallaroo_inference_operator-0.1.0.dist-info/METADATA").write_text(
-        metadata("wallaroo-inference-operator", "0.1.0"))
+        metadata("wallaroo-inference-operator", "0.1.0")
+    )
     # Outside /opt: the base's own Python packages are not the image's dependencies.
     (root / "usr/lib/python3/dist-packages/other-1.0.dist-info").mkdir(parents=True)
     (root / "usr/lib/python3/dist-packages/other-1.0.dist-info/METADATA").write_text(metadata("other", "1.0"))
@@ -72,13 +73,21 @@ def components(document: dict) -> dict[str, dict]:
 def test_a_rootfs_gives_cyclonedx_with_deb_and_pypi_components(tmp_path: Path) -> None:
     root = make_rootfs(tmp_path / "rootfs")
     (tmp_path / "runtime.txt").write_text(LOCK)
-    written = sbom.write_sbom(sbom.files_of_rootfs(root), tmp_path / "build/sbom.cdx.json",
-                              image="wallaroo-inference-operator:0.1.0", lock=tmp_path / "runtime.txt")
+    written = sbom.write_sbom(
+        sbom.files_of_rootfs(root),
+        tmp_path / "build/sbom.cdx.json",
+        image="wallaroo-inference-operator:0.1.0",
+        lock=tmp_path / "runtime.txt",
+    )
     document = json.loads(written.read_text())
     assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.5"
     assert document["serialNumber"].startswith("urn:uuid:") and document["version"] == 1
-    assert document["metadata"]["component"] == {"type": "container", "bom-ref": "wallaroo-inference-operator:0.1.0",
-                                                 "name": "wallaroo-inference-operator", "version": "0.1.0"}
+    assert document["metadata"]["component"] == {
+        "type": "container",
+        "bom-ref": "wallaroo-inference-operator:0.1.0",
+        "name": "wallaroo-inference-operator",
+        "version": "0.1.0",
+    }
     found = components(document)
     assert sorted(found) == [
         "pkg:deb/debian/ca-certificates@20230311?arch=all",
@@ -89,8 +98,10 @@ def test_a_rootfs_gives_cyclonedx_with_deb_and_pypi_components(tmp_path: Path) -
     ]
     assert found["pkg:deb/debian/libc6@2.36-9%2Bdeb12u9?arch=amd64"]["version"] == "2.36-9+deb12u9"
     # Hashes from the lock where the installed version is the locked one; none for a version it does not lock.
-    assert found["pkg:pypi/pydantic@2.11.7"]["hashes"] == [{"alg": "SHA-256", "content": "a" * 64},
-                                                           {"alg": "SHA-256", "content": "b" * 64}]
+    assert found["pkg:pypi/pydantic@2.11.7"]["hashes"] == [
+        {"alg": "SHA-256", "content": "a" * 64},
+        {"alg": "SHA-256", "content": "b" * 64},
+    ]
     assert "hashes" not in found["pkg:pypi/typing-extensions@4.14.1"]
     assert all(c["type"] == "library" and c["bom-ref"] == c["purl"] for c in document["components"])
 

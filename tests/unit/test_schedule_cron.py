@@ -89,8 +89,21 @@ def test_invalid_schedules_explain_the_problem_and_show_the_value(schedule: str,
     assert (caught.value.field, caught.value.value, caught.value.reason) == ("schedule", schedule, "InvalidSchedule")
 
 
-@pytest.mark.parametrize("schedule", ["", "* * * *", "0 * * * * *", "@reboot", "@every 5m", "@DAILY",
-                                      "TZ=UTC 0 * * *", "CRON_TZ=UTC 0 * * * *", "0 0 * * 1#2", "daily"])
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        "",
+        "* * * *",
+        "0 * * * * *",
+        "@reboot",
+        "@every 5m",
+        "@DAILY",
+        "TZ=UTC 0 * * *",
+        "CRON_TZ=UTC 0 * * * *",
+        "0 0 * * 1#2",
+        "daily",
+    ],
+)
 def test_the_openapi_pattern_rejects_obviously_wrong_schedules(schedule: str) -> None:
     assert not re.fullmatch(SCHEDULE_PATTERN, schedule)
 
@@ -114,26 +127,40 @@ def test_field_syntax_follows_kubernetes() -> None:
     assert parse_schedule("0 0 ? * 1").dom_star
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata",
-                                  "America/Argentina/Buenos_Aires", "America/Port-au-Prince", "Etc/GMT+5"])
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "UTC",
+        "Etc/UTC",
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "America/Argentina/Buenos_Aires",
+        "America/Port-au-Prince",
+        "Etc/GMT+5",
+    ],
+)
 def test_iana_time_zones_are_accepted(zone: str) -> None:
     validate_time_zone(zone)
     validate_schedule("@daily", zone)
     assert re.fullmatch(TIME_ZONE_PATTERN, zone)
 
 
-@pytest.mark.parametrize(("zone", "expected"), [
-    ("", 'invalid timeZone "": give an IANA time zone name'),
-    ("Local", 'invalid timeZone "Local": give an explicit IANA time zone name'),
-    ("local", 'invalid timeZone "local"'),
-    ("Mars/Olympus", 'unknown timeZone "Mars/Olympus": not an IANA time zone name'),
-    ("America", 'unknown timeZone "America"'),
-    ("../etc/passwd", 'unknown timeZone "../etc/passwd"'),
-    ("/etc/localtime", 'unknown timeZone "/etc/localtime"'),
-    ("Europe/Berlin ", 'unknown timeZone "Europe/Berlin "'),
-    ("Europe//Berlin", 'unknown timeZone "Europe//Berlin"'),
-    ("CET+1 whatever", "unknown timeZone"),
-])
+@pytest.mark.parametrize(
+    ("zone", "expected"),
+    [
+        ("", 'invalid timeZone "": give an IANA time zone name'),
+        ("Local", 'invalid timeZone "Local": give an explicit IANA time zone name'),
+        ("local", 'invalid timeZone "local"'),
+        ("Mars/Olympus", 'unknown timeZone "Mars/Olympus": not an IANA time zone name'),
+        ("America", 'unknown timeZone "America"'),
+        ("../etc/passwd", 'unknown timeZone "../etc/passwd"'),
+        ("/etc/localtime", 'unknown timeZone "/etc/localtime"'),
+        ("Europe/Berlin ", 'unknown timeZone "Europe/Berlin "'),
+        ("Europe//Berlin", 'unknown timeZone "Europe//Berlin"'),
+        ("CET+1 whatever", "unknown timeZone"),
+    ],
+)
 def test_unknown_time_zones_are_rejected_with_the_value(zone: str, expected: str) -> None:
     with pytest.raises(InvalidSchedule) as caught:
         validate_schedule("@daily", zone)

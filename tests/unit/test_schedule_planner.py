@@ -27,10 +27,23 @@ def at(text: str) -> datetime:
     return from_rfc3339(text)
 
 
-def plan(spec: ScheduleSpec = HOURLY, now: str = "2024-05-01T10:30:00Z", *, created: datetime = CREATED,
-         last: str | None = None, active: tuple[str, ...] = (), skipped: str | None = None) -> ScheduleDecision:
-    return plan_schedule(spec, now=at(now), created_at=created, last_schedule_time=at(last) if last else None,
-                         active_run_ids=active, last_skipped_time=at(skipped) if skipped else None)
+def plan(
+    spec: ScheduleSpec = HOURLY,
+    now: str = "2024-05-01T10:30:00Z",
+    *,
+    created: datetime = CREATED,
+    last: str | None = None,
+    active: tuple[str, ...] = (),
+    skipped: str | None = None,
+) -> ScheduleDecision:
+    return plan_schedule(
+        spec,
+        now=at(now),
+        created_at=created,
+        last_schedule_time=at(last) if last else None,
+        active_run_ids=active,
+        last_skipped_time=at(skipped) if skipped else None,
+    )
 
 
 def reasons(decision: ScheduleDecision) -> list[str]:
@@ -38,6 +51,7 @@ def reasons(decision: ScheduleDecision) -> list[str]:
 
 
 # --- on time --------------------------------------------------------------------------------------
+
 
 def test_before_the_first_slot_nothing_starts_and_the_timer_sleeps_until_it() -> None:
     decision = plan(now="2024-05-01T10:30:00Z")
@@ -58,8 +72,9 @@ def test_a_slot_starts_when_the_timer_fires() -> None:
 
 
 def test_planning_again_after_starting_is_a_no_op() -> None:
-    decision = plan(now="2024-05-01T11:00:05Z", last="2024-05-01T11:00:00Z",
-                    active=(run_id_for_slot(at("2024-05-01T11:00:00Z")),))
+    decision = plan(
+        now="2024-05-01T11:00:05Z", last="2024-05-01T11:00:00Z", active=(run_id_for_slot(at("2024-05-01T11:00:00Z")),)
+    )
     assert decision.start_slot is None and decision.due_slot is None
     assert decision.last_schedule_time == at("2024-05-01T11:00:00Z")
 
@@ -76,6 +91,7 @@ def test_decisions_are_immutable() -> None:
 
 
 # --- missed slots and startingDeadlineSeconds -----------------------------------------------------
+
 
 def test_after_downtime_only_the_most_recent_missed_slot_runs() -> None:
     decision = plan(now="2024-05-01T15:30:00Z", last="2024-05-01T11:00:00Z")
@@ -118,11 +134,13 @@ def test_zero_deadline_never_starts_anything_late() -> None:
 def test_skipped_slots_are_reported_once_when_the_caller_feeds_them_back() -> None:
     spec = ScheduleSpec("@hourly", starting_deadline_seconds=600)
     first = plan(spec, now="2024-05-01T15:30:00Z", last="2024-05-01T11:00:00Z")
-    again = plan(spec, now="2024-05-01T15:45:00Z", last="2024-05-01T11:00:00Z",
-                 skipped=first.skipped_through.isoformat())  # type: ignore[union-attr]
+    again = plan(
+        spec, now="2024-05-01T15:45:00Z", last="2024-05-01T11:00:00Z", skipped=first.skipped_through.isoformat()
+    )  # type: ignore[union-attr]
     assert again.skipped_count == 0 and again.events == ()
-    on_time = plan(spec, now="2024-05-01T16:00:00.100000Z", last="2024-05-01T11:00:00Z",
-                   skipped=first.skipped_through.isoformat())  # type: ignore[union-attr]
+    on_time = plan(
+        spec, now="2024-05-01T16:00:00.100000Z", last="2024-05-01T11:00:00Z", skipped=first.skipped_through.isoformat()
+    )  # type: ignore[union-attr]
     assert on_time.start_slot == at("2024-05-01T16:00:00Z") and on_time.skipped_count == 0
 
 
@@ -146,12 +164,18 @@ def test_exactly_100_missed_slots_do_not_warn_but_101_do() -> None:
 
 def test_the_deadline_bounds_the_too_many_missed_warning() -> None:
     # As in CronJob, the count is taken within the deadline window: a short deadline silences it.
-    short = plan(ScheduleSpec("* * * * *", starting_deadline_seconds=600), now="2024-05-01T13:00:10Z",
-                 last="2024-05-01T10:00:00Z")
+    short = plan(
+        ScheduleSpec("* * * * *", starting_deadline_seconds=600),
+        now="2024-05-01T13:00:10Z",
+        last="2024-05-01T10:00:00Z",
+    )
     assert not short.too_many_missed and short.start_slot == at("2024-05-01T13:00:00Z")
     assert short.skipped_count == 179 and reasons(short) == ["MissSchedule"]
-    long = plan(ScheduleSpec("* * * * *", starting_deadline_seconds=7200), now="2024-05-01T13:00:10Z",
-                last="2024-05-01T10:00:00Z")
+    long = plan(
+        ScheduleSpec("* * * * *", starting_deadline_seconds=7200),
+        now="2024-05-01T13:00:10Z",
+        last="2024-05-01T10:00:00Z",
+    )
     assert long.too_many_missed
 
 
@@ -172,8 +196,11 @@ OTHER_RUN = run_id_for_slot(at("2024-05-01T10:00:00Z"))
 
 
 def test_allow_starts_alongside_active_runs() -> None:
-    decision = plan(ScheduleSpec("@hourly", concurrency_policy="Allow"), now="2024-05-01T11:00:01Z",
-                    active=(OTHER_RUN, "manual-0123456789"))
+    decision = plan(
+        ScheduleSpec("@hourly", concurrency_policy="Allow"),
+        now="2024-05-01T11:00:01Z",
+        active=(OTHER_RUN, "manual-0123456789"),
+    )
     assert decision.start_slot == at("2024-05-01T11:00:00Z")
     assert decision.cancel_run_ids == () and not decision.forbidden
 
@@ -226,13 +253,15 @@ def test_replace_cancels_nothing_when_nothing_starts() -> None:
 def test_a_slot_whose_run_already_exists_is_recorded_not_restarted(policy: ConcurrencyPolicy) -> None:
     # The operator created the run, then died before writing lastScheduleTime.
     slot = at("2024-05-01T11:00:00Z")
-    decision = plan(ScheduleSpec("@hourly", concurrency_policy=policy), now="2024-05-01T11:00:30Z",
-                    active=(run_id_for_slot(slot),))
+    decision = plan(
+        ScheduleSpec("@hourly", concurrency_policy=policy), now="2024-05-01T11:00:30Z", active=(run_id_for_slot(slot),)
+    )
     assert decision.start_slot is None and decision.last_schedule_time == slot
     assert not decision.forbidden and decision.cancel_run_ids == ()
 
 
 # --- suspend and resume ---------------------------------------------------------------------------
+
 
 def test_suspended_nothing_starts_and_no_timer_is_needed() -> None:
     decision = plan(ScheduleSpec("@hourly", suspend=True), now="2024-05-01T11:00:01Z")
@@ -255,6 +284,7 @@ def test_resume_with_deadline_follows_the_same_rules() -> None:
 
 
 # --- time zones -----------------------------------------------------------------------------------
+
 
 def test_daily_slot_in_a_skipped_hour_does_not_run_that_day() -> None:
     spec = ScheduleSpec("0 2 * * *", time_zone="Europe/Berlin")
@@ -281,6 +311,7 @@ def test_yearly_and_month_end_schedules() -> None:
 
 
 # --- inputs ---------------------------------------------------------------------------------------
+
 
 def test_bad_spec_values_are_refused() -> None:
     with pytest.raises(ValueError):

@@ -25,6 +25,7 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 # --- run ids --------------------------------------------------------------------------------------
 
+
 def test_slot_run_id_is_the_unix_minute_like_a_cronjob_job_name() -> None:
     assert run_id_for_slot(from_rfc3339("2024-03-10T07:00:00Z")) == "28500900"
     assert run_id_for_slot(from_rfc3339("1970-01-01T00:01:00Z")) == "1"
@@ -76,15 +77,22 @@ def test_the_three_kinds_of_ids_cannot_collide() -> None:
 
 # --- history --------------------------------------------------------------------------------------
 
+
 def run(run_id: str, state: RunState, hour: int | None) -> RunSummary:
     return RunSummary(run_id, state, None if hour is None else datetime(2024, 5, 1, hour, tzinfo=UTC))
 
 
 def test_keeps_the_newest_within_each_limit_and_never_drops_active_runs() -> None:
     runs = [
-        run("s1", RunState.SUCCEEDED, 1), run("s2", RunState.SUCCEEDED, 2), run("f1", RunState.FAILED, 3),
-        run("s3", RunState.SUCCEEDED, 4), run("c1", RunState.CANCELLED, 5), run("r1", RunState.RUNNING, 0),
-        run("s4", RunState.SUCCEEDED, 6), run("s5", RunState.SUCCEEDED, 7), run("p1", RunState.PENDING, None),
+        run("s1", RunState.SUCCEEDED, 1),
+        run("s2", RunState.SUCCEEDED, 2),
+        run("f1", RunState.FAILED, 3),
+        run("s3", RunState.SUCCEEDED, 4),
+        run("c1", RunState.CANCELLED, 5),
+        run("r1", RunState.RUNNING, 0),
+        run("s4", RunState.SUCCEEDED, 6),
+        run("s5", RunState.SUCCEEDED, 7),
+        run("p1", RunState.PENDING, None),
     ]
     kept, dropped = prune_history(runs)
     assert [r.id for r in kept] == ["s3", "c1", "r1", "s4", "s5", "p1"]  # input order preserved
@@ -124,10 +132,12 @@ class StatusRecord:
 
 
 def test_works_on_status_records_with_string_times() -> None:
-    runs = [StatusRecord("28575960", "Succeeded", "2024-05-01T10:00:05Z"),
-            StatusRecord("28576020", "Succeeded", "2024-05-01T11:00:04Z"),
-            StatusRecord("gen-1", "Failed", "2024-05-01T10:30:00Z"),
-            StatusRecord("manual-0123456789", "Failed", "2024-05-01T12:00:00+02:00")]
+    runs = [
+        StatusRecord("28575960", "Succeeded", "2024-05-01T10:00:05Z"),
+        StatusRecord("28576020", "Succeeded", "2024-05-01T11:00:04Z"),
+        StatusRecord("gen-1", "Failed", "2024-05-01T10:30:00Z"),
+        StatusRecord("manual-0123456789", "Failed", "2024-05-01T12:00:00+02:00"),
+    ]
     kept, dropped = prune_history(runs, successful_limit=1, failed_limit=1)
     assert [r.id for r in kept] == ["28576020", "gen-1"]
     assert [r.id for r in dropped] == ["28575960", "manual-0123456789"]  # 12:00+02:00 is 10:00Z, older

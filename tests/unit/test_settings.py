@@ -119,9 +119,18 @@ def test_fields_with_their_own_variable() -> None:
 # input, written by the operator or by Kubernetes, object-store keys among them), the child's own environment,
 # and the CLIs' own inputs (NO_COLOR, TERM, run-job's credentials and CA file).
 NOT_SETTINGS = {
-    "worker/cli.py", "worker/limits.py", "worker/engine.py", "worker/manifest.py", "executors/local.py",
-    "kube/object_stores.py", "cli/validate.py", "cli/run_job.py", "cli/run_job_setup.py", "cli/progress.py",
-    "entrypoint.py", "settings.py",
+    "worker/cli.py",
+    "worker/limits.py",
+    "worker/engine.py",
+    "worker/manifest.py",
+    "executors/local.py",
+    "kube/object_stores.py",
+    "cli/validate.py",
+    "cli/run_job.py",
+    "cli/run_job_setup.py",
+    "cli/progress.py",
+    "entrypoint.py",
+    "settings.py",
 }
 
 

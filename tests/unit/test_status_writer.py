@@ -47,8 +47,9 @@ class FakeServer:
         return {"status": dict(self.status), "metadata": {"resourceVersion": str(self.version)}}
 
 
-def compose(server: dict[str, Any], pending: dict[str, Any], finished: list[dict[str, Any]],
-            ready: Any) -> tuple[dict[str, Any], list[str]]:
+def compose(
+    server: dict[str, Any], pending: dict[str, Any], finished: list[dict[str, Any]], ready: Any
+) -> tuple[dict[str, Any], list[str]]:
     return {**server, **pending}, []
 
 
@@ -62,8 +63,13 @@ def server(monkeypatch: pytest.MonkeyPatch) -> FakeServer:
 
 
 def writer(stopping: asyncio.Event | None = None) -> StatusWriter:
-    return StatusWriter(Body({}), logging.getLogger("test"), compose, stopping or asyncio.Event(),  # type: ignore[arg-type]
-                        retry_cap_seconds=0.01)
+    return StatusWriter(
+        Body({}),
+        logging.getLogger("test"),
+        compose,
+        stopping or asyncio.Event(),  # type: ignore[arg-type]
+        retry_cap_seconds=0.01,
+    )
 
 
 def test_an_unchanged_status_is_not_written(server: FakeServer) -> None:
@@ -72,6 +78,7 @@ def test_an_unchanged_status_is_not_written(server: FakeServer) -> None:
         await w.write({"phase": "Running"})
         await w.write({})
         await w.write({"phase": "Running"})
+
     asyncio.run(scenario())
     assert server.patches == [{"phase": "Running"}]
 
@@ -87,6 +94,7 @@ def test_changes_that_arrive_during_a_write_go_together_in_the_next(server: Fake
         await asyncio.sleep(0)
         server.gate.set()
         await asyncio.gather(first, second, third)
+
     asyncio.run(scenario())
     assert server.patches[0] == {"a": 1}
     assert server.patches[1:] == [{"b": 2, "c": 3}]  # one write for both, not one each
@@ -97,6 +105,7 @@ def test_a_conflict_is_re_read_and_written_on_top(server: FakeServer) -> None:
 
     async def scenario() -> None:
         await writer().write({"a": 1})
+
     asyncio.run(scenario())
     assert server.status == {"history": ["someone else's"], "a": 1}
 
@@ -106,6 +115,7 @@ def test_failures_are_retried_until_the_write_lands(server: FakeServer) -> None:
 
     async def scenario() -> None:
         await writer().write({"a": 1})
+
     asyncio.run(scenario())
     assert server.patches == [{"a": 1}]
 
@@ -117,6 +127,7 @@ def test_a_stopping_operator_ends_the_retries(server: FakeServer) -> None:
         stopping = asyncio.Event()
         stopping.set()
         await writer(stopping).write({"a": 1})
+
     with pytest.raises(StatusNotWritten):
         asyncio.run(scenario())
     assert server.patches == []

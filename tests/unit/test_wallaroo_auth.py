@@ -46,8 +46,16 @@ PASSWORD = "user-password-value"
 
 
 def credentials(**overrides: Any) -> Credentials:
-    fields = dict(client_id="api-client", client_secret=SECRET, grant="password",
-                  username="demo@example.com", password=PASSWORD) | overrides
+    fields = (
+        dict(
+            client_id="api-client",
+            client_secret=SECRET,
+            grant="password",
+            username="demo@example.com",
+            password=PASSWORD,
+        )
+        | overrides
+    )
     return Credentials(**fields)
 
 
@@ -62,8 +70,15 @@ class FakeClock:
 class ScriptedKeycloak(TokenProvider):
     """A provider whose token endpoint is replaced by a script (the HTTP exchange is the seam)."""
 
-    def __init__(self, clock: FakeClock, *, expires_in: float = 300, refresh_expires_in: float = 1800,
-                 refuse_refresh: bool = False, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        *,
+        expires_in: float = 300,
+        refresh_expires_in: float = 1800,
+        refuse_refresh: bool = False,
+        delay: float = 0.0,
+    ) -> None:
         super().__init__(TOKEN_URL, credentials(), clock=clock)
         self.expires_in, self.refresh_expires_in = expires_in, refresh_expires_in
         self.refuse_refresh, self.delay = refuse_refresh, delay
@@ -75,8 +90,12 @@ class ScriptedKeycloak(TokenProvider):
         if form["grant_type"] == "refresh_token" and self.refuse_refresh:
             raise AuthenticationFailed("invalid_grant: Token is not active")
         n = len(self.grants)
-        return {"access_token": f"access-{n}", "refresh_token": f"refresh-{n}",
-                "expires_in": self.expires_in, "refresh_expires_in": self.refresh_expires_in}
+        return {
+            "access_token": f"access-{n}",
+            "refresh_token": f"refresh-{n}",
+            "expires_in": self.expires_in,
+            "refresh_expires_in": self.refresh_expires_in,
+        }
 
 
 # ---- Credentials ---------------------------------------------------------------------------
@@ -123,10 +142,15 @@ def test_refresh_margin(lifetime: float, margin: float) -> None:
     assert refresh_margin(lifetime) == margin
 
 
-def token_set(now: float = 0.0, expires_in: float = 300, refresh_expires_in: float | None = 1800,
-              refresh: str | None = "r") -> TokenSet:
-    body = {"access_token": "a", "expires_in": expires_in, "refresh_token": refresh,
-            "refresh_expires_in": refresh_expires_in}
+def token_set(
+    now: float = 0.0, expires_in: float = 300, refresh_expires_in: float | None = 1800, refresh: str | None = "r"
+) -> TokenSet:
+    body = {
+        "access_token": "a",
+        "expires_in": expires_in,
+        "refresh_token": refresh,
+        "refresh_expires_in": refresh_expires_in,
+    }
     return TokenSet.from_response(body, now)
 
 
@@ -154,8 +178,9 @@ def test_token_set_requires_access_token_and_lifetime() -> None:
 
 
 def test_token_set_repr_hides_tokens() -> None:
-    tokens = TokenSet.from_response({"access_token": "SECRET-ACCESS", "expires_in": 60,
-                                     "refresh_token": "SECRET-REFRESH"}, 0)
+    tokens = TokenSet.from_response(
+        {"access_token": "SECRET-ACCESS", "expires_in": 60, "refresh_token": "SECRET-REFRESH"}, 0
+    )
     assert "SECRET" not in repr(tokens)
 
 
@@ -246,13 +271,16 @@ def test_token_cache_shares_providers_per_connection_and_credentials() -> None:
 # ---- client authentication (RFC 6749 section 2.3.1) --------------------------------------------
 
 
-@pytest.mark.parametrize(("client_id", "secret", "pair"), [
-    ("api-client", "plain", "api-client:plain"),
-    ("api-client", "a+b", "api-client:a%2Bb"),
-    ("api-client", "100%", "api-client:100%25"),
-    ("api:client", "x:y", "api%3Aclient:x%3Ay"),
-    ("api-client", "é €", "api-client:%C3%A9+%E2%82%AC"),
-])
+@pytest.mark.parametrize(
+    ("client_id", "secret", "pair"),
+    [
+        ("api-client", "plain", "api-client:plain"),
+        ("api-client", "a+b", "api-client:a%2Bb"),
+        ("api-client", "100%", "api-client:100%25"),
+        ("api:client", "x:y", "api%3Aclient:x%3Ay"),
+        ("api-client", "é €", "api-client:%C3%A9+%E2%82%AC"),
+    ],
+)
 def test_basic_authorization_form_url_encodes_before_base64(client_id: str, secret: str, pair: str) -> None:
     header = basic_authorization(client_id, secret)
     assert header.startswith("Basic ")
@@ -275,36 +303,74 @@ def keycloak_answer(status: int, body: dict[str, str]) -> requests.Response:
     return response
 
 
-@pytest.mark.parametrize(("status", "error", "description", "error_class", "says"), [
-    (400, "invalid_grant", "Invalid user credentials", InvalidCredentials, "username or password of user"),
-    (401, "invalid_grant", "Invalid user credentials", InvalidCredentials, "locked after failed logins"),
-    (401, "unauthorized_client", "Invalid client or Invalid client credentials", InvalidClientCredentials,
-     "check the client id 'api-client'"),
-    (401, "unauthorized_client", "Invalid client secret", InvalidClientCredentials, "secret of client"),
-    (401, "invalid_client", "Invalid client or Invalid client credentials", InvalidClientCredentials, "client id"),
-    (400, "unauthorized_client", "Unexpected error when authenticating client", InvalidClientCredentials,
-     "client id"),
-    (400, "invalid_grant", "Account disabled", AccountDisabled, "is disabled; an administrator must enable it"),
-    (400, "invalid_grant", "User disabled", AccountDisabled, "is disabled"),
-    (400, "invalid_grant", "Account is not fully set up", AccountNotSetUp, "pending required actions"),
-    (400, "unauthorized_client", "Client not allowed for direct access grants", ClientNotAllowed,
-     "enable 'Direct access grants'"),
-    (401, "unauthorized_client", "Client not enabled to retrieve service account", ClientNotAllowed,
-     "enable 'Service accounts'"),
-    (400, "invalid_grant", "Session not active", AuthenticationFailed, "refused the grant"),
-    (400, "invalid_request", "Missing form parameter: grant_type", AuthenticationFailed, "token URL and credentials"),
-])
-def test_each_refusal_names_its_cause(status: int, error: str, description: str,
-                                      error_class: type[AuthenticationFailed], says: str) -> None:
-    refused = token_error(keycloak_answer(status, {"error": error, "error_description": description}),
-                          "logging in", credentials(), (SECRET, PASSWORD))
+@pytest.mark.parametrize(
+    ("status", "error", "description", "error_class", "says"),
+    [
+        (400, "invalid_grant", "Invalid user credentials", InvalidCredentials, "username or password of user"),
+        (401, "invalid_grant", "Invalid user credentials", InvalidCredentials, "locked after failed logins"),
+        (
+            401,
+            "unauthorized_client",
+            "Invalid client or Invalid client credentials",
+            InvalidClientCredentials,
+            "check the client id 'api-client'",
+        ),
+        (401, "unauthorized_client", "Invalid client secret", InvalidClientCredentials, "secret of client"),
+        (401, "invalid_client", "Invalid client or Invalid client credentials", InvalidClientCredentials, "client id"),
+        (
+            400,
+            "unauthorized_client",
+            "Unexpected error when authenticating client",
+            InvalidClientCredentials,
+            "client id",
+        ),
+        (400, "invalid_grant", "Account disabled", AccountDisabled, "is disabled; an administrator must enable it"),
+        (400, "invalid_grant", "User disabled", AccountDisabled, "is disabled"),
+        (400, "invalid_grant", "Account is not fully set up", AccountNotSetUp, "pending required actions"),
+        (
+            400,
+            "unauthorized_client",
+            "Client not allowed for direct access grants",
+            ClientNotAllowed,
+            "enable 'Direct access grants'",
+        ),
+        (
+            401,
+            "unauthorized_client",
+            "Client not enabled to retrieve service account",
+            ClientNotAllowed,
+            "enable 'Service accounts'",
+        ),
+        (400, "invalid_grant", "Session not active", AuthenticationFailed, "refused the grant"),
+        (
+            400,
+            "invalid_request",
+            "Missing form parameter: grant_type",
+            AuthenticationFailed,
+            "token URL and credentials",
+        ),
+    ],
+)
+def test_each_refusal_names_its_cause(
+    status: int, error: str, description: str, error_class: type[AuthenticationFailed], says: str
+) -> None:
+    refused = token_error(
+        keycloak_answer(status, {"error": error, "error_description": description}),
+        "logging in",
+        credentials(),
+        (SECRET, PASSWORD),
+    )
     assert type(refused) is error_class and refused.reason == error_class.reason
     assert description in refused.message and says in refused.message and not refused.retryable
 
 
 def test_an_account_disabled_is_not_a_wrong_password() -> None:
-    disabled = token_error(keycloak_answer(400, {"error": "invalid_grant", "error_description": "Account disabled"}),
-                           "logging in", credentials(), ())
+    disabled = token_error(
+        keycloak_answer(400, {"error": "invalid_grant", "error_description": "Account disabled"}),
+        "logging in",
+        credentials(),
+        (),
+    )
     assert "password" not in disabled.message
 
 
@@ -370,29 +436,34 @@ def test_concurrent_callers_after_a_refusal_cause_one_attempt() -> None:
     assert len(failures) == 16 and provider.attempts == 1
 
 
-@pytest.mark.parametrize("body", [
-    {"access_token": "a", "expires_in": float("nan")},
-    {"access_token": "a", "expires_in": True},
-    {"access_token": "a", "expires_in": 10**400},
-    {"access_token": "a", "expires_in": -5},
-    {"access_token": "a", "expires_in": "60"},
-    {"access_token": 5, "expires_in": 60},
-    {"access_token": "", "expires_in": 60},
-    {"access_token": "a", "expires_in": 60, "refresh_token": ["r"]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"access_token": "a", "expires_in": float("nan")},
+        {"access_token": "a", "expires_in": True},
+        {"access_token": "a", "expires_in": 10**400},
+        {"access_token": "a", "expires_in": -5},
+        {"access_token": "a", "expires_in": "60"},
+        {"access_token": 5, "expires_in": 60},
+        {"access_token": "", "expires_in": 60},
+        {"access_token": "a", "expires_in": 60, "refresh_token": ["r"]},
+    ],
+)
 def test_token_set_refuses_malformed_answers(body: dict[str, Any]) -> None:
     with pytest.raises(UnexpectedResponse):
         TokenSet.from_response(body, 0)
 
 
 def test_token_set_ignores_a_malformed_refresh_lifetime() -> None:
-    tokens = TokenSet.from_response({"access_token": "a", "expires_in": 60, "refresh_token": "r",
-                                     "refresh_expires_in": "soon"}, 0)
+    tokens = TokenSet.from_response(
+        {"access_token": "a", "expires_in": 60, "refresh_token": "r", "refresh_expires_in": "soon"}, 0
+    )
     assert tokens.refresh_expires_at is None
 
 
-@pytest.mark.parametrize("error_class", [InvalidCredentials, InvalidClientCredentials, AccountDisabled,
-                                         AccountNotSetUp, ClientNotAllowed])
+@pytest.mark.parametrize(
+    "error_class", [InvalidCredentials, InvalidClientCredentials, AccountDisabled, AccountNotSetUp, ClientNotAllowed]
+)
 def test_each_refusal_is_its_own_condition_reason_and_is_not_retried(error_class: type[AuthenticationFailed]) -> None:
     from wallaroo_operator.controller.errors import Disposition, classify
 

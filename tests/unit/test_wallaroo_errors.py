@@ -52,21 +52,35 @@ def response(status: int, body: str | object) -> requests.Response:
     [
         ("Jwt is missing", ErrorBody("Jwt is missing")),
         ("", ErrorBody("")),
-        ({"code": 401, "status": "error", "error": "Jwt is missing", "source": "platform"},
-         ErrorBody("Jwt is missing", 401, "platform")),
-        ({"code": 400, "status": "error", "error": "tensor values may not be null", "source": "engine"},
-         ErrorBody("tensor values may not be null", 400, "engine")),
-        ({"status": "Error", "error": 'Error running inference: "Error getting tensor"'},
-         ErrorBody('Error running inference: "Error getting tensor"')),
-        ({"source": "load-balancer", "status": 503, "message": LB_MESSAGE},
-         ErrorBody(LB_MESSAGE, 503, "load-balancer")),
-        ([{"error": "bad tensor", "error_type": "InferenceError"}, {"error": "again"}],
-         ErrorBody("bad tensor; again", kind="InferenceError")),
-        ({"error": "invalid_grant", "error_description": "Invalid user credentials"},
-         ErrorBody("Invalid user credentials", kind="invalid_grant")),
+        (
+            {"code": 401, "status": "error", "error": "Jwt is missing", "source": "platform"},
+            ErrorBody("Jwt is missing", 401, "platform"),
+        ),
+        (
+            {"code": 400, "status": "error", "error": "tensor values may not be null", "source": "engine"},
+            ErrorBody("tensor values may not be null", 400, "engine"),
+        ),
+        (
+            {"status": "Error", "error": 'Error running inference: "Error getting tensor"'},
+            ErrorBody('Error running inference: "Error getting tensor"'),
+        ),
+        (
+            {"source": "load-balancer", "status": 503, "message": LB_MESSAGE},
+            ErrorBody(LB_MESSAGE, 503, "load-balancer"),
+        ),
+        (
+            [{"error": "bad tensor", "error_type": "InferenceError"}, {"error": "again"}],
+            ErrorBody("bad tensor; again", kind="InferenceError"),
+        ),
+        (
+            {"error": "invalid_grant", "error_description": "Invalid user credentials"},
+            ErrorBody("Invalid user credentials", kind="invalid_grant"),
+        ),
         ({"error": "unauthorized_client"}, ErrorBody("unauthorized_client", kind="unauthorized_client")),
-        ({"msg": "Internal Server Error: Insufficient memory", "code": 500},
-         ErrorBody("Internal Server Error: Insufficient memory", 500)),
+        (
+            {"msg": "Internal Server Error: Insufficient memory", "code": 500},
+            ErrorBody("Internal Server Error: Insufficient memory", 500),
+        ),
         ({"unexpected": True}, ErrorBody('{"unexpected": true}')),
         ("[1, 2]", ErrorBody("[1, 2]")),
     ],
@@ -109,8 +123,7 @@ def test_describe_response_scrubs_echoed_secrets() -> None:
 )
 def test_sanitize_removes_credential_shaped_text(text: str) -> None:
     cleaned = sanitize(text)
-    for leaked in (JWT, "abc.def-ghi", "YXBpLWNsaWVudDpzM2NyZXQ=", "p4ss", "s3cr3t",
-                   "opaque-token", "opaque-refresh"):
+    for leaked in (JWT, "abc.def-ghi", "YXBpLWNsaWVudDpzM2NyZXQ=", "p4ss", "s3cr3t", "opaque-token", "opaque-refresh"):
         assert leaked not in cleaned
 
 
@@ -131,12 +144,10 @@ def test_errors_scrub_their_own_messages() -> None:
 def test_exceptions_map_to_reasons_without_secrets() -> None:
     ssl = requests.exceptions.SSLError("certificate verify failed: self signed certificate")
     assert isinstance(error_from_exception(ssl, "x"), TLSVerificationFailed)
-    assert isinstance(error_from_exception(requests.exceptions.ReadTimeout("read timed out"), "x"),
-                      Unreachable)
+    assert isinstance(error_from_exception(requests.exceptions.ReadTimeout("read timed out"), "x"), Unreachable)
     assert isinstance(error_from_exception(requests.exceptions.ConnectTimeout("t"), "x"), Unreachable)
     assert isinstance(error_from_exception(requests.ConnectionError("refused"), "x"), Unreachable)
-    assert isinstance(error_from_exception(requests.exceptions.MissingSchema("no scheme"), "x"),
-                      InvalidConnection)
+    assert isinstance(error_from_exception(requests.exceptions.MissingSchema("no scheme"), "x"), InvalidConnection)
     leaky = requests.ConnectionError(f"failed with headers {{'Authorization': 'Bearer {JWT}'}} pw")
     message = error_from_exception(leaky, "listing workspaces", secrets=["pw"]).message
     assert JWT not in message and " pw" not in message
@@ -194,8 +205,14 @@ def test_inference_error_hints_at_batch_size_for_load_balancer_503() -> None:
 
 @pytest.mark.parametrize(
     ("status", "error_type"),
-    [(401, AuthenticationFailed), (403, RequestRejected), (400, RequestRejected),
-     (404, RequestRejected), (500, ServerError), (503, ServerError)],
+    [
+        (401, AuthenticationFailed),
+        (403, RequestRejected),
+        (400, RequestRejected),
+        (404, RequestRejected),
+        (500, ServerError),
+        (503, ServerError),
+    ],
 )
 def test_api_error_by_status(status: int, error_type: type) -> None:
     assert type(api_error(status, "HTTP x", "listing workspaces")) is error_type

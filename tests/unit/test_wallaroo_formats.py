@@ -30,19 +30,30 @@ ROWS = [[1, 2, 3], [4, 5, 6]]
 def legacy_result(columns: list[list[list[float]]], type_name: str = "Float") -> dict[str, Any]:
     """One InferenceResult; ``columns[i][row]`` is output i's values for a row."""
     outputs = [
-        {type_name: {"v": 1, "dim": [len(column), len(column[0])],
-                     "data": [value for row in column for value in row]}}
+        {type_name: {"v": 1, "dim": [len(column), len(column[0])], "data": [value for row in column for value in row]}}
         for column in columns
     ]
-    return {"model_name": "urldemomodel", "model_version": "v", "pipeline_name": "urldemopipeline",
-            "outputs": outputs, "elapsed": 290668215, "time": 1671118700064,
-            "original_data": None, "check_failures": [], "shadow_data": {}}
+    return {
+        "model_name": "urldemomodel",
+        "model_version": "v",
+        "pipeline_name": "urldemopipeline",
+        "outputs": outputs,
+        "elapsed": 290668215,
+        "time": 1671118700064,
+        "original_data": None,
+        "check_failures": [],
+        "shadow_data": {},
+    }
 
 
 def pandas_record(outputs: dict[str, list[float]], flattened: bool) -> dict[str, Any]:
-    record = {"time": 1721686245906, "in": {"tensor": [1.0, 2.0]}, "out": outputs,
-              "anomaly": {"count": 0},
-              "metadata": {"last_model": json.dumps({"model_name": "ccfraud"}), "elapsed": [1, 2]}}
+    record = {
+        "time": 1721686245906,
+        "in": {"tensor": [1.0, 2.0]},
+        "out": outputs,
+        "anomaly": {"count": 0},
+        "metadata": {"last_model": json.dumps({"model_name": "ccfraud"}), "elapsed": [1, 2]},
+    }
     if not flattened:
         return record
     flat = {"time": record["time"], "in.tensor": [1.0, 2.0], "anomaly.count": 0}
@@ -63,8 +74,11 @@ def test_pandas_records_body_has_one_object_per_row_and_the_sdk_query() -> None:
     request = encode_batch(ROWS, "tensor", "pandas-records")
     assert json.loads(request.body) == [{"tensor": [1, 2, 3]}, {"tensor": [4, 5, 6]}]
     assert request.headers == {"Content-Type": "application/json; format=pandas-records"}
-    assert dict(request.params) == dict(PANDAS_RECORDS_PARAMS) == {
-        "dataset[]": "*", "dataset.exclude[]": "metadata", "dataset.separator": "."}
+    assert (
+        dict(request.params)
+        == dict(PANDAS_RECORDS_PARAMS)
+        == {"dataset[]": "*", "dataset.exclude[]": "metadata", "dataset.separator": "."}
+    )
 
 
 def test_unknown_format_and_nan_are_refused() -> None:
@@ -103,8 +117,7 @@ def test_legacy_output_names_are_padded_only_as_wide_as_needed() -> None:
 def test_legacy_wide_outputs_keep_their_width() -> None:
     column = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     rows = parse_legacy([legacy_result([column, [[7.0], [8.0]]], "Double")], 2)
-    assert rows == [{"output_0": [1.0, 2.0, 3.0], "output_1": [7.0]},
-                    {"output_0": [4.0, 5.0, 6.0], "output_1": [8.0]}]
+    assert rows == [{"output_0": [1.0, 2.0, 3.0], "output_1": [7.0]}, {"output_0": [4.0, 5.0, 6.0], "output_1": [8.0]}]
 
 
 def test_legacy_one_element_per_row_is_concatenated() -> None:
@@ -133,8 +146,10 @@ def test_legacy_integer_and_bool_outputs_become_floats() -> None:
         ([{"outputs": [{"String": {"dim": [1, 1], "data": ["x"]}}]}], "only numeric"),
         ([{"outputs": [{"Float": {"dim": [2, 1], "data": [0.1]}}]}], "needs 2"),
         ([{"outputs": [{"Float": {"dim": [1, 1], "data": [None]}}]}], "non-numeric"),
-        ([{"outputs": [{"Float": {"dim": [1, 1], "data": [0.1]}},
-                       {"Float": {"dim": [2, 1], "data": [0.1, 0.2]}}]}], "disagree"),
+        (
+            [{"outputs": [{"Float": {"dim": [1, 1], "data": [0.1]}}, {"Float": {"dim": [2, 1], "data": [0.1, 0.2]}}]}],
+            "disagree",
+        ),
     ],
 )
 def test_legacy_malformed_responses(body: Any, message: str) -> None:
@@ -180,28 +195,40 @@ def test_parse_outputs_dispatches_on_format() -> None:
 
 def test_arrow_body_is_an_ipc_file_with_the_input_column_and_the_sdk_query() -> None:
     request = encode_batch(ROWS, "tensor", "arrow")
-    assert request.headers == {"Content-Type": "application/vnd.apache.arrow.file",
-                               "Accept": "application/vnd.apache.arrow.file"}
+    assert request.headers == {
+        "Content-Type": "application/vnd.apache.arrow.file",
+        "Accept": "application/vnd.apache.arrow.file",
+    }
     assert dict(request.params) == dict(PANDAS_RECORDS_PARAMS)
     assert decode_arrow_table(request.body).to_pydict() == {"tensor": [[1, 2, 3], [4, 5, 6]]}
 
 
-@pytest.mark.parametrize("table", [
-    pa.table({"time": pa.array([1, 2], pa.timestamp("ms")),
-              "out.dense_1": pa.array([[0.25], [0.5]], pa.list_(pa.float32())),
-              "anomaly.count": pa.array([0, 0], pa.uint32())}),
-    pa.table({"out": pa.StructArray.from_arrays([pa.array([[0.25], [0.5]])], names=["dense_1"])}),
-])
+@pytest.mark.parametrize(
+    "table",
+    [
+        pa.table(
+            {
+                "time": pa.array([1, 2], pa.timestamp("ms")),
+                "out.dense_1": pa.array([[0.25], [0.5]], pa.list_(pa.float32())),
+                "anomaly.count": pa.array([0, 0], pa.uint32()),
+            }
+        ),
+        pa.table({"out": pa.StructArray.from_arrays([pa.array([[0.25], [0.5]])], names=["dense_1"])}),
+    ],
+)
 def test_arrow_answers_flattened_or_nested_give_rows(table: pa.Table) -> None:
     assert parse_outputs(encode_arrow_table(table), "arrow", 2) == [{"dense_1": [0.25]}, {"dense_1": [0.5]}]
 
 
-@pytest.mark.parametrize(("body", "rows", "message"), [
-    (b"not arrow", 1, "not an Arrow IPC file"),
-    (encode_arrow_table(pa.table({"out.dense_1": pa.array([[0.5]])})), 2, "answered 1 rows for a batch of 2"),
-    (encode_arrow_table(pa.table({"in.tensor": pa.array([[0.5]])})), 1, "without out.* columns"),
-    (encode_arrow_table(pa.table({"out.dense_1": pa.array([[None]], pa.list_(pa.float64()))})), 1, "non-numeric"),
-])
+@pytest.mark.parametrize(
+    ("body", "rows", "message"),
+    [
+        (b"not arrow", 1, "not an Arrow IPC file"),
+        (encode_arrow_table(pa.table({"out.dense_1": pa.array([[0.5]])})), 2, "answered 1 rows for a batch of 2"),
+        (encode_arrow_table(pa.table({"in.tensor": pa.array([[0.5]])})), 1, "without out.* columns"),
+        (encode_arrow_table(pa.table({"out.dense_1": pa.array([[None]], pa.list_(pa.float64()))})), 1, "non-numeric"),
+    ],
+)
 def test_arrow_answers_that_cannot_be_read(body: bytes, rows: int, message: str) -> None:
     with pytest.raises(UnexpectedResponse, match=message):
         parse_outputs(body, "arrow", rows)

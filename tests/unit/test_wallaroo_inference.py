@@ -21,9 +21,16 @@ from wallaroo_operator.wallaroo import (
 from wallaroo_operator.wallaroo.inference import Batch, assemble, split_batches
 
 
-@pytest.mark.parametrize(("rows", "size", "sizes"), [
-    (10, 3, [3, 3, 3, 1]), (9, 3, [3, 3, 3]), (1, 100, [1]), (0, 5, []), (5, 1, [1] * 5),
-])
+@pytest.mark.parametrize(
+    ("rows", "size", "sizes"),
+    [
+        (10, 3, [3, 3, 3, 1]),
+        (9, 3, [3, 3, 3]),
+        (1, 100, [1]),
+        (0, 5, []),
+        (5, 1, [1] * 5),
+    ],
+)
 def test_split_batches(rows: int, size: int, sizes: list[int]) -> None:
     data = list(range(rows))
     batches = split_batches(data, size)
@@ -70,17 +77,23 @@ def test_summarize_over_all_values() -> None:
 def test_connection_urls_for_the_seed_era() -> None:
     api, token = connection_urls("sparkly-apple-3026", "wallaroo.community")
     assert api == "https://sparkly-apple-3026.api.wallaroo.community/v1/api"
-    assert token == ("https://sparkly-apple-3026.keycloak.wallaroo.community"
-                     "/auth/realms/master/protocol/openid-connect/token")
+    assert token == (
+        "https://sparkly-apple-3026.keycloak.wallaroo.community/auth/realms/master/protocol/openid-connect/token"
+    )
     with pytest.raises(InvalidConnection):
         connection_urls("", "x")
 
 
-@pytest.mark.parametrize(("api", "token"), [
-    ("https://wallaroo.example.com/v1/api",
-     "https://wallaroo.example.com/auth/realms/master/protocol/openid-connect/token"),
-    ("http://api-lb:8080/v1/api/", "http://api-lb:8080/auth/realms/master/protocol/openid-connect/token"),
-])
+@pytest.mark.parametrize(
+    ("api", "token"),
+    [
+        (
+            "https://wallaroo.example.com/v1/api",
+            "https://wallaroo.example.com/auth/realms/master/protocol/openid-connect/token",
+        ),
+        ("http://api-lb:8080/v1/api/", "http://api-lb:8080/auth/realms/master/protocol/openid-connect/token"),
+    ],
+)
 def test_token_url_for_same_host_installs(api: str, token: str) -> None:
     assert token_url_for(api) == token
 
@@ -90,10 +103,13 @@ def test_token_url_for_rejects_non_http_urls() -> None:
         token_url_for("api-lb:8080/v1/api")
 
 
-@pytest.mark.parametrize("url", [
-    "https://sparkly-apple-3026.api.wallaroo.community/v1/api/pipelines/infer/urldemopipeline-5",
-    "https://doc-test.api.example/v1/api/pipelines/infer/urldemopipeline-5/urldemopipeline",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://sparkly-apple-3026.api.wallaroo.community/v1/api/pipelines/infer/urldemopipeline-5",
+        "https://doc-test.api.example/v1/api/pipelines/infer/urldemopipeline-5/urldemopipeline",
+    ],
+)
 def test_deployment_name_from_both_url_forms(url: str) -> None:
     assert deployment_name_from_url(url) == "urldemopipeline-5"
 
@@ -103,8 +119,13 @@ def test_deployment_name_from_other_url() -> None:
         deployment_name_from_url("https://x/v1/api/workspaces/list")
 
 
-WORKSPACES = [Workspace(5, "demo@example.com - Default Workspace"), Workspace(16, "urldemoworkspace"),
-              Workspace(21, "dup"), Workspace(22, "dup"), Workspace(30, "UrlDemoWorkspace")]
+WORKSPACES = [
+    Workspace(5, "demo@example.com - Default Workspace"),
+    Workspace(16, "urldemoworkspace"),
+    Workspace(21, "dup"),
+    Workspace(22, "dup"),
+    Workspace(30, "UrlDemoWorkspace"),
+]
 
 
 def test_select_workspace_by_exact_name() -> None:
@@ -123,8 +144,15 @@ def test_select_workspace_ambiguous_lists_ids() -> None:
 
 
 def test_workspace_from_api_accepts_every_created_by_form() -> None:
-    item = {"id": 16, "name": "w", "created_at": "2022-11-30T15:19:57+00:00", "created_by": None,
-            "archived": False, "models": [4], "pipelines": [8]}
+    item = {
+        "id": 16,
+        "name": "w",
+        "created_at": "2022-11-30T15:19:57+00:00",
+        "created_by": None,
+        "archived": False,
+        "models": [4],
+        "pipelines": [8],
+    }
     assert Workspace.from_api(item) == Workspace(16, "w", False, "", (8,))
     with pytest.raises(UnexpectedResponse):
         Workspace.from_api({"name": "no id"})

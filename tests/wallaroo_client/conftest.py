@@ -33,15 +33,24 @@ def sim() -> Iterator[RunningSimulator]:
 
 
 def credentials_for(sim: RunningSimulator, **overrides: Any) -> Credentials:
-    fields = dict(client_id=sim.client, client_secret=sim.secret, grant="password",
-                  username=sim.username, password=sim.password) | overrides
+    fields = (
+        dict(
+            client_id=sim.client,
+            client_secret=sim.secret,
+            grant="password",
+            username=sim.username,
+            password=sim.password,
+        )
+        | overrides
+    )
     return Credentials(**fields)
 
 
 def provider_for(sim: RunningSimulator, token_url: str | None = None, **overrides: Any) -> TokenProvider:
     """A fresh provider (not the process-wide cache), by default on the seed era's separate Keycloak host."""
-    return TokenProvider(token_url or sim.keycloak_token_url, credentials_for(sim, **overrides), new_session(),
-                         verify=sim.verify)
+    return TokenProvider(
+        token_url or sim.keycloak_token_url, credentials_for(sim, **overrides), new_session(), verify=sim.verify
+    )
 
 
 @pytest.fixture

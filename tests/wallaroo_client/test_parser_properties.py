@@ -36,34 +36,84 @@ SETTINGS = settings(max_examples=100, deadline=None, database=None, suppress_hea
 # ---- what a server may answer -----------------------------------------------------------------------
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
-keys = st.sampled_from(["access_token", "expires_in", "refresh_token", "refresh_expires_in", "error",
-                        "error_description", "msg", "code", "status", "source", "message", "workspaces", "id",
-                        "name", "archived", "pipelines", "created_by", "url", "outputs", "Float", "dim", "data",
-                        "out", "out.dense_1", "in", "time", "error_type"])
-shaped = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(keys, inner, max_size=6), max_leaves=30)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+keys = st.sampled_from(
+    [
+        "access_token",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+        "error",
+        "error_description",
+        "msg",
+        "code",
+        "status",
+        "source",
+        "message",
+        "workspaces",
+        "id",
+        "name",
+        "archived",
+        "pipelines",
+        "created_by",
+        "url",
+        "outputs",
+        "Float",
+        "dim",
+        "data",
+        "out",
+        "out.dense_1",
+        "in",
+        "time",
+        "error_type",
+    ]
+)
+shaped = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6), max_leaves=30
+)
 
 
 def nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
 
-special_bodies = st.sampled_from([
-    b"", b"null", b"[]", b"{}", b"\xff\xfe\x00garbage", b"NaN", b"Infinity", b"-Infinity", b'{"expires_in": NaN}',
-    b"1" * 5000, b'{"access_token": "a", "expires_in": ' + b"9" * 5000 + b"}",
-    b'{"access_token": "a", "expires_in": 1e400}', b'{"access_token": "a", "expires_in": true}',
-    b'{"access_token": "a", "expires_in": 60, "refresh_token": 5, "refresh_expires_in": "x"}',
-    nested(100_000), b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
-    b'{"workspaces": [{"id": Infinity, "name": "w"}]}',
-    b'{"workspaces": [{"id": 1, "name": "w", "pipelines": [1e999]}]}',
-    b'[{"outputs": [{"Float": {"dim": [1000000000000000000, 0], "data": []}}]}]',
-    b'[{"outputs": [{"Float": {"dim": ["a", 1], "data": [1]}}]}]',
-    b'[{"outputs": [{"Float": [1, 2]}]}]', b'[{"out": {"x": [1e999999]}}]', b'[{"out": {"x": [' + b"9" * 400 + b"]}}]",
-])
-bodies = (st.binary(max_size=200) | special_bodies
-          | json_values.map(lambda v: json.dumps(v).encode()) | shaped.map(lambda v: json.dumps(v).encode()))
+special_bodies = st.sampled_from(
+    [
+        b"",
+        b"null",
+        b"[]",
+        b"{}",
+        b"\xff\xfe\x00garbage",
+        b"NaN",
+        b"Infinity",
+        b"-Infinity",
+        b'{"expires_in": NaN}',
+        b"1" * 5000,
+        b'{"access_token": "a", "expires_in": ' + b"9" * 5000 + b"}",
+        b'{"access_token": "a", "expires_in": 1e400}',
+        b'{"access_token": "a", "expires_in": true}',
+        b'{"access_token": "a", "expires_in": 60, "refresh_token": 5, "refresh_expires_in": "x"}',
+        nested(100_000),
+        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        b'{"workspaces": [{"id": Infinity, "name": "w"}]}',
+        b'{"workspaces": [{"id": 1, "name": "w", "pipelines": [1e999]}]}',
+        b'[{"outputs": [{"Float": {"dim": [1000000000000000000, 0], "data": []}}]}]',
+        b'[{"outputs": [{"Float": {"dim": ["a", 1], "data": [1]}}]}]',
+        b'[{"outputs": [{"Float": [1, 2]}]}]',
+        b'[{"out": {"x": [1e999999]}}]',
+        b'[{"out": {"x": [' + b"9" * 400 + b"]}}]",
+    ]
+)
+bodies = (
+    st.binary(max_size=200)
+    | special_bodies
+    | json_values.map(lambda v: json.dumps(v).encode())
+    | shaped.map(lambda v: json.dumps(v).encode())
+)
 statuses = st.sampled_from([200, 200, 200, 201, 204, 301, 400, 401, 403, 404, 409, 415, 429, 500, 502, 503])
 header_values = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=30)
 headers = st.fixed_dictionaries({}, optional={"Retry-After": header_values, "Content-Type": header_values})
@@ -105,8 +155,13 @@ def only_own_errors(call: Any) -> Any:
 @given(statuses, bodies, headers)
 def test_token_answers(status: int, body: bytes, answer_headers: dict[str, str]) -> None:
     for grant, username, password in (("password", "u", "p"), ("client_credentials", None, None)):
-        credentials = Credentials(client_id="api-client", client_secret="s", grant=grant,  # type: ignore[arg-type]
-                                  username=username, password=password)
+        credentials = Credentials(
+            client_id="api-client",
+            client_secret="s",
+            grant=grant,  # type: ignore[arg-type]
+            username=username,
+            password=password,
+        )
         tokens = TokenProvider(TOKEN_URL, credentials, Canned(status, body, answer_headers))
         token = only_own_errors(tokens.token)
         assert isinstance(token, str | WallarooError)
@@ -124,9 +179,18 @@ def test_mlops_answers(status: int, body: bytes, answer_headers: dict[str, str])
 @SETTINGS
 @given(statuses, bodies, headers, st.sampled_from(["legacy", "pandas-records"]))
 def test_inference_answers(status: int, body: bytes, answer_headers: dict[str, str], request_format: str) -> None:
-    only_own_errors(lambda: run_inference(
-        lambda force=False: INFER_URL, [[1.0, 2.0]], input_name="tensor", request_format=request_format,  # type: ignore[arg-type]
-        parallelism=1, retry=NO_WAIT, tokens=FixedToken(), session=Canned(status, body, answer_headers)))
+    only_own_errors(
+        lambda: run_inference(
+            lambda force=False: INFER_URL,
+            [[1.0, 2.0]],
+            input_name="tensor",
+            request_format=request_format,  # type: ignore[arg-type]
+            parallelism=1,
+            retry=NO_WAIT,
+            tokens=FixedToken(),
+            session=Canned(status, body, answer_headers),
+        )
+    )
 
 
 @SETTINGS

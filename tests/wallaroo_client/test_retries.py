@@ -36,8 +36,7 @@ def infer(api: WallarooApi, rows: int = 6, retry: RetryPolicy = FAST_RETRY, **op
     resolver = resolver_for(api, ALOHA)
     resolver()
     options = {"batch_size": 2, "parallelism": 1} | options
-    return run_inference(resolver, aloha_rows(rows), input_name="text_input", tokens=api.tokens,
-                         retry=retry, **options)
+    return run_inference(resolver, aloha_rows(rows), input_name="text_input", tokens=api.tokens, retry=retry, **options)
 
 
 @pytest.mark.parametrize(("status", "body"), [(503, "load-balancer"), (429, "platform")])
@@ -78,10 +77,13 @@ def test_each_request_has_a_retry_limit(sim: RunningSimulator, api: WallarooApi)
     assert requests_to(sim, "infer") == 3
 
 
-@pytest.mark.parametrize(("rows", "message"), [
-    ([[1] * 49], "row 0 has 49 values; the model expects 50"),
-    ([[None] * 50], "tensor values may not be null"),
-])
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([[1] * 49], "row 0 has 49 values; the model expects 50"),
+        ([[None] * 50], "tensor values may not be null"),
+    ],
+)
 def test_bad_input_is_never_retried(sim: RunningSimulator, api: WallarooApi, rows, message: str) -> None:
     resolver = resolver_for(api, ALOHA)
     with pytest.raises(InvalidInput, match=message) as caught:
@@ -121,8 +123,9 @@ def test_nothing_listening_is_unreachable(api: WallarooApi) -> None:
     dead_url = "http://127.0.0.1:9/v1/api/pipelines/infer/urldemopipeline-5"  # discard port: refused
     policy = RetryPolicy(initial_backoff=0.01, max_retries_per_request=1)
     with pytest.raises(Unreachable, match="connection failed"):
-        run_inference(lambda force=False: dead_url, aloha_rows(1), input_name="text_input",
-                      tokens=api.tokens, retry=policy)
+        run_inference(
+            lambda force=False: dead_url, aloha_rows(1), input_name="text_input", tokens=api.tokens, retry=policy
+        )
 
 
 def test_oversized_batches_get_the_load_balancer_503_and_a_hint(sim: RunningSimulator, api: WallarooApi) -> None:
@@ -139,8 +142,7 @@ def test_redeployed_pipeline_is_re_resolved_once(sim: RunningSimulator, api: Wal
     old_url = resolver()
     sim.admin.redeploy(PIPELINE)
     data = aloha_rows(20)
-    outcome = run_inference(resolver, data, input_name="text_input", batch_size=2, parallelism=4,
-                            tokens=api.tokens)
+    outcome = run_inference(resolver, data, input_name="text_input", batch_size=2, parallelism=4, tokens=api.tokens)
     assert outcome.url_resolutions == 1 and resolver() != old_url
     assert resolver() == sim.admin.external_url(PIPELINE)
     assert outcome.outputs == expected(sim, PIPELINE, data, legacy=True)
@@ -157,8 +159,16 @@ def test_redeploy_in_the_middle_of_a_run(sim: RunningSimulator, api: WallarooApi
 
     data = aloha_rows(20)
     patient = RetryPolicy(initial_backoff=0.05, max_backoff=0.1, max_retries_per_request=20)
-    outcome = run_inference(resolver, data, input_name="text_input", batch_size=2, parallelism=1,
-                            tokens=api.tokens, retry=patient, on_batch_done=redeploy_once)
+    outcome = run_inference(
+        resolver,
+        data,
+        input_name="text_input",
+        batch_size=2,
+        parallelism=1,
+        tokens=api.tokens,
+        retry=patient,
+        on_batch_done=redeploy_once,
+    )
     assert outcome.outputs == expected(sim, PIPELINE, data, legacy=True)
     assert outcome.url_resolutions == 1
     assert outcome.retries >= 1  # the new deployment answered 503 while "Starting"

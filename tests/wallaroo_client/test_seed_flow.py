@@ -46,22 +46,39 @@ def test_seed_flow_legacy_format(sim: RunningSimulator, api: WallarooApi, rows: 
     data = aloha_rows(rows)
     resolver = resolver_for(api, ALOHA)
     assert resolver().endswith("/v1/api/pipelines/infer/urldemopipeline-5")
-    outcome = run_inference(resolver, data, input_name="text_input", batch_size=100, parallelism=4,
-                            tokens=api.tokens, verify=sim.verify, retry=FAST_RETRY)
+    outcome = run_inference(
+        resolver,
+        data,
+        input_name="text_input",
+        batch_size=100,
+        parallelism=4,
+        tokens=api.tokens,
+        verify=sim.verify,
+        retry=FAST_RETRY,
+    )
     assert outcome.outputs == expected(sim, "urldemopipeline", data, legacy=True)
     assert (outcome.rows, outcome.batches, outcome.retries, outcome.relogins) == (rows, -(-rows // 100), 0, 0)
     assert len(outcome.outputs[0]) == 15
     assert sim.admin.counters()["pipelines"]["urldemopipeline"]["rows"] == rows
 
 
-@pytest.mark.parametrize(("target", "input_name", "make_rows"), [
-    (ALOHA, "text_input", aloha_rows), (CCFRAUD, "tensor", ccfraud_rows)])
-def test_pandas_records_format(sim: RunningSimulator, api: WallarooApi, target: tuple[str, str],
-                               input_name: str, make_rows) -> None:
+@pytest.mark.parametrize(
+    ("target", "input_name", "make_rows"), [(ALOHA, "text_input", aloha_rows), (CCFRAUD, "tensor", ccfraud_rows)]
+)
+def test_pandas_records_format(
+    sim: RunningSimulator, api: WallarooApi, target: tuple[str, str], input_name: str, make_rows
+) -> None:
     data = make_rows(250)
-    outcome = run_inference(resolver_for(api, target), data, input_name=input_name,
-                            request_format="pandas-records", batch_size=64, parallelism=3,
-                            tokens=api.tokens, verify=sim.verify)
+    outcome = run_inference(
+        resolver_for(api, target),
+        data,
+        input_name=input_name,
+        request_format="pandas-records",
+        batch_size=64,
+        parallelism=3,
+        tokens=api.tokens,
+        verify=sim.verify,
+    )
     assert outcome.outputs == expected(sim, target[1], data, legacy=False)
 
 
@@ -92,8 +109,7 @@ def test_one_login_serves_many_calls_and_runs(sim: RunningSimulator, api: Wallar
     resolver = resolver_for(api, ALOHA)
     for _ in range(5):
         api.list_workspaces()
-        run_inference(resolver, aloha_rows(40), input_name="text_input", batch_size=5, parallelism=8,
-                      tokens=api.tokens)
+        run_inference(resolver, aloha_rows(40), input_name="text_input", batch_size=5, parallelism=8, tokens=api.tokens)
     assert grants(sim) == {"password": 1}
     assert api.tokens.stats().logins == 1
     assert requests_to(sim, "admin/get_pipeline_external_url") == 1  # the URL is cached too
@@ -147,8 +163,15 @@ def test_parallelism_overlaps_requests_up_to_its_limit(sim: RunningSimulator, ap
     resolver = resolver_for(api, ALOHA)
     sim.admin.set_faults("urldemopipeline", latency_seconds=0.3)
     started = time.monotonic()
-    run_inference(resolver, aloha_rows(8), input_name="text_input", batch_size=1, parallelism=4,
-                  tokens=api.tokens, session=new_session(4))
+    run_inference(
+        resolver,
+        aloha_rows(8),
+        input_name="text_input",
+        batch_size=1,
+        parallelism=4,
+        tokens=api.tokens,
+        session=new_session(4),
+    )
     elapsed = time.monotonic() - started
     assert 0.6 <= elapsed < 1.5  # two waves of four, not one of eight nor eight in turn
 
@@ -163,8 +186,16 @@ def test_cancel_stops_scheduling_and_reports_completed_rows(sim: RunningSimulato
             cancel.set()
 
     with pytest.raises(InferenceCancelled) as caught:
-        run_inference(resolver_for(api, ALOHA), aloha_rows(100), input_name="text_input", batch_size=10,
-                      parallelism=1, tokens=api.tokens, cancel=cancel, on_batch_done=after_batch)
+        run_inference(
+            resolver_for(api, ALOHA),
+            aloha_rows(100),
+            input_name="text_input",
+            batch_size=10,
+            parallelism=1,
+            tokens=api.tokens,
+            cancel=cancel,
+            on_batch_done=after_batch,
+        )
     assert (caught.value.rows_completed, caught.value.rows_total) == (30, 100)
     assert [p.rows_done for p in progress] == [10, 20, 30]
     assert requests_to(sim, "infer") == 3
@@ -177,6 +208,13 @@ def test_cancel_interrupts_a_backoff_wait(sim: RunningSimulator, api: WallarooAp
     threading.Timer(0.5, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(InferenceCancelled):
-        run_inference(resolver, aloha_rows(4), input_name="text_input", batch_size=1, parallelism=2,
-                      tokens=api.tokens, cancel=cancel)
+        run_inference(
+            resolver,
+            aloha_rows(4),
+            input_name="text_input",
+            batch_size=1,
+            parallelism=2,
+            tokens=api.tokens,
+            cancel=cancel,
+        )
     assert time.monotonic() - started < 5

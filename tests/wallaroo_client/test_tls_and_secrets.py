@@ -32,8 +32,9 @@ def test_https_with_the_servers_ca_bundle(tls_sim: RunningSimulator) -> None:
     tokens = provider_for(tls_sim)  # verify=tls_sim.ca_file
     api = WallarooApi(tls_sim.api_url, tokens, verify=tls_sim.ca_file)
     data = aloha_rows(30)
-    outcome = run_inference(resolver_for(api, ALOHA), data, input_name="text_input", batch_size=7,
-                            tokens=tokens, verify=tls_sim.ca_file)
+    outcome = run_inference(
+        resolver_for(api, ALOHA), data, input_name="text_input", batch_size=7, tokens=tokens, verify=tls_sim.ca_file
+    )
     assert outcome.outputs == expected(tls_sim, ALOHA[1], data, legacy=True)
 
 
@@ -42,8 +43,14 @@ def test_untrusted_certificate_fails_without_retrying(tls_sim: RunningSimulator)
     api = WallarooApi(tls_sim.api_url, tokens, verify=tls_sim.ca_file)
     url = resolver_for(api, ALOHA)()
     with pytest.raises(TLSVerificationFailed, match="CA bundle") as caught:
-        run_inference(lambda force=False: url, aloha_rows(2), input_name="text_input", tokens=tokens,
-                      verify=True, retry=FAST_RETRY)
+        run_inference(
+            lambda force=False: url,
+            aloha_rows(2),
+            input_name="text_input",
+            tokens=tokens,
+            verify=True,
+            retry=FAST_RETRY,
+        )
     assert not caught.value.retryable and caught.value.reason == "TLSVerificationFailed"
 
 
@@ -56,8 +63,7 @@ def test_untrusted_keycloak_certificate(tls_sim: RunningSimulator) -> None:
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verification_explicitly_disabled(tls_sim: RunningSimulator) -> None:
-    tokens = type(provider_for(tls_sim))(tls_sim.keycloak_token_url, provider_for(tls_sim).credentials,
-                                         verify=False)
+    tokens = type(provider_for(tls_sim))(tls_sim.keycloak_token_url, provider_for(tls_sim).credentials, verify=False)
     assert WallarooApi(tls_sim.api_url, tokens, verify=False).workspace_id("urldemoworkspace") == 16
 
 

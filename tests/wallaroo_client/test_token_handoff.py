@@ -33,8 +33,9 @@ def test_a_worker_with_the_handed_token_does_not_log_in(sim: RunningSimulator, t
 
 def test_a_handed_token_near_its_expiry_is_still_used_by_the_worker(sim: RunningSimulator) -> None:
     clock = FakeClock()
-    operator = TokenProvider(sim.keycloak_token_url, credentials_for(sim), new_session(), clock=clock,
-                             verify=sim.verify)
+    operator = TokenProvider(
+        sim.keycloak_token_url, credentials_for(sim), new_session(), clock=clock, verify=sim.verify
+    )
     token_environment(operator)
     clock.now += 3600 - refresh_margin(3600) - 1  # the operator's own renewal is due in a second
     handed = token_environment(operator)

@@ -39,8 +39,15 @@ def slow_run(sim: RunningSimulator, api: WallarooApi, batches: int = 40):
     """A run of about four seconds: 40 batches of 0.2 s, two at a time."""
     sim.admin.set_faults("urldemopipeline", latency_seconds=0.2)
     data = aloha_rows(batches * 2)
-    outcome = run_inference(resolver_for(api, ALOHA), data, input_name="text_input", batch_size=2,
-                            parallelism=2, tokens=api.tokens, retry=FAST_RETRY)
+    outcome = run_inference(
+        resolver_for(api, ALOHA),
+        data,
+        input_name="text_input",
+        batch_size=2,
+        parallelism=2,
+        tokens=api.tokens,
+        retry=FAST_RETRY,
+    )
     assert outcome.outputs == expected(sim, "urldemopipeline", data, legacy=True)
     return outcome
 
@@ -108,18 +115,28 @@ def test_keycloak_hiccup_during_a_run_is_retried(sim: RunningSimulator, api: Wal
     url = resolver_for(api, ALOHA)()
     tokens = provider_for(sim)
     sim.admin.set_faults(KEYCLOAK_TARGET, fail_next=1, status=503)
-    outcome = run_inference(lambda force=False: url, aloha_rows(3), input_name="text_input",
-                            tokens=tokens, retry=FAST_RETRY)
+    outcome = run_inference(
+        lambda force=False: url, aloha_rows(3), input_name="text_input", tokens=tokens, retry=FAST_RETRY
+    )
     assert outcome.retries == 1 and outcome.rows == 3
 
 
-@pytest.mark.parametrize(("overrides", "reason", "hint"), [
-    ({"password": "wrong-password-123"}, "InvalidCredentials",
-     "the username or password of user 'demo.user@example.com' is wrong"),
-    ({"client_secret": "wrong-secret-456"}, "InvalidClientCredentials",
-     "check the client id 'api-client' and its secret"),
-    ({"username": "nobody@example.com"}, "InvalidCredentials", "the username or password of user"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "reason", "hint"),
+    [
+        (
+            {"password": "wrong-password-123"},
+            "InvalidCredentials",
+            "the username or password of user 'demo.user@example.com' is wrong",
+        ),
+        (
+            {"client_secret": "wrong-secret-456"},
+            "InvalidClientCredentials",
+            "check the client id 'api-client' and its secret",
+        ),
+        ({"username": "nobody@example.com"}, "InvalidCredentials", "the username or password of user"),
+    ],
+)
 def test_refused_credentials(sim: RunningSimulator, overrides: dict[str, str], reason: str, hint: str) -> None:
     tokens = provider_for(sim, **overrides)
     with pytest.raises(AuthenticationFailed, match="HTTP 40") as caught:

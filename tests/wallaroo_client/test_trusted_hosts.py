@@ -55,8 +55,15 @@ def test_same_host_on_another_port_or_scheme_is_another_origin():
     assert origin_of("http://[::1]:80/") == "http://[::1]:80"
 
 
-@pytest.mark.parametrize("url", ["https://user:pw@api.example.com/v1/api/pipelines/infer/p-1",
-                                 "ftp://api.example.com/p", "https://api.example.com:99999/p", "/relative/path"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:pw@api.example.com/v1/api/pipelines/infer/p-1",
+        "ftp://api.example.com/p",
+        "https://api.example.com:99999/p",
+        "/relative/path",
+    ],
+)
 def test_urls_with_user_info_or_not_http_are_refused_whatever_the_origin(url):
     from wallaroo_operator.wallaroo.http import require_trusted_origin
 

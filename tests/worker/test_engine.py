@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 
 import pytest
+
+from tests.support.data import aloha_rows
 from wallaroo_operator.data.inputs import InputError, InputPart
 from wallaroo_operator.data.results import ResultChunk, ResultsTooLarge
 from wallaroo_operator.wallaroo import Credentials, WallarooApi, token_cache
@@ -16,8 +18,6 @@ from wallaroo_operator.worker.limits import WorkerLimits
 from wallaroo_operator.worker.manifest import RunManifest
 from wallaroo_operator.worker.results import merge_shard_records
 from wallaroo_simulator import run_simulator
-
-from tests.support.data import aloha_rows
 
 MiB = 2**20
 
@@ -46,18 +46,33 @@ class Recorder:
 
 
 def manifest(sim, *, shards: int = 1, **spec) -> RunManifest:
-    tokens = token_cache.provider_for(sim.token_url, Credentials(sim.client, sim.secret, "password", sim.username,
-                                                                 sim.password), sim.verify)
+    tokens = token_cache.provider_for(
+        sim.token_url, Credentials(sim.client, sim.secret, "password", sim.username, sim.password), sim.verify
+    )
     api = WallarooApi(sim.api_url, tokens, verify=sim.verify)
     workspace_id = api.workspace_id("urldemoworkspace")
     return RunManifest(
-        namespace="ns", job_name="job", job_uid="uid", run_id="gen-1",
-        spec={"connectionRef": {"name": "w"}, "workspace": "urldemoworkspace", "pipeline": "urldemopipeline",
-              "input": {"configMaps": [{"name": "in"}]}, **spec},
-        input_parts=[("in", "data.json")], workspace_id=workspace_id,
-        inference_url=api.external_url(workspace_id, "urldemopipeline"), api_url=sim.api_url,
-        token_url=sim.token_url, client_id=sim.client, grant="password", progress_config_map="progress",
-        shards=shards), tokens
+        namespace="ns",
+        job_name="job",
+        job_uid="uid",
+        run_id="gen-1",
+        spec={
+            "connectionRef": {"name": "w"},
+            "workspace": "urldemoworkspace",
+            "pipeline": "urldemopipeline",
+            "input": {"configMaps": [{"name": "in"}]},
+            **spec,
+        },
+        input_parts=[("in", "data.json")],
+        workspace_id=workspace_id,
+        inference_url=api.external_url(workspace_id, "urldemopipeline"),
+        api_url=sim.api_url,
+        token_url=sim.token_url,
+        client_id=sim.client,
+        grant="password",
+        progress_config_map="progress",
+        shards=shards,
+    ), tokens
 
 
 def run(sim, recorder: Recorder, *, shard: int = 0, shards: int = 1, memory: int = 256 * MiB, **spec) -> dict:
@@ -66,8 +81,10 @@ def run(sim, recorder: Recorder, *, shard: int = 0, shards: int = 1, memory: int
 
 
 def parts_of(rows: list, per_part: int = 400) -> list[InputPart]:
-    return [InputPart(f"in-{i}/data.json", text=json.dumps({"text_input": rows[i:i + per_part]}))
-            for i in range(0, len(rows), per_part)]
+    return [
+        InputPart(f"in-{i}/data.json", text=json.dumps({"text_input": rows[i : i + per_part]}))
+        for i in range(0, len(rows), per_part)
+    ]
 
 
 def test_four_shards_concatenated_equal_one_shard(sim):
@@ -101,23 +118,29 @@ def test_results_are_written_chunk_by_chunk_while_rows_are_sent(sim, monkeypatch
     outcome = run_shard(run_manifest, 0, io, WorkerLimits(256 * MiB), tokens=tokens, verify=sim.verify)
 
     assert len(outcome["resultConfigMaps"]) == len(recorder.chunks) > 1
-    assert any(chunks and done < 6000 for done, chunks in chunks_stored_at_each_report), \
-        chunks_stored_at_each_report  # chunks were stored before the last rows came back
+    assert any(chunks and done < 6000 for done, chunks in chunks_stored_at_each_report), (
+        chunks_stored_at_each_report
+    )  # chunks were stored before the last rows came back
     assert [r["row"] for r in recorder.rows()] == list(range(6000))
 
 
 def test_results_too_large_is_found_after_the_first_batch(sim):
     sim.admin.reset_counters()
     with pytest.raises(ResultsTooLarge, match="maxConfigMaps=1"):
-        run(sim, Recorder(parts_of(aloha_rows(20_000), 5000)), inference={"batchSize": 1000},
-            results={"maxConfigMaps": 1})
+        run(
+            sim,
+            Recorder(parts_of(aloha_rows(20_000), 5000)),
+            inference={"batchSize": 1000},
+            results={"maxConfigMaps": 1},
+        )
     assert sim.admin.counters()["requests"]["infer"] == 1  # the first batch only, not the 19 others
 
 
 def test_too_little_memory_for_the_batches_fails_before_sending(sim):
     with pytest.raises(InputError) as caught:
-        run(sim, Recorder(parts_of(aloha_rows(10))), memory=64 * MiB,
-            inference={"batchSize": 100_000, "parallelism": 8})
+        run(
+            sim, Recorder(parts_of(aloha_rows(10))), memory=64 * MiB, inference={"batchSize": 100_000, "parallelism": 8}
+        )
     assert caught.value.reason == "InsufficientWorkerMemory"
     assert "limits.memory" in str(caught.value)
 
@@ -126,6 +149,6 @@ def test_bad_row_anywhere_fails_before_any_request(sim):
     rows = aloha_rows(1000)
     rows[999] = [1, 2]
     sim.admin.reset_counters()
-    with pytest.raises(InputError, match="in-800/data.json: row 199 of"):
+    with pytest.raises(InputError, match=r"in-800/data\.json: row 199 of"):
         run(sim, Recorder(parts_of(rows)))
     assert not sim.admin.counters()["requests"].get("infer")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pydantic
 import pytest
+
 from wallaroo_operator.models.crd import inference_job_crd
 from wallaroo_operator.models.execution import ExecutionSpec, quantity_bytes
 from wallaroo_operator.models.job import InferenceJobSpec
@@ -24,15 +25,25 @@ def test_user_resources_override_the_defaults_key_by_key():
     assert execution.requests() == {"cpu": "100m", "memory": "128Mi"}
 
 
-@pytest.mark.parametrize("bad", [{"shards": 0}, {"shards": 101}, {"resources": {"limits": {"memory": "lots"}}},
-                                 {"tolerations": [{"operator": "Maybe"}]}, {"priorityClassName": "Not_A_Name"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"shards": 0},
+        {"shards": 101},
+        {"resources": {"limits": {"memory": "lots"}}},
+        {"tolerations": [{"operator": "Maybe"}]},
+        {"priorityClassName": "Not_A_Name"},
+    ],
+)
 def test_invalid_execution_is_rejected(bad):
     with pytest.raises(pydantic.ValidationError):
         ExecutionSpec.model_validate(bad)
 
 
-@pytest.mark.parametrize("text, expected", [("256Mi", 256 * 2**20), ("1Gi", 2**30), ("1G", 10**9),
-                                            ("1000", 1000), ("1.5Gi", 3 * 2**29), ("500k", 500_000)])
+@pytest.mark.parametrize(
+    "text, expected",
+    [("256Mi", 256 * 2**20), ("1Gi", 2**30), ("1G", 10**9), ("1000", 1000), ("1.5Gi", 3 * 2**29), ("500k", 500_000)],
+)
 def test_quantity_bytes(text, expected):
     assert quantity_bytes(text) == expected
 
@@ -42,6 +53,9 @@ def test_crd_documents_execution_and_keeps_affinity_free_form():
     execution = spec["properties"]["execution"]
     assert execution["default"] == {}
     assert "Indexed Job" in execution["properties"]["shards"]["description"]
-    assert execution["properties"]["affinity"] == {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
-                                                   "description": "Pod affinity (core/v1 Affinity)."}
+    assert execution["properties"]["affinity"] == {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": "Pod affinity (core/v1 Affinity).",
+    }
     assert all("description" in prop for prop in execution["properties"].values())

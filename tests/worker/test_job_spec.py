@@ -26,34 +26,68 @@ from wallaroo_operator.wallaroo import Credentials
 from wallaroo_operator.worker.manifest import RunManifest
 
 JOB = {"metadata": {"name": "nightly", "namespace": "team-a", "uid": "uid-1"}}
-SPEC = {"connectionRef": {"name": "w"}, "workspace": "ws", "pipeline": "p",
-        "input": {"configMaps": [{"name": "in-1"}, {"name": "in-2"}]}, "results": {"maxConfigMaps": 4}}
-CONNECTION = {"apiUrl": "https://w.example/v1/api", "clientId": "api-client",
-              "credentialsSecretRef": {"name": "wallaroo-credentials"}}
+SPEC = {
+    "connectionRef": {"name": "w"},
+    "workspace": "ws",
+    "pipeline": "p",
+    "input": {"configMaps": [{"name": "in-1"}, {"name": "in-2"}]},
+    "results": {"maxConfigMaps": 4},
+}
+CONNECTION = {
+    "apiUrl": "https://w.example/v1/api",
+    "clientId": "api-client",
+    "credentialsSecretRef": {"name": "wallaroo-credentials"},
+}
 
 
 def plan(execution: dict | None = None, connection: dict | None = None) -> RunPlan:
     spec = InferenceJobSpec.model_validate({**SPEC, "execution": execution or {}})
-    manifest = RunManifest(namespace="team-a", job_name="nightly", job_uid="uid-1", run_id="gen-3",
-                           spec=spec.to_kube(), input_parts=[("in-1", "data.json"), ("in-2", "data.json")],
-                           workspace_id=7, inference_url="https://w.example/infer", api_url=CONNECTION["apiUrl"],
-                           token_url="https://w.example/auth/token", client_id="api-client", grant="password",
-                           progress_config_map="nightly-gen-3-progress", shards=spec.execution.shards)
-    resolved = ResolvedConnection(CONNECTION["apiUrl"], manifest.token_url,
-                                  Credentials("api-client", "s3cret", "password", "user", "pw"), True, 30.0)
-    return RunPlan(manifest, JOB, resolved, WallarooConnectionSpec.model_validate({**CONNECTION, **(connection or {})}),
-                   spec.execution)
+    manifest = RunManifest(
+        namespace="team-a",
+        job_name="nightly",
+        job_uid="uid-1",
+        run_id="gen-3",
+        spec=spec.to_kube(),
+        input_parts=[("in-1", "data.json"), ("in-2", "data.json")],
+        workspace_id=7,
+        inference_url="https://w.example/infer",
+        api_url=CONNECTION["apiUrl"],
+        token_url="https://w.example/auth/token",
+        client_id="api-client",
+        grant="password",
+        progress_config_map="nightly-gen-3-progress",
+        shards=spec.execution.shards,
+    )
+    resolved = ResolvedConnection(
+        CONNECTION["apiUrl"],
+        manifest.token_url,
+        Credentials("api-client", "s3cret", "password", "user", "pw"),
+        True,
+        30.0,
+    )
+    return RunPlan(
+        manifest,
+        JOB,
+        resolved,
+        WallarooConnectionSpec.model_validate({**CONNECTION, **(connection or {})}),
+        spec.execution,
+    )
 
 
 def test_one_shard_is_a_non_indexed_job_owned_by_the_inference_job():
     job = job_object(plan(), "nightly-gen-3", "operator:1")
     meta, spec = job["metadata"], job["spec"]
     assert meta["name"] == "nightly-gen-3" and meta["namespace"] == "team-a"
-    assert meta["ownerReferences"] == [{"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "name": "nightly",
-                                        "uid": "uid-1", "controller": True}]
+    assert meta["ownerReferences"] == [
+        {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "name": "nightly", "uid": "uid-1", "controller": True}
+    ]
     assert meta["labels"][c.RUN_LABEL] == "gen-3" and meta["labels"][c.JOB_LABEL] == "nightly"
-    assert (spec["completions"], spec["parallelism"], spec["completionMode"], spec["backoffLimit"]) == \
-        (1, 1, "NonIndexed", 2)
+    assert (spec["completions"], spec["parallelism"], spec["completionMode"], spec["backoffLimit"]) == (
+        1,
+        1,
+        "NonIndexed",
+        2,
+    )
     pod = spec["template"]["spec"]
     container = pod["containers"][0]
     assert container["image"] == "operator:1" and container["command"] == ["wallaroo-operator", "worker"]
@@ -61,9 +95,10 @@ def test_one_shard_is_a_non_indexed_job_owned_by_the_inference_job():
     assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 
 
-
-LOCAL_NODE = {"WALLAROO_OPERATOR_WORKER_HOST_ALIASES": '[{"ip": "10.244.7.1", "hostnames": ["kubernetes"]}]',
-              "WALLAROO_OPERATOR_WORKER_ENV": '{"KUBERNETES_SERVICE_HOST": "kubernetes", "WALLAROO_RUN_MANIFEST": "x"}'}
+LOCAL_NODE = {
+    "WALLAROO_OPERATOR_WORKER_HOST_ALIASES": '[{"ip": "10.244.7.1", "hostnames": ["kubernetes"]}]',
+    "WALLAROO_OPERATOR_WORKER_ENV": '{"KUBERNETES_SERVICE_HOST": "kubernetes", "WALLAROO_RUN_MANIFEST": "x"}',
+}
 
 
 def test_worker_pods_get_the_clusters_route_to_the_api_server_from_the_settings():
@@ -87,13 +122,18 @@ def test_a_memory_limit_the_worker_cannot_start_in_fails_the_run_before_its_job(
     check_worker_memory(plan({"resources": {"limits": {"memory": "160Mi"}}}))
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("WALLAROO_OPERATOR_WORKER_HOST_ALIASES", '[{"ip": "nope", "hostnames": ["k"]}]'),
-    ("WALLAROO_OPERATOR_WORKER_HOST_ALIASES", "10.244.7.1=kubernetes"),
-    ("WALLAROO_OPERATOR_WORKER_ENV", '{"BAD NAME": "x"}')])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("WALLAROO_OPERATOR_WORKER_HOST_ALIASES", '[{"ip": "nope", "hostnames": ["k"]}]'),
+        ("WALLAROO_OPERATOR_WORKER_HOST_ALIASES", "10.244.7.1=kubernetes"),
+        ("WALLAROO_OPERATOR_WORKER_ENV", '{"BAD NAME": "x"}'),
+    ],
+)
 def test_a_bad_worker_route_setting_names_its_variable(variable, value):
     with pytest.raises(SettingsError, match=variable):
         Settings.from_environment({variable: value})
+
 
 def test_restricted_security_context_always():
     pod = job_object(plan({"podLabels": {"team": "a"}}), "n", "i")["spec"]["template"]["spec"]
@@ -105,18 +145,29 @@ def test_restricted_security_context_always():
 
 def test_shards_make_an_indexed_job_retried_per_index():
     spec = job_object(plan({"shards": 4, "parallelism": 2, "backoffLimitPerIndex": 1}), "n", "i")["spec"]
-    assert (spec["completions"], spec["parallelism"], spec["completionMode"], spec["backoffLimitPerIndex"]) == \
-        (4, 2, "Indexed", 1)
+    assert (spec["completions"], spec["parallelism"], spec["completionMode"], spec["backoffLimitPerIndex"]) == (
+        4,
+        2,
+        "Indexed",
+        1,
+    )
     rules = spec["podFailurePolicy"]["rules"]
     assert rules[0]["action"] == "FailIndex" and rules[0]["onExitCodes"]["values"] == [3, 4]
     assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
 
 
 def test_pod_settings_are_copied_and_credentials_come_from_the_secret():
-    execution = {"nodeSelector": {"pool": "batch"}, "tolerations": [{"key": "batch", "operator": "Exists"}],
-                 "affinity": {"nodeAffinity": {"x": 1}}, "priorityClassName": "low", "imagePullSecrets": [
-                     {"name": "regcred"}], "podLabels": {"team": "a"}, "podAnnotations": {"note": "n"},
-                 "ttlSecondsAfterFinished": 600, "resources": {"limits": {"memory": "1Gi"}}}
+    execution = {
+        "nodeSelector": {"pool": "batch"},
+        "tolerations": [{"key": "batch", "operator": "Exists"}],
+        "affinity": {"nodeAffinity": {"x": 1}},
+        "priorityClassName": "low",
+        "imagePullSecrets": [{"name": "regcred"}],
+        "podLabels": {"team": "a"},
+        "podAnnotations": {"note": "n"},
+        "ttlSecondsAfterFinished": 600,
+        "resources": {"limits": {"memory": "1Gi"}},
+    }
     job = job_object(plan(execution, {"caBundle": {"configMapRef": {"name": "ca", "key": "root.pem"}}}), "n", "i")
     template = job["spec"]["template"]
     pod = template["spec"]
@@ -126,12 +177,15 @@ def test_pod_settings_are_copied_and_credentials_come_from_the_secret():
     assert template["metadata"]["labels"]["team"] == "a" and template["metadata"]["annotations"] == {"note": "n"}
     assert job["spec"]["ttlSecondsAfterFinished"] == 600
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
-    assert env["WALLAROO_CLIENT_SECRET"]["valueFrom"] == {"secretKeyRef": {"name": "wallaroo-credentials",
-                                                                           "key": "clientSecret"}}
+    assert env["WALLAROO_CLIENT_SECRET"]["valueFrom"] == {
+        "secretKeyRef": {"name": "wallaroo-credentials", "key": "clientSecret"}
+    }
     assert env["WALLAROO_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
     assert env["WALLAROO_WORKER_MEMORY_LIMIT"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
     assert env["WALLAROO_CA_FILE"]["value"] == "/etc/wallaroo-ca/ca.crt"
-    assert {"name": "ca", "configMap": {"name": "ca", "items": [{"key": "root.pem", "path": "ca.crt"}]}} in pod["volumes"]
+    assert {"name": "ca", "configMap": {"name": "ca", "items": [{"key": "root.pem", "path": "ca.crt"}]}} in pod[
+        "volumes"
+    ]
     assert "s3cret" not in json.dumps(job) and "pw" not in env["WALLAROO_RUN_MANIFEST"]["value"].split('"')
 
 
@@ -161,24 +215,47 @@ def test_worker_names_are_deterministic_dns_labels():
 
 def pod(name: str, created: str, *, terminated: dict | None = None, **status) -> dict:
     statuses = [{"name": "worker", "state": {"terminated": terminated}}] if terminated else []
-    return {"metadata": {"name": name, "creationTimestamp": created},
-            "status": {"phase": "Failed", "containerStatuses": statuses, **status}}
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "status": {"phase": "Failed", "containerStatuses": statuses, **status},
+    }
 
 
-FAILED_JOB = {"metadata": {"name": "n"}, "status": {"conditions": [
-    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many"}]}}
+FAILED_JOB = {
+    "metadata": {"name": "n"},
+    "status": {
+        "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "too many"}]
+    },
+}
 
 
-@pytest.mark.parametrize("pods, reason, text, disposition", [
-    ([pod("p1", "2026-01-01T00:00:00Z", terminated={"reason": "OOMKilled", "exitCode": 137})],
-     "WorkerOOMKilled", "memory limit", Disposition.FAIL),
-    ([pod("p1", "2026-01-01T00:00:00Z", reason="Evicted", message="low on memory")],
-     "WorkerEvicted", "low on memory", Disposition.RETRY),
-    ([pod("old", "2026-01-01T00:00:00Z", terminated={"reason": "Error", "exitCode": 2}),
-      pod("new", "2026-01-01T00:01:00Z", terminated={"reason": "Error", "exitCode": 1})],
-     "WorkerFailed", "Pod new failed with exit code 1 (Error). Last lines of its log:\nlog of new", Disposition.RETRY),
-    ([], "WorkerFailed", "BackoffLimitExceeded: too many", Disposition.RETRY),
-])
+@pytest.mark.parametrize(
+    "pods, reason, text, disposition",
+    [
+        (
+            [pod("p1", "2026-01-01T00:00:00Z", terminated={"reason": "OOMKilled", "exitCode": 137})],
+            "WorkerOOMKilled",
+            "memory limit",
+            Disposition.FAIL,
+        ),
+        (
+            [pod("p1", "2026-01-01T00:00:00Z", reason="Evicted", message="low on memory")],
+            "WorkerEvicted",
+            "low on memory",
+            Disposition.RETRY,
+        ),
+        (
+            [
+                pod("old", "2026-01-01T00:00:00Z", terminated={"reason": "Error", "exitCode": 2}),
+                pod("new", "2026-01-01T00:01:00Z", terminated={"reason": "Error", "exitCode": 1}),
+            ],
+            "WorkerFailed",
+            "Pod new failed with exit code 1 (Error). Last lines of its log:\nlog of new",
+            Disposition.RETRY,
+        ),
+        ([], "WorkerFailed", "BackoffLimitExceeded: too many", Disposition.RETRY),
+    ],
+)
 def test_a_failed_job_is_explained_from_its_pods(pods, reason, text, disposition):
     error = classify(failure_from(FAILED_JOB, pods, lambda name: f"log of {name}"))
     assert (error.reason, error.disposition) == (reason, disposition) and text in error.message

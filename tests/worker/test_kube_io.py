@@ -16,10 +16,21 @@ from wallaroo_operator.kube import client as kube_client
 from wallaroo_operator.worker import kube_io
 from wallaroo_operator.worker.manifest import RunManifest
 
-MANIFEST = RunManifest(namespace="team-a", job_name="nightly", job_uid="uid-1", run_id="gen-3", spec={},
-                       input_parts=[("in-1", "data.json")], workspace_id=7, inference_url="https://w.example/i",
-                       api_url="https://w.example", token_url="https://w.example/t", client_id="api-client",
-                       grant="password", progress_config_map="nightly-gen-3-progress")
+MANIFEST = RunManifest(
+    namespace="team-a",
+    job_name="nightly",
+    job_uid="uid-1",
+    run_id="gen-3",
+    spec={},
+    input_parts=[("in-1", "data.json")],
+    workspace_id=7,
+    inference_url="https://w.example/i",
+    api_url="https://w.example",
+    token_url="https://w.example/t",
+    client_id="api-client",
+    grant="password",
+    progress_config_map="nightly-gen-3-progress",
+)
 
 
 @pytest.fixture
@@ -49,11 +60,15 @@ def test_a_progress_report_is_skipped_while_the_api_server_is_away(api_server_aw
     kube_io.patch_progress(MANIFEST, "shard-0", {"state": "Running", "rowsDone": 10, "rowsTotal": 40})
 
 
-@pytest.mark.parametrize("call", [
-    lambda: kube_io.patch_progress(MANIFEST, "shard-0", {"state": "Succeeded", "rows": 40}),
-    lambda: kube_io.create_results(MANIFEST, 0, ResultChunk(0, 0, 1, "[]", last=True)),
-    lambda: list(kube_io.input_parts("team-a", [("in-1", "data.json")])),
-], ids=["outcome", "results", "input"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: kube_io.patch_progress(MANIFEST, "shard-0", {"state": "Succeeded", "rows": 40}),
+        lambda: kube_io.create_results(MANIFEST, 0, ResultChunk(0, 0, 1, "[]", last=True)),
+        lambda: list(kube_io.input_parts("team-a", [("in-1", "data.json")])),
+    ],
+    ids=["outcome", "results", "input"],
+)
 def test_beyond_the_budget_a_write_or_read_is_kubernetes_unavailable(api_server_away, call):
     with pytest.raises(backoff.KubernetesUnavailable) as raised:
         call()

@@ -7,10 +7,10 @@ import gzip
 import json
 
 import pytest
-from wallaroo_operator.data.inputs import InputError, InputPart, decode_input, gzip_json
-from wallaroo_operator.data.streaming import InputStream, StreamLimits, shard_slice
 
 from tests.support.data import aloha_rows
+from wallaroo_operator.data.inputs import InputError, InputPart, decode_input, gzip_json
+from wallaroo_operator.data.streaming import InputStream, StreamLimits, shard_slice
 
 LIMITS = StreamLimits(max_decompressed_bytes=64 * 2**20, max_row_bytes=2**20)
 
@@ -52,21 +52,24 @@ def test_rows_of_a_slice_and_shards_tile_the_input():
     streamed = stream(plain({"text_input": rows}))
     slices = [shard_slice(1001, k, 4) for k in range(4)]
     assert [s for s, _ in slices] == [0, 250, 500, 750] and slices[-1][1] == 1001
-    assert sum((list(streamed.rows(a, b)) for a, b in slices), []) == rows
+    assert [row for a, b in slices for row in streamed.rows(a, b)] == rows
 
 
-@pytest.mark.parametrize("document, reason, text", [
-    ('{"text_input": [[1, 2', "InvalidInput", "not valid JSON"),
-    ('{"text_input": [[1, 2], [3]]}', "InvalidInput", "row 1"),
-    ('{"text_input": [[1, 2], [3, null]]}', "InvalidInput", "row 1"),
-    ('{"a": [[1]], "b": [[1]]}', "InvalidInput", "one input field"),
-    ('{}', "InvalidInput", "found 0 keys"),
-    ('{"a": 3}', "InvalidInput", "must be a list of rows"),
-    ('[{"a": [1]}, {"b": [1]}]', "InvalidInput", "same column"),
-    ('{"a": []}', "InvalidInput", "no rows"),
-    ('{"a": [[1]]} trailing', "InvalidInput", "extra data"),
-    ('"text"', "InvalidInput", "expected"),
-])
+@pytest.mark.parametrize(
+    "document, reason, text",
+    [
+        ('{"text_input": [[1, 2', "InvalidInput", "not valid JSON"),
+        ('{"text_input": [[1, 2], [3]]}', "InvalidInput", "row 1"),
+        ('{"text_input": [[1, 2], [3, null]]}', "InvalidInput", "row 1"),
+        ('{"a": [[1]], "b": [[1]]}', "InvalidInput", "one input field"),
+        ("{}", "InvalidInput", "found 0 keys"),
+        ('{"a": 3}', "InvalidInput", "must be a list of rows"),
+        ('[{"a": [1]}, {"b": [1]}]', "InvalidInput", "same column"),
+        ('{"a": []}', "InvalidInput", "no rows"),
+        ('{"a": [[1]]} trailing', "InvalidInput", "extra data"),
+        ('"text"', "InvalidInput", "expected"),
+    ],
+)
 def test_errors_name_the_part_and_the_row(document, reason, text):
     with pytest.raises(InputError) as caught:
         stream(InputPart("bad/data.json", text=document)).scan()

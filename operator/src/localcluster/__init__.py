@@ -5,6 +5,6 @@ controller-runtime's envtest runs them, so tests talk to the real API server, ne
 """
 
 from localcluster.build import Binaries, build_binaries
-from localcluster.cluster import LocalCluster, ClusterError
+from localcluster.cluster import ClusterError, LocalCluster
 
-__all__ = ["Binaries", "build_binaries", "LocalCluster", "ClusterError"]
+__all__ = ["Binaries", "ClusterError", "LocalCluster", "build_binaries"]

@@ -90,9 +90,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="localcluster", description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=default_state_dir())
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, handler in (("build", cmd_build), ("up", cmd_up), ("down", cmd_down),
-                          ("kubeconfig", cmd_kubeconfig), ("status", cmd_status), ("image", cmd_image),
-                          ("node-reason", cmd_node_reason)):
+    for name, handler in (
+        ("build", cmd_build),
+        ("up", cmd_up),
+        ("down", cmd_down),
+        ("kubeconfig", cmd_kubeconfig),
+        ("status", cmd_status),
+        ("image", cmd_image),
+        ("node-reason", cmd_node_reason),
+    ):
         commands.add_parser(name).set_defaults(handler=handler)
     args = parser.parse_args(argv)
     args.state_dir = args.state_dir.resolve()

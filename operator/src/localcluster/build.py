@@ -62,8 +62,10 @@ def required_go(module_dir: Path) -> str:
 def _check_go(module_dir: Path) -> str:
     go = shutil.which("go")
     if not go:
-        raise BuildError(f"Go is not installed: install Go {required_go(module_dir)} or newer (https://go.dev/dl/) "
-                         "to build the local control plane")
+        raise BuildError(
+            f"Go is not installed: install Go {required_go(module_dir)} or newer (https://go.dev/dl/) "
+            "to build the local control plane"
+        )
     return go
 
 
@@ -73,8 +75,7 @@ def _go_build(module_dir: Path, packages: list[str], output: str, ldflags: str) 
     env = {**os.environ, "GOWORK": "off", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
     cmd = [go, "build", "-trimpath", "-ldflags", ldflags, "-o", output, *packages]
     names = ", ".join(p.removesuffix("/v3").rsplit("/", 1)[-1] for p in packages)
-    print(f"building {names} in {module_dir} (cold: several minutes)",
-          file=sys.stderr, flush=True)
+    print(f"building {names} in {module_dir} (cold: several minutes)", file=sys.stderr, flush=True)
     result = subprocess.run(cmd, cwd=module_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
         raise BuildError(f"go build failed in {module_dir}:\n{result.stdout.strip()}")
@@ -97,8 +98,10 @@ def _kubernetes_ldflags(version: str) -> str:
     # Without these the server reports v0.0.0-master+$Format:%H$ instead of its real version.
     major, minor = version.lstrip("v").split(".")[:2]
     base = "k8s.io/component-base/version"
-    return (f"-s -w -X {base}.gitVersion={version} -X {base}.gitMajor={major} -X {base}.gitMinor={minor} "
-            f"-X {base}.gitTreeState=clean")
+    return (
+        f"-s -w -X {base}.gitVersion={version} -X {base}.gitMajor={major} -X {base}.gitMinor={minor} "
+        f"-X {base}.gitTreeState=clean"
+    )
 
 
 def build_binaries() -> Binaries:
@@ -111,10 +114,14 @@ def build_binaries() -> Binaries:
 
     if not all((kube_cache / name).is_file() for name in KUBERNETES_COMMANDS):
         packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_COMMANDS]
-        _build_into_cache(kube_cache, lambda out: _go_build(kube_dir, packages, f"{out}/", _kubernetes_ldflags(kube_version)))
+        _build_into_cache(
+            kube_cache, lambda out: _go_build(kube_dir, packages, f"{out}/", _kubernetes_ldflags(kube_version))
+        )
     if not (etcd_cache / "etcd").is_file():
         etcd_ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA={etcd_version}"
-        _build_into_cache(etcd_cache, lambda out: _go_build(etcd_dir, ["go.etcd.io/etcd/server/v3"], f"{out}/etcd", etcd_ldflags))
+        _build_into_cache(
+            etcd_cache, lambda out: _go_build(etcd_dir, ["go.etcd.io/etcd/server/v3"], f"{out}/etcd", etcd_ldflags)
+        )
     return Binaries(
         etcd=etcd_cache / "etcd",
         kube_apiserver=kube_cache / "kube-apiserver",

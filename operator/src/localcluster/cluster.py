@@ -23,8 +23,9 @@ from localcluster.pki import write_cluster_pki
 # default ServiceAccounts in new namespaces; and the one that fills the built-in view/edit/admin roles
 # from the ClusterRoles labelled for aggregation (the chart's user roles). Pods never run (no scheduler,
 # no kubelet).
-CONTROLLERS = ("garbage-collector-controller,namespace-controller,serviceaccount-controller,"
-               "clusterrole-aggregation-controller")
+CONTROLLERS = (
+    "garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller"
+)
 START_ATTEMPTS = 3  # a port taken between picking it and binding it: pick another
 
 
@@ -49,8 +50,9 @@ class LocalCluster:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self, before_controllers: Callable[[LocalCluster], None] | None = None, *,
-              node_now: bool = True) -> LocalCluster:
+    def start(
+        self, before_controllers: Callable[[LocalCluster], None] | None = None, *, node_now: bool = True
+    ) -> LocalCluster:
         """Start everything. `before_controllers` runs once the API is ready (e.g. to install CRDs,
         which the garbage collector otherwise discovers only on its 30 s resync). With `with_node`
         and not `node_now`, the control plane is ready for a node that `start_node()` starts later."""
@@ -85,8 +87,9 @@ class LocalCluster:
     def start_apiserver(self) -> None:
         """Start kube-apiserver again after stop_apiserver(), on the same port with the same state."""
         self._spawn("kube-apiserver", self._args["kube-apiserver"], self._envs["kube-apiserver"])
-        self._wait_ready("kube-apiserver", f"{self.server}/readyz", lambda body: body.strip() == b"ok",
-                         context=self._admin_tls())
+        self._wait_ready(
+            "kube-apiserver", f"{self.server}/readyz", lambda body: body.strip() == b"ok", context=self._admin_tls()
+        )
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -99,14 +102,21 @@ class LocalCluster:
     def _start_etcd(self) -> str:
         client_port, peer_port = processes.free_port(), processes.free_port()
         url = f"http://127.0.0.1:{client_port}"
-        self._spawn("etcd", [
-            str(self.binaries.etcd), f"--data-dir={self.state_dir / 'etcd'}", "--name=localcluster",
-            f"--listen-client-urls={url}", f"--advertise-client-urls={url}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-            f"--initial-cluster=localcluster=http://127.0.0.1:{peer_port}",
-            "--unsafe-no-fsync=true", "--log-level=warn",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                str(self.binaries.etcd),
+                f"--data-dir={self.state_dir / 'etcd'}",
+                "--name=localcluster",
+                f"--listen-client-urls={url}",
+                f"--advertise-client-urls={url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=localcluster=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
         self._wait_ready("etcd", f"{url}/health", lambda body: b'"health":"true"' in body)
         return url
 
@@ -114,57 +124,86 @@ class LocalCluster:
         port = processes.free_port()
         server = f"https://127.0.0.1:{port}"
         pki = self.pki
-        self._spawn("kube-apiserver", [
-            str(self.binaries.kube_apiserver), f"--etcd-servers={etcd_url}",
-            f"--cert-dir={self.state_dir / 'apiserver'}",
-            f"--tls-cert-file={pki['apiserver.crt']}", f"--tls-private-key-file={pki['apiserver.key']}",
-            f"--client-ca-file={pki['ca.crt']}",
-            "--bind-address=127.0.0.1", f"--secure-port={port}",
-            # No default route here: a loopback advertise address needs the `none` reconciler.
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            f"--service-account-issuer={server}/", f"--service-account-key-file={pki['sa.pub']}",
-            f"--service-account-signing-key-file={pki['sa.key']}",
-            "--authorization-mode=RBAC", "--allow-privileged=true",
-            *self._apiserver_node_args(),
-        ])
-        self._wait_ready("kube-apiserver", f"{server}/readyz", lambda body: body.strip() == b"ok",
-                         context=self._admin_tls())
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.binaries.kube_apiserver),
+                f"--etcd-servers={etcd_url}",
+                f"--cert-dir={self.state_dir / 'apiserver'}",
+                f"--tls-cert-file={pki['apiserver.crt']}",
+                f"--tls-private-key-file={pki['apiserver.key']}",
+                f"--client-ca-file={pki['ca.crt']}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                # No default route here: a loopback advertise address needs the `none` reconciler.
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-account-issuer={server}/",
+                f"--service-account-key-file={pki['sa.pub']}",
+                f"--service-account-signing-key-file={pki['sa.key']}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                *self._apiserver_node_args(),
+            ],
+        )
+        self._wait_ready(
+            "kube-apiserver", f"{server}/readyz", lambda body: body.strip() == b"ok", context=self._admin_tls()
+        )
         return server
 
     def _start_controller_manager(self) -> None:
         port = processes.free_port()
-        self._spawn("kube-controller-manager", [
-            str(self.binaries.kube_controller_manager), f"--kubeconfig={self.kubeconfig}",
-            "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={port}",
-            f"--cert-dir={self.state_dir / 'controller-manager'}", *self._controller_args(),
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.binaries.kube_controller_manager),
+                f"--kubeconfig={self.kubeconfig}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={self.state_dir / 'controller-manager'}",
+                *self._controller_args(),
+            ],
+        )
         insecure = ssl.create_default_context()
         insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # its self-signed serving cert
-        self._wait_ready("kube-controller-manager", f"https://127.0.0.1:{port}/healthz",
-                         lambda body: body.strip() == b"ok", context=insecure)
+        self._wait_ready(
+            "kube-controller-manager",
+            f"https://127.0.0.1:{port}/healthz",
+            lambda body: body.strip() == b"ok",
+            context=insecure,
+        )
 
     def _apiserver_node_args(self) -> list[str]:
         if not self.with_node:
             # No pods without a node: no ServiceAccount tokens to mount either.
             return ["--disable-admission-plugins=ServiceAccount"]
-        return [f"--kubelet-client-certificate={self.pki['kubelet-client.crt']}",
-                f"--kubelet-client-key={self.pki['kubelet-client.key']}"]
+        return [
+            f"--kubelet-client-certificate={self.pki['kubelet-client.crt']}",
+            f"--kubelet-client-key={self.pki['kubelet-client.key']}",
+        ]
 
     def _controller_args(self) -> list[str]:
         if not self.with_node:
             return [f"--controllers={CONTROLLERS}"]
         # root-ca-file: pods' kube-root-ca.crt (the kubeconfig names its CA by path, not data).
-        return [f"--controllers={CONTROLLERS},{node_mode.NODE_CONTROLLERS}", f"--root-ca-file={self.pki['ca.crt']}",
-                f"--service-account-private-key-file={self.pki['sa.key']}"]
+        return [
+            f"--controllers={CONTROLLERS},{node_mode.NODE_CONTROLLERS}",
+            f"--root-ca-file={self.pki['ca.crt']}",
+            f"--service-account-private-key-file={self.pki['sa.key']}",
+        ]
 
     def start_node(self) -> node_mode.Node:
         """Start the node (a cluster made `with_node`); on failure nothing of it is left running."""
         if not self.with_node:
             raise ClusterError("this cluster was started without a node's API server settings")
-        config = node_mode.NodeConfig(state_dir=self.state_dir, kubeconfig=self.kubeconfig,
-                                      apiserver_port=int(self.server.rsplit(":", 1)[1]),
-                                      ca_file=self.pki["ca.crt"])
+        config = node_mode.NodeConfig(
+            state_dir=self.state_dir,
+            kubeconfig=self.kubeconfig,
+            apiserver_port=int(self.server.rsplit(":", 1)[1]),
+            ca_file=self.pki["ca.crt"],
+        )
         self.node = node_mode.Node(config, self._record_pid, self._wait_until)
         try:
             self.node.start(lambda name, args, env: self._spawn(name, args, env=env))
@@ -219,14 +258,22 @@ class LocalCluster:
                     raise
                 processes.stop(self._pids.pop(name))
 
-    def _wait_ready(self, name: str, url: str, ok: Callable[[bytes], bool], *,
-                    context: ssl.SSLContext | None = None, timeout: float = 90.0) -> None:
+    def _wait_ready(
+        self,
+        name: str,
+        url: str,
+        ok: Callable[[bytes], bool],
+        *,
+        context: ssl.SSLContext | None = None,
+        timeout: float = 90.0,
+    ) -> None:
         def probe() -> bool:
             try:
                 with urllib.request.urlopen(url, timeout=2, context=context) as response:
                     return ok(response.read())
             except (urllib.error.URLError, OSError):
                 return False
+
         self._wait_until(name, probe, timeout=timeout)
 
     def _wait_until(self, name: str, probe: Callable[[], bool], *, timeout: float = 90.0, what: str = "ready") -> None:
@@ -252,11 +299,24 @@ class LocalCluster:
 
     def _write_kubeconfig(self) -> None:
         config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "localcluster",
-            "clusters": [{"name": "localcluster", "cluster": {
-                "server": self.server, "certificate-authority": str(self.pki["ca.crt"])}}],
-            "users": [{"name": "admin", "user": {
-                "client-certificate": str(self.pki["admin.crt"]), "client-key": str(self.pki["admin.key"])}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "localcluster",
+            "clusters": [
+                {
+                    "name": "localcluster",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.pki["ca.crt"])},
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate": str(self.pki["admin.crt"]),
+                        "client-key": str(self.pki["admin.key"]),
+                    },
+                }
+            ],
             "contexts": [{"name": "localcluster", "context": {"cluster": "localcluster", "user": "admin"}}],
         }
         self.kubeconfig.write_text(yaml.safe_dump(config))
@@ -288,5 +348,8 @@ def clean_stale_state(state_dir: Path) -> None:
 def is_healthy(state_dir: Path) -> bool:
     """Whether a detached cluster in `state_dir` is fully alive (all processes, and a kubeconfig)."""
     pids = recorded_pids(state_dir)
-    return (len(pids) >= 3 and (state_dir / "kubeconfig").exists()
-            and all(processes.belongs_to(pid, str(state_dir)) and processes.is_running(pid) for pid in pids.values()))
+    return (
+        len(pids) >= 3
+        and (state_dir / "kubeconfig").exists()
+        and all(processes.belongs_to(pid, str(state_dir)) and processes.is_running(pid) for pid in pids.values())
+    )

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -62,9 +62,11 @@ def forwarding(listen: str, target: str) -> Iterator[str]:
     try:
         yield f"{host}:{port}"
     finally:
+
         async def close() -> None:
             server.close()
             await server.wait_closed()
+
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(asyncio.wait_for(close(), 5), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)

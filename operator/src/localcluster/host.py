@@ -9,6 +9,7 @@ before; ``restore`` undoes every change, and works as well after a run that was 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,12 +20,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # What the kubelet (setupKernelTunables, protectKernelDefaults=false) and the CNI bridge plugin set.
-SYSCTLS = ("vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
-           "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.ip_forward")
+SYSCTLS = (
+    "vm.overcommit_memory",
+    "vm.panic_on_oom",
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
+    "net.ipv4.ip_forward",
+)
 # Hard-coded paths the node creates even with its own root and state directories.
 # (/run/containerd: containerd 1.6 puts its shims' sockets in /run/containerd/s whatever its state dir.)
-HOST_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/run/netns", "/var/lib/cni",
-              "/etc/cni", "/run/containerd", "/opt/containerd")
+HOST_PATHS = (
+    "/var/lib/kubelet",
+    "/var/log/containers",
+    "/var/log/pods",
+    "/run/netns",
+    "/var/lib/cni",
+    "/etc/cni",
+    "/run/containerd",
+    "/opt/containerd",
+)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 KUBE_CHAIN = re.compile(r"^KUBE-[A-Z0-9-]+$")
 
@@ -46,15 +62,17 @@ class HostSnapshot:
     existing_paths: list[str] = field(default_factory=list)
 
     @classmethod
-    def take(cls) -> "HostSnapshot":
-        return cls(sysctls={name: value for name in SYSCTLS if (value := read_sysctl(name)) is not None},
-                   existing_paths=[path for path in HOST_PATHS if os.path.lexists(path)])
+    def take(cls) -> HostSnapshot:
+        return cls(
+            sysctls={name: value for name in SYSCTLS if (value := read_sysctl(name)) is not None},
+            existing_paths=[path for path in HOST_PATHS if os.path.lexists(path)],
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "HostSnapshot":
+    def from_json(cls, text: str) -> HostSnapshot:
         return cls(**json.loads(text))
 
 
@@ -64,23 +82,20 @@ def links() -> list[str]:
 
 # -- undoing ------------------------------------------------------------------------------------------
 
+
 def cgroup_pids(group: str) -> set[int]:
     """The processes in cgroup `group` (e.g. "kubepods") and below, under every hierarchy."""
     pids: set[int] = set()
     for procs in CGROUP_ROOT.glob(f"*/{group}/**/cgroup.procs"):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # removed while we looked
             pids.update(int(pid) for pid in procs.read_text().split())
-        except (OSError, ValueError):
-            pass  # removed while we looked
     return pids
 
 
 def kill_cgroup_processes(group: str) -> None:
     for pid in cgroup_pids(group):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
 
 
 def cgroup_has_processes(group: str) -> bool:
@@ -96,10 +111,8 @@ def remove_cgroups(group: str) -> None:
 
 
 def _rmdir_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.rmdir()
-    except OSError:
-        pass
 
 
 def mounts_under(prefixes: list[str]) -> list[str]:
@@ -135,8 +148,11 @@ def remove_kube_chains() -> None:
             listing = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True, text=True)
             if listing.returncode != 0:
                 continue
-            chains = [line.split()[1] for line in listing.stdout.splitlines()
-                      if line.startswith("-N ") and KUBE_CHAIN.match(line.split()[1])]
+            chains = [
+                line.split()[1]
+                for line in listing.stdout.splitlines()
+                if line.startswith("-N ") and KUBE_CHAIN.match(line.split()[1])
+            ]
             for line in listing.stdout.splitlines():
                 words = line.split()
                 if words[:1] == ["-A"] and "-j" in words and words[words.index("-j") + 1] in chains:
@@ -167,7 +183,5 @@ def restore(snapshot: HostSnapshot, mount_prefixes: list[str], bridge: str) -> N
             shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
     for name, value in snapshot.sysctls.items():
         if read_sysctl(name) != value:
-            try:
+            with contextlib.suppress(OSError):
                 _sysctl_path(name).write_text(value)
-            except OSError:
-                pass

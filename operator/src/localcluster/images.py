@@ -48,10 +48,16 @@ def buildah_env() -> dict[str, str]:
     conf, storage = cache / "containers.conf", cache / "storage.conf"
     # buildah sets up its network backend even for host-network builds: keep its files out of /etc/cni.
     conf.write_text(CONTAINERS_CONF + f'[network]\nnetwork_config_dir = "{cache / "net.d"}"\n')
-    storage.write_text(f'[storage]\ndriver = "overlay"\ngraphroot = "{cache / "storage"}"\n'
-                       f'runroot = "/run/wallaroo-operator-buildah"\n')
-    return {**os.environ, "CONTAINERS_CONF": str(conf), "CONTAINERS_STORAGE_CONF": str(storage),
-            "BUILDAH_ISOLATION": "oci"}
+    storage.write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{cache / "storage"}"\n'
+        f'runroot = "/run/wallaroo-operator-buildah"\n'
+    )
+    return {
+        **os.environ,
+        "CONTAINERS_CONF": str(conf),
+        "CONTAINERS_STORAGE_CONF": str(storage),
+        "BUILDAH_ISOLATION": "oci",
+    }
 
 
 def _run(args: list[str], what: str, **kwargs) -> str:
@@ -66,8 +72,15 @@ def _buildah(*args: str, what: str) -> str:
 
 
 def has_image(name: str) -> bool:
-    return subprocess.run(["buildah", "inspect", "--type", "image", name], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, env=buildah_env()).returncode == 0
+    return (
+        subprocess.run(
+            ["buildah", "inspect", "--type", "image", name],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=buildah_env(),
+        ).returncode
+        == 0
+    )
 
 
 def image_id(name: str) -> str:
@@ -89,6 +102,7 @@ def _say(text: str) -> None:
 
 
 # -- the base image ---------------------------------------------------------------------------------
+
 
 def _debian_mirror() -> str:
     """The mirror apt on this machine already uses (a machine without internet reaches only that)."""
@@ -122,8 +136,17 @@ def _base_rootfs_tar() -> Path:
     _say(f"debootstrap {DEBIAN_SUITE} with {', '.join(BASE_PACKAGES)} (cold: about 2 minutes)")
     with tempfile.TemporaryDirectory(prefix="rootfs-", dir=images_cache()) as scratch:
         rootfs = Path(scratch) / "rootfs"
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", DEBIAN_SUITE,
-              str(rootfs), _debian_mirror()], "debootstrap")
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                DEBIAN_SUITE,
+                str(rootfs),
+                _debian_mirror(),
+            ],
+            "debootstrap",
+        )
         for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
             for path in (rootfs / leftover).glob("*"):
                 if path.is_file():
@@ -144,18 +167,27 @@ def _commit_from_scratch(name: str, contents: Path, destination: str, *config: s
         _buildah("config", *config, container, what="buildah config")
         _buildah("commit", "-q", container, name, what=f"committing {name}")
     finally:
-        subprocess.run(["buildah", "rm", container], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       env=buildah_env())
+        subprocess.run(
+            ["buildah", "rm", container], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=buildah_env()
+        )
 
 
 def ensure_base_image() -> str:
     if not has_image(BASE_IMAGE):
-        _commit_from_scratch(BASE_IMAGE, _base_rootfs_tar(), "/", "--cmd", "python3",
-                             "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        _commit_from_scratch(
+            BASE_IMAGE,
+            _base_rootfs_tar(),
+            "/",
+            "--cmd",
+            "python3",
+            "--env",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
     return BASE_IMAGE
 
 
 # -- the pause image --------------------------------------------------------------------------------
+
 
 def _pause_source() -> Path:
     """Kubernetes' own build/pause/linux/pause.c, from the module the control plane is built from."""
@@ -164,8 +196,12 @@ def _pause_source() -> Path:
     modcache = _run(["go", "env", "GOMODCACHE"], "go env").strip()
     source = Path(modcache) / f"k8s.io/kubernetes@{version}" / "build/pause/linux/pause.c"
     if not source.is_file():
-        _run(["go", "mod", "download", f"k8s.io/kubernetes@{version}"], "go mod download",
-             cwd=kube_dir, env={**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=mod"})
+        _run(
+            ["go", "mod", "download", f"k8s.io/kubernetes@{version}"],
+            "go mod download",
+            cwd=kube_dir,
+            env={**os.environ, "GOWORK": "off", "GOFLAGS": "-mod=mod"},
+        )
     return source
 
 
@@ -175,8 +211,20 @@ def ensure_pause_image() -> str:
     with tempfile.TemporaryDirectory(prefix="pause-", dir=images_cache()) as scratch:
         binary = Path(scratch) / "pause"
         version = PAUSE_IMAGE.rsplit(":", 1)[1]
-        _run(["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{version}", "-o", str(binary),
-              str(_pause_source())], "compiling pause.c")
+        _run(
+            [
+                "gcc",
+                "-Os",
+                "-Wall",
+                "-Werror",
+                "-static",
+                f"-DVERSION=v{version}",
+                "-o",
+                str(binary),
+                str(_pause_source()),
+            ],
+            "compiling pause.c",
+        )
         _run(["strip", str(binary)], "strip pause")
         _commit_from_scratch(PAUSE_IMAGE, binary, "/pause", "--entrypoint", '["/pause"]', "--user", "65535:65535")
     return PAUSE_IMAGE
@@ -184,14 +232,27 @@ def ensure_pause_image() -> str:
 
 # -- the operator image -----------------------------------------------------------------------------
 
+
 def build_operator_image(context: Path = REPO_ROOT) -> str:
     """Build the operator image from the Dockerfile in `context`; cached layers make a rebuild after a
     source change redo only the source layer."""
     base = ensure_base_image()
     _say(f"buildah bud {context} (cold: about 1 minute; warm: seconds)")
-    _buildah("bud", "--layers", "--network", "host", "--pull=never", "-f", str(context / "Dockerfile"),
-             "--build-arg", f"PYTHON_IMAGE={base}", "-t", OPERATOR_IMAGE, str(context),
-             what="building the operator image")
+    _buildah(
+        "bud",
+        "--layers",
+        "--network",
+        "host",
+        "--pull=never",
+        "-f",
+        str(context / "Dockerfile"),
+        "--build-arg",
+        f"PYTHON_IMAGE={base}",
+        "-t",
+        OPERATOR_IMAGE,
+        str(context),
+        what="building the operator image",
+    )
     from localcluster.sbom import write_image_sbom
 
     sbom = write_image_sbom(OPERATOR_IMAGE, context / "build/sbom.cdx.json", context / "requirements/runtime.txt")

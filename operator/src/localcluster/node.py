@@ -35,9 +35,11 @@ CNI_PLUGINS = Path("/usr/lib/cni")
 RUNC = "/usr/sbin/runc"
 REQUIRED_TOOLS = ("containerd", "containerd-shim-runc-v2", "ctr", "ip")
 # Beyond localcluster's own controllers: what running Pods, Jobs and Deployments needs.
-NODE_CONTROLLERS = ("job-controller,ttl-after-finished-controller,pod-garbage-collector-controller,"
-                    "replicaset-controller,deployment-controller,node-lifecycle-controller,"
-                    "root-ca-certificate-publisher-controller,serviceaccount-token-controller")
+NODE_CONTROLLERS = (
+    "job-controller,ttl-after-finished-controller,pod-garbage-collector-controller,"
+    "replicaset-controller,deployment-controller,node-lifecycle-controller,"
+    "root-ca-certificate-publisher-controller,serviceaccount-token-controller"
+)
 
 
 # In start order; stopped in reverse.
@@ -64,8 +66,10 @@ def why_not_here() -> str | None:
     if not (CNI_PLUGINS / "bridge").exists():
         missing.append(f"{CNI_PLUGINS}/bridge")
     if missing:
-        return (f"no node: {', '.join(missing)} not installed "
-                "(hack/install-node-deps.sh installs containerd, runc and the CNI plugins as root)")
+        return (
+            f"no node: {', '.join(missing)} not installed "
+            "(hack/install-node-deps.sh installs containerd, runc and the CNI plugins as root)"
+        )
     if reason := images.why_images_cannot_build():
         return f"no node: {reason}"
     for port in (KUBELET_PORT, KUBELET_HEALTHZ_PORT):
@@ -86,6 +90,7 @@ def _port_taken(port: int) -> bool:
 
 # -- the claim on the machine -----------------------------------------------------------------------
 
+
 def _claim_file() -> Path:
     return NODE_DIR / "claim.json"
 
@@ -103,8 +108,10 @@ def _claim_alive(claim: dict) -> bool:
     starter = claim.get("starter", {})
     if starter and processes.start_time(starter["pid"]) == starter["start"]:
         return True
-    return any(processes.is_running(pid) and processes.belongs_to(pid, claim["state_dir"])
-               for pid in claim.get("pids", {}).values())
+    return any(
+        processes.is_running(pid) and processes.belongs_to(pid, claim["state_dir"])
+        for pid in claim.get("pids", {}).values()
+    )
 
 
 def _stale_claim() -> bool:
@@ -120,8 +127,10 @@ def live_owner() -> str | None:
 
 def check_slot_free() -> None:
     if owner := live_owner():
-        raise NodeError(f"a local node already runs on this machine (state {owner}); only one can: "
-                        "stop it there with `make cluster-down`, or set LOCALCLUSTER_NODE=0")
+        raise NodeError(
+            f"a local node already runs on this machine (state {owner}); only one can: "
+            "stop it there with `make cluster-down`, or set LOCALCLUSTER_NODE=0"
+        )
 
 
 def release(state_dir: Path | None = None) -> None:
@@ -137,8 +146,7 @@ def release(state_dir: Path | None = None) -> None:
             processes.stop(pid)
     host.kill_pods()
     _stop_shims()
-    host.restore(host.HostSnapshot.from_json(json.dumps(claim["host"])),
-                 [claim["state_dir"], str(NODE_DIR)], BRIDGE)
+    host.restore(host.HostSnapshot.from_json(json.dumps(claim["host"])), [claim["state_dir"], str(NODE_DIR)], BRIDGE)
     shutil.rmtree(NODE_DIR, ignore_errors=True)
 
 
@@ -146,12 +154,16 @@ def _stop_shims() -> None:
     """containerd's shims run in their own sessions and outlive containerd: find them by its socket."""
     socket_path = str(NODE_DIR / "containerd.sock")
     for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and processes.belongs_to(int(proc.name), socket_path):
-            if "containerd-shim" in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                processes.stop(int(proc.name), timeout=2)
+        if (
+            proc.name.isdigit()
+            and processes.belongs_to(int(proc.name), socket_path)
+            and "containerd-shim" in (proc / "cmdline").read_bytes().decode(errors="replace")
+        ):
+            processes.stop(int(proc.name), timeout=2)
 
 
 # -- starting ---------------------------------------------------------------------------------------
+
 
 @dataclass
 class NodeConfig:
@@ -186,9 +198,21 @@ class Node:
         self._note("containerd", pid)
         self._wait_ready("containerd", lambda: self._ctr("version").returncode == 0)
         self.load_image(images.PAUSE_IMAGE)
-        self._note("apiserver-forwarder", spawn("apiserver-forwarder", [
-            sys.executable, "-m", "localcluster.forward", f"{GATEWAY}:{APISERVER_PORT_FOR_PODS}",
-            f"127.0.0.1:{self.config.apiserver_port}", str(self.config.state_dir)], None))
+        self._note(
+            "apiserver-forwarder",
+            spawn(
+                "apiserver-forwarder",
+                [
+                    sys.executable,
+                    "-m",
+                    "localcluster.forward",
+                    f"{GATEWAY}:{APISERVER_PORT_FOR_PODS}",
+                    f"127.0.0.1:{self.config.apiserver_port}",
+                    str(self.config.state_dir),
+                ],
+                None,
+            ),
+        )
         self._note("kube-scheduler", spawn("kube-scheduler", self._scheduler_args(), None))
         # No iptables on the kubelet's PATH: it makes KUBE-* chains only for kube-proxy's benefit, and
         # there is none here. (Debian's merged /usr keeps iptables in /usr/sbin only.)
@@ -200,8 +224,12 @@ class Node:
         release()  # whatever a killed run left behind
         NODE_DIR.mkdir(parents=True, exist_ok=True)
         starter = {"pid": os.getpid(), "start": processes.start_time(os.getpid())}
-        self._claim = {"state_dir": str(self.config.state_dir), "starter": starter, "pids": {},
-                       "host": json.loads(host.HostSnapshot.take().to_json())}
+        self._claim = {
+            "state_dir": str(self.config.state_dir),
+            "starter": starter,
+            "pids": {},
+            "host": json.loads(host.HostSnapshot.take().to_json()),
+        }
         self._write_claim()
 
     def _write_claim(self) -> None:
@@ -218,8 +246,11 @@ class Node:
 
     def _create_bridge(self) -> None:
         # Made here, not by the CNI plugin on the first pod, so the forwarder can bind GATEWAY at once.
-        for args in (["link", "add", BRIDGE, "type", "bridge"], ["addr", "add", f"{GATEWAY}/24", "dev", BRIDGE],
-                     ["link", "set", BRIDGE, "up"]):
+        for args in (
+            ["link", "add", BRIDGE, "type", "bridge"],
+            ["addr", "add", f"{GATEWAY}/24", "dev", BRIDGE],
+            ["link", "set", BRIDGE, "up"],
+        ):
             result = subprocess.run(["ip", *args], capture_output=True, text=True)
             if result.returncode != 0:
                 raise NodeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
@@ -232,11 +263,26 @@ class Node:
             if (CNI_PLUGINS / plugin).exists():
                 (bin_dir / plugin).symlink_to(CNI_PLUGINS / plugin)
         # No masquerade and no default route: a pod reaches only the bridge subnet (the host's GATEWAY).
-        conflist = {"cniVersion": "1.0.0", "name": "localcluster", "plugins": [{
-            "type": "bridge", "bridge": BRIDGE, "isGateway": True, "isDefaultGateway": False,
-            "ipMasq": False, "hairpinMode": False,
-            "ipam": {"type": "host-local", "ranges": [[{"subnet": SUBNET}]], "routes": [],
-                     "dataDir": str(self.dir / "cni" / "ipam")}}]}
+        conflist = {
+            "cniVersion": "1.0.0",
+            "name": "localcluster",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": BRIDGE,
+                    "isGateway": True,
+                    "isDefaultGateway": False,
+                    "ipMasq": False,
+                    "hairpinMode": False,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": SUBNET}]],
+                        "routes": [],
+                        "dataDir": str(self.dir / "cni" / "ipam"),
+                    },
+                }
+            ],
+        }
         (conf_dir / "10-localcluster.conflist").write_text(json.dumps(conflist, indent=2))
 
     # -- containerd ----------------------------------------------------------------------------------
@@ -244,12 +290,12 @@ class Node:
     def _write_containerd_config(self) -> Path:
         cni = self.dir / "cni"
         config = f"""version = 2
-root = "{self.dir / 'containerd'}"
-state = "{NODE_DIR / 'containerd-state'}"
+root = "{self.dir / "containerd"}"
+state = "{NODE_DIR / "containerd-state"}"
 [grpc]
   address = "{self.containerd_socket}"
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{self.dir / 'containerd-opt'}"   # not /opt/containerd
+  path = "{self.dir / "containerd-opt"}"   # not /opt/containerd
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{images.PAUSE_IMAGE}"
   # No CAP_SYS_RESOURCE here: a negative oom_score_adj on a sandbox kills runc init.
@@ -261,20 +307,23 @@ state = "{NODE_DIR / 'containerd-state'}"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "{RUNC}"
-        Root = "{NODE_DIR / 'runc'}"   # not /run/containerd/runc
+        Root = "{NODE_DIR / "runc"}"   # not /run/containerd/runc
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     # Our own, never /etc/cni/net.d (podman's package puts a masquerading bridge there).
-    bin_dir = "{cni / 'bin'}"
-    conf_dir = "{cni / 'net.d'}"
+    bin_dir = "{cni / "bin"}"
+    conf_dir = "{cni / "net.d"}"
 """
         path = self.dir / "containerd.toml"
         path.write_text(config)
         return path
 
     def _ctr(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["ctr", "--address", str(self.containerd_socket), "--namespace", "k8s.io", *args],
-                              capture_output=True, text=True)
+        return subprocess.run(
+            ["ctr", "--address", str(self.containerd_socket), "--namespace", "k8s.io", *args],
+            capture_output=True,
+            text=True,
+        )
 
     def load_image(self, name: str) -> None:
         """Import an image from buildah's store into the node (pods then run it with pullPolicy Never)."""
@@ -298,38 +347,70 @@ state = "{NODE_DIR / 'containerd-state'}"
     # -- kube-scheduler and kubelet ------------------------------------------------------------------
 
     def _scheduler_args(self) -> list[str]:
-        return [str(build_node_binaries().kube_scheduler), f"--kubeconfig={self.config.kubeconfig}",
-                "--leader-elect=false", "--bind-address=127.0.0.1", f"--secure-port={processes.free_port()}"]
+        return [
+            str(build_node_binaries().kube_scheduler),
+            f"--kubeconfig={self.config.kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={processes.free_port()}",
+        ]
 
     def _kubelet_args(self) -> list[str]:
         config = self.dir / "kubelet.yaml"
-        config.write_text(json.dumps({
-            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-            "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
-            "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
-            "address": "127.0.0.1", "port": KUBELET_PORT, "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1", "healthzPort": KUBELET_HEALTHZ_PORT,
-            # The API server proves itself with its kubelet client certificate (logs, exec); the
-            # kubelet asks the API server whether that identity may (SubjectAccessReview).
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
-                               "x509": {"clientCAFile": str(self.config.ca_file)}},
-            "authorization": {"mode": "Webhook"},
-            "podLogsDir": str(self.dir / "pod-logs"),
-            "serializeImagePulls": False,
-            # Images are imported, never pulled: never garbage-collect them.
-            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
-            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
-        }))
-        return [str(build_node_binaries().kubelet), f"--config={config}", f"--kubeconfig={self.config.kubeconfig}",
-                # A short root: unix sockets under it (pod-resources) must fit in 108 bytes, which a
-                # pytest tmp_path does not.
-                f"--root-dir={NODE_DIR / 'kubelet'}", f"--cert-dir={self.dir / 'kubelet-pki'}",
-                f"--hostname-override={NODE_NAME}", "--v=1"]
+        config.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                    "kind": "KubeletConfiguration",
+                    "containerRuntimeEndpoint": f"unix://{self.containerd_socket}",
+                    "cgroupDriver": "cgroupfs",
+                    "failCgroupV1": False,
+                    "failSwapOn": False,
+                    "address": "127.0.0.1",
+                    "port": KUBELET_PORT,
+                    "readOnlyPort": 0,
+                    "healthzBindAddress": "127.0.0.1",
+                    "healthzPort": KUBELET_HEALTHZ_PORT,
+                    # The API server proves itself with its kubelet client certificate (logs, exec); the
+                    # kubelet asks the API server whether that identity may (SubjectAccessReview).
+                    "authentication": {
+                        "anonymous": {"enabled": False},
+                        "webhook": {"enabled": False},
+                        "x509": {"clientCAFile": str(self.config.ca_file)},
+                    },
+                    "authorization": {"mode": "Webhook"},
+                    "podLogsDir": str(self.dir / "pod-logs"),
+                    "serializeImagePulls": False,
+                    # Images are imported, never pulled: never garbage-collect them.
+                    "imageGCHighThresholdPercent": 100,
+                    "imageGCLowThresholdPercent": 99,
+                    "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"},
+                }
+            )
+        )
+        return [
+            str(build_node_binaries().kubelet),
+            f"--config={config}",
+            f"--kubeconfig={self.config.kubeconfig}",
+            # A short root: unix sockets under it (pod-resources) must fit in 108 bytes, which a
+            # pytest tmp_path does not.
+            f"--root-dir={NODE_DIR / 'kubelet'}",
+            f"--cert-dir={self.dir / 'kubelet-pki'}",
+            f"--hostname-override={NODE_NAME}",
+            "--v=1",
+        ]
 
 
 def load_into_running_node(state_dir: Path, name: str) -> None:
     """Load an image into the node that `state_dir`'s cluster runs (for `make image` after `cluster-up`)."""
-    node = Node(NodeConfig(state_dir=state_dir, kubeconfig=state_dir / "kubeconfig", apiserver_port=0,
-                           ca_file=state_dir / "pki" / "ca.crt"),
-                record=lambda name, pid: None, wait_ready=lambda *args, **kwargs: None)
+    node = Node(
+        NodeConfig(
+            state_dir=state_dir,
+            kubeconfig=state_dir / "kubeconfig",
+            apiserver_port=0,
+            ca_file=state_dir / "pki" / "ca.crt",
+        ),
+        record=lambda name, pid: None,
+        wait_ready=lambda *args, **kwargs: None,
+    )
     node.load_image(name)

@@ -20,8 +20,9 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _write_key(path: Path, key) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     path.chmod(0o600)
 
 
@@ -30,10 +31,16 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + VALIDITY))
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+    )
 
 
 def _name(common_name: str, organization: str | None = None) -> x509.Name:
@@ -47,35 +54,66 @@ def write_cluster_pki(directory: Path) -> dict[str, Path]:
     """Write every file the control plane needs into `directory`; return their paths by role."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_name = _key(), _name("localcluster-ca")
-    ca_cert = (_builder(ca_name, ca_name, ca_key.public_key())
-               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-               .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                            content_commitment=False, key_encipherment=False,
-                                            data_encipherment=False, key_agreement=False,
-                                            encipher_only=False, decipher_only=False), critical=True)
-               .sign(ca_key, hashes.SHA256()))
+    ca_cert = (
+        _builder(ca_name, ca_name, ca_key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
 
     def issue(common_name: str, usage, organization: str | None = None, sans=None):
         key = _key()
-        builder = (_builder(_name(common_name, organization), ca_name, key.public_key())
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        builder = (
+            _builder(_name(common_name, organization), ca_name, key.public_key())
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         return key, builder.sign(ca_key, hashes.SHA256())
 
-    serving_sans = [x509.DNSName("localhost"), x509.DNSName("kubernetes"), x509.DNSName("kubernetes.default"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    serving_sans = [
+        x509.DNSName("localhost"),
+        x509.DNSName("kubernetes"),
+        x509.DNSName("kubernetes.default"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     serving_key, serving_cert = issue("kube-apiserver", ExtendedKeyUsageOID.SERVER_AUTH, sans=serving_sans)
     admin_key, admin_cert = issue("admin", ExtendedKeyUsageOID.CLIENT_AUTH, organization="system:masters")
     # How the API server proves itself to a node's kubelet (logs, exec, port-forward).
-    kubelet_client_key, kubelet_client_cert = issue("kube-apiserver-kubelet-client", ExtendedKeyUsageOID.CLIENT_AUTH,
-                                                    organization="system:masters")
+    kubelet_client_key, kubelet_client_cert = issue(
+        "kube-apiserver-kubelet-client", ExtendedKeyUsageOID.CLIENT_AUTH, organization="system:masters"
+    )
     service_account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-    paths = {name: directory / name for name in
-             ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt", "admin.key",
-              "kubelet-client.crt", "kubelet-client.key", "sa.key", "sa.pub")}
+    paths = {
+        name: directory / name
+        for name in (
+            "ca.crt",
+            "ca.key",
+            "apiserver.crt",
+            "apiserver.key",
+            "admin.crt",
+            "admin.key",
+            "kubelet-client.crt",
+            "kubelet-client.key",
+            "sa.key",
+            "sa.pub",
+        )
+    }
     _write_cert(paths["ca.crt"], ca_cert)
     _write_key(paths["ca.key"], ca_key)
     _write_cert(paths["apiserver.crt"], serving_cert)
@@ -85,6 +123,9 @@ def write_cluster_pki(directory: Path) -> dict[str, Path]:
     _write_cert(paths["kubelet-client.crt"], kubelet_client_cert)
     _write_key(paths["kubelet-client.key"], kubelet_client_key)
     _write_key(paths["sa.key"], service_account_key)
-    paths["sa.pub"].write_bytes(service_account_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    paths["sa.pub"].write_bytes(
+        service_account_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return paths

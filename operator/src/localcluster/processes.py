@@ -32,8 +32,15 @@ def spawn(args: list[str], log_file: Path, *, detached: bool, env: dict[str, str
     """
     log = log_file.open("ab")
     try:
-        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=detached, preexec_fn=None if detached else _die_with_parent)
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=detached,
+            preexec_fn=None if detached else _die_with_parent,
+        )
     finally:
         log.close()
 

@@ -74,8 +74,15 @@ class S3Endpoint:
 class S3Server:
     """One versitygw process serving `state_dir/store` (buckets are its folders). Use as a context manager."""
 
-    def __init__(self, state_dir: Path, binary: Path, *, host: str = "127.0.0.1", detached: bool = False,
-                 tls: tuple[Path, Path] | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        binary: Path,
+        *,
+        host: str = "127.0.0.1",
+        detached: bool = False,
+        tls: tuple[Path, Path] | None = None,
+    ):
         """`tls`: a (certificate, private key) pair of PEM files, to serve HTTPS instead of HTTP."""
         self.state_dir = Path(state_dir).resolve()
         self.binary = binary
@@ -120,8 +127,18 @@ class S3Server:
     def _spawn(self, port: int, access_key: str, secret_key: str) -> int:
         # Credentials go through the environment: a command line is readable by every user.
         env = {**os.environ, "ROOT_ACCESS_KEY_ID": access_key, "ROOT_SECRET_ACCESS_KEY": secret_key}
-        args = [str(self.binary), "--port", f"{self.host}:{port}", "--region", REGION, "--quiet",
-                "--health", HEALTH_PATH, "--iam-dir", str(self.state_dir / "iam")]
+        args = [
+            str(self.binary),
+            "--port",
+            f"{self.host}:{port}",
+            "--region",
+            REGION,
+            "--quiet",
+            "--health",
+            HEALTH_PATH,
+            "--iam-dir",
+            str(self.state_dir / "iam"),
+        ]
         if self.tls:
             args += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
         args += ["posix", str(self.state_dir / "store")]
@@ -205,8 +222,9 @@ def _cmd_down(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m localcluster.s3", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, default=Path(os.environ.get("LOCALCLUSTER_S3_STATE",
-                                                                               REPO_ROOT / ".s3")))
+    parser.add_argument(
+        "--state-dir", type=Path, default=Path(os.environ.get("LOCALCLUSTER_S3_STATE", REPO_ROOT / ".s3"))
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build").set_defaults(handler=_cmd_build)
     up = commands.add_parser("up")

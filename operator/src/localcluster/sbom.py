@@ -43,7 +43,8 @@ class Package:
     def purl(self) -> str:
         if self.kind == "deb":
             return f"pkg:deb/debian/{quote(self.name)}@{quote(self.version)}" + (
-                f"?arch={self.arch}" if self.arch else "")
+                f"?arch={self.arch}" if self.arch else ""
+            )
         return f"pkg:pypi/{normalized(self.name)}@{quote(self.version)}"
 
 
@@ -81,16 +82,25 @@ def locked_hashes(lock: str) -> dict[tuple[str, str], tuple[str, ...]]:
 
 def with_locked_hashes(packages: Iterable[Package], lock: str | None) -> list[Package]:
     hashes = locked_hashes(lock) if lock else {}
-    return [Package(p.kind, p.name, p.version, p.arch, hashes.get((normalized(p.name), p.version), ()))
-            if p.kind == "pypi" else p for p in packages]
+    return [
+        Package(p.kind, p.name, p.version, p.arch, hashes.get((normalized(p.name), p.version), ()))
+        if p.kind == "pypi"
+        else p
+        for p in packages
+    ]
 
 
 # -- reading an image's files -------------------------------------------------------------------------
 
+
 def _is_metadata(path: str) -> bool:
     parts = PurePosixPath(path).parts
-    return (len(parts) >= 2 and parts[-1] == "METADATA" and parts[-2].endswith(".dist-info")
-            and path.startswith(PYTHON_ROOTS))
+    return (
+        len(parts) >= 2
+        and parts[-1] == "METADATA"
+        and parts[-2].endswith(".dist-info")
+        and path.startswith(PYTHON_ROOTS)
+    )
 
 
 def files_of_rootfs(root: Path) -> Iterator[tuple[str, str]]:
@@ -130,23 +140,33 @@ def packages_from(files: Iterable[tuple[str, str]]) -> list[Package]:
 
 # -- CycloneDX ----------------------------------------------------------------------------------------
 
-def cyclonedx(packages: Iterable[Package], *, image: str, version: str,
-              timestamp: datetime | None = None) -> dict[str, Any]:
+
+def cyclonedx(
+    packages: Iterable[Package], *, image: str, version: str, timestamp: datetime | None = None
+) -> dict[str, Any]:
     components = []
     for package in packages:
-        component: dict[str, Any] = {"type": "library", "bom-ref": package.purl, "name": package.name,
-                                     "version": package.version, "purl": package.purl}
+        component: dict[str, Any] = {
+            "type": "library",
+            "bom-ref": package.purl,
+            "name": package.name,
+            "version": package.version,
+            "purl": package.purl,
+        }
         if package.hashes:
             component["hashes"] = [{"alg": "SHA-256", "content": digest} for digest in package.hashes]
         components.append(component)
     moment = (timestamp or datetime.now(UTC)).replace(microsecond=0)
     return {
-        "bomFormat": "CycloneDX", "specVersion": SPEC_VERSION, "serialNumber": f"urn:uuid:{uuid.uuid4()}",
+        "bomFormat": "CycloneDX",
+        "specVersion": SPEC_VERSION,
+        "serialNumber": f"urn:uuid:{uuid.uuid4()}",
         "version": 1,
-        "metadata": {"timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     "tools": {"components": [{"type": "application", "name": "localcluster.sbom"}]},
-                     "component": {"type": "container", "bom-ref": image, "name": image.rsplit(":", 1)[0],
-                                   "version": version}},
+        "metadata": {
+            "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "tools": {"components": [{"type": "application", "name": "localcluster.sbom"}]},
+            "component": {"type": "container", "bom-ref": image, "name": image.rsplit(":", 1)[0], "version": version},
+        },
         "components": components,
     }
 
@@ -170,8 +190,9 @@ def write_image_sbom(image: str, destination: Path, lock: Path | None = None) ->
     from localcluster.images import buildah_env
 
     def buildah(*args: str) -> str:
-        return subprocess.run(["buildah", *args], check=True, capture_output=True, text=True,
-                              env=buildah_env()).stdout.strip()
+        return subprocess.run(
+            ["buildah", *args], check=True, capture_output=True, text=True, env=buildah_env()
+        ).stdout.strip()
 
     container = buildah("from", "--pull=never", image)
     try:
@@ -185,8 +206,9 @@ def write_image_sbom(image: str, destination: Path, lock: Path | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcluster.sbom", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m localcluster.sbom", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("rootfs", nargs="?", type=Path, help="an unpacked root filesystem")
     parser.add_argument("--tar", help="a filesystem tar instead (- for standard input)")
     parser.add_argument("-o", "--output", type=Path, required=True)

@@ -32,7 +32,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = c.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.ANNOTATION_PREFIX, key="last-handled-configuration")
+        prefix=c.ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
     # Finite watches: a silently stalled connection is re-established instead of hanging forever.
     settings.watching.server_timeout = config.watch_server_timeout
     settings.watching.client_timeout = settings.watching.server_timeout + 30
@@ -73,9 +74,11 @@ async def active_runs(**_: Any) -> int:
 
 # -- InferenceJob ------------------------------------------------------------------------------------
 
+
 @kopf.daemon(c.GROUP, c.VERSION, c.JOB_PLURAL, cancellation_timeout=60.0)
-async def inference_job(stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, memo: kopf.Memo,
-                        logger: kopf.Logger, **_: Any) -> None:
+async def inference_job(
+    stopped: kopf.DaemonStopped, body: kopf.Body, uid: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
     """One long-lived task per job: runs it once per spec change, on its schedule, and on run-now."""
     controller = JobController(body, logger, memo.run_executor, memo.settings, memo.clock)
     _controllers[uid] = controller
@@ -90,8 +93,9 @@ def _needs_attention(body: kopf.Body, **_: Any) -> bool:
     do not log a line each)."""
     status = body.get("status") or {}
     run_now = (body.metadata.get("annotations") or {}).get(c.RUN_NOW_ANNOTATION)
-    return (body.metadata.get("generation") != status.get("observedGeneration")
-            or (bool(run_now) and run_now != status.get("handledRunNow")))
+    return body.metadata.get("generation") != status.get("observedGeneration") or (
+        bool(run_now) and run_now != status.get("handledRunNow")
+    )
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.JOB_PLURAL, when=_needs_attention)
@@ -104,6 +108,7 @@ async def wake_job(uid: str, **_: Any) -> None:
 
 
 # -- WallarooConnection ------------------------------------------------------------------------------
+
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.CONNECTION_PLURAL)
 @kopf.on.create(c.GROUP, c.VERSION, c.CONNECTION_PLURAL)

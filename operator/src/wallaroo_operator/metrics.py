@@ -9,8 +9,12 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 RUNS = Counter("wallaroo_operator_runs_total", "Finished runs by outcome.", ["namespace", "outcome"])
 ROWS = Counter("wallaroo_operator_rows_total", "Rows inferred by successful runs.", ["namespace"])
 RETRIES = Counter("wallaroo_operator_request_retries_total", "Inference requests retried.", ["namespace"])
-RUN_SECONDS = Histogram("wallaroo_operator_run_duration_seconds", "Inference time of successful runs.",
-                        ["namespace"], buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600))
+RUN_SECONDS = Histogram(
+    "wallaroo_operator_run_duration_seconds",
+    "Inference time of successful runs.",
+    ["namespace"],
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
+)
 ACTIVE_RUNS = Gauge("wallaroo_operator_active_runs", "Runs in progress (including those waiting).")
 
 

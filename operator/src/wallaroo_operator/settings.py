@@ -81,19 +81,26 @@ class Settings(BaseModel):
         default=1.0, gt=0, description="Test only: how much faster the operator's clock runs."
     )
     connection_cache_seconds: float = Field(
-        default=30.0, ge=0, description="How long a resolved WallarooConnection and its Secret are reused by "
-        "the next runs; a change to the connection drops it at once. 0: read them for every run."
+        default=30.0,
+        ge=0,
+        description="How long a resolved WallarooConnection and its Secret are reused by "
+        "the next runs; a change to the connection drops it at once. 0: read them for every run.",
     )
     kubeconfig: str | None = Field(
-        default=None, json_schema_extra={"env": "KUBECONFIG"},
+        default=None,
+        json_schema_extra={"env": "KUBECONFIG"},
         description="The kubeconfig outside a cluster (inside one, the ServiceAccount's credentials).",
     )
     worker_progress_seconds: float = Field(
-        default=3.0, ge=0, json_schema_extra={"env": "WALLAROO_WORKER_PROGRESS_SECONDS"},
+        default=3.0,
+        ge=0,
+        json_schema_extra={"env": "WALLAROO_WORKER_PROGRESS_SECONDS"},
         description="The worker: least time between two progress reports into its progress ConfigMap.",
     )
     kube_retry_budget_seconds: float = Field(
-        default=300.0, gt=0, json_schema_extra={"env": "WALLAROO_KUBE_RETRY_BUDGET_SECONDS"},
+        default=300.0,
+        gt=0,
+        json_schema_extra={"env": "WALLAROO_KUBE_RETRY_BUDGET_SECONDS"},
         description="The worker and executors: how long Kubernetes calls are retried while the API server is away.",
     )
 

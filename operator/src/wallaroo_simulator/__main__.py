@@ -1,9 +1,9 @@
 """Command line: ``serve`` (foreground), ``up`` (background, writes connection.json) and ``down``.
 
-    python -m wallaroo_simulator serve [--config FILE] [--host H] [--port P] [--keycloak-port P] [--tls]
-                                       [--hostname NAME ...] [--public-url URL] [--state-dir DIR]
-    python -m wallaroo_simulator up [same options]
-    python -m wallaroo_simulator down [--state-dir DIR]
+python -m wallaroo_simulator serve [--config FILE] [--host H] [--port P] [--keycloak-port P] [--tls]
+                                   [--hostname NAME ...] [--public-url URL] [--state-dir DIR]
+python -m wallaroo_simulator up [same options]
+python -m wallaroo_simulator down [--state-dir DIR]
 """
 
 from __future__ import annotations
@@ -62,8 +62,14 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="API port (0: a free one)")
     parser.add_argument("--keycloak-port", type=int, default=0, help="second listener, the seed-era keycloak host")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a generated CA (state-dir/ca.crt)")
-    parser.add_argument("--hostname", dest="hostnames", action="extend", nargs="+", default=[],
-                        help="extra names for the TLS certificate")
+    parser.add_argument(
+        "--hostname",
+        dest="hostnames",
+        action="extend",
+        nargs="+",
+        default=[],
+        help="extra names for the TLS certificate",
+    )
     parser.add_argument("--public-url", help="base URL put into the inference URLs the API returns")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     parser.add_argument("--access-log", action="store_true", help="log every request")
@@ -75,21 +81,33 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     running = _running_pid(args.state_dir)
     if running is not None:
-        print(f"a simulator (pid {running}) already uses {args.state_dir}; stop it with `down` "
-              f"or pass another --state-dir", file=sys.stderr)
+        print(
+            f"a simulator (pid {running}) already uses {args.state_dir}; stop it with `down` "
+            f"or pass another --state-dir",
+            file=sys.stderr,
+        )
         return 1
     try:
         config = load_config(args.config) if args.config else default_config()
     except (OSError, ValueError, yaml.YAMLError) as error:  # pydantic's ValidationError is a ValueError
         print(f"cannot use config {args.config}: {error}", file=sys.stderr)
         return 2
-    options = ServeOptions(config=config, host=args.host,
-                           port=args.port, keycloak_port=args.keycloak_port, tls=args.tls,
-                           hostnames=tuple(args.hostnames), public_url=args.public_url,
-                           state_dir=args.state_dir, access_log=args.access_log)
+    options = ServeOptions(
+        config=config,
+        host=args.host,
+        port=args.port,
+        keycloak_port=args.keycloak_port,
+        tls=args.tls,
+        hostnames=tuple(args.hostnames),
+        public_url=args.public_url,
+        state_dir=args.state_dir,
+        access_log=args.access_log,
+    )
     _private_dir(args.state_dir)
-    logging.basicConfig(level=logging.INFO if args.access_log else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.access_log else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     asyncio.run(_serve_until_signalled(SimulatorServer(options), args.state_dir / CONNECTION_FILE))
     return 0
 
@@ -113,19 +131,23 @@ async def _serve_until_signalled(server: SimulatorServer, connection_file: Path)
 
 def describe_world(state: SimulatorState, info: dict[str, Any], connection_file: Path) -> str:
     """The start-up banner: every URL and credential a client needs (the credentials are fake)."""
-    lines = ["Wallaroo simulator",
-             f"  base URL            {info['base_url']}",
-             f"  MLOps API           {info['api_url']}",
-             f"  token (API host)    {info['token_url']}",
-             f"  token (keycloak)    {info['keycloak_token_url']}",
-             f"  admin API           {info['admin_url']}"]
+    lines = [
+        "Wallaroo simulator",
+        f"  base URL            {info['base_url']}",
+        f"  MLOps API           {info['api_url']}",
+        f"  token (API host)    {info['token_url']}",
+        f"  token (keycloak)    {info['keycloak_token_url']}",
+        f"  admin API           {info['admin_url']}",
+    ]
     if info.get("public_url"):
         lines.append(f"  public URL          {info['public_url']}")
     if info.get("ca_file"):
         lines.append(f"  CA bundle           {info['ca_file']}")
     lines += [f"  user                {u.username}  password {u.password}" for u in state.config.users]
-    lines += [f"  client              {c.client_id}  " + ("(public)" if c.is_public else f"secret {c.secret}")
-              for c in state.config.clients]
+    lines += [
+        f"  client              {c.client_id}  " + ("(public)" if c.is_public else f"secret {c.secret}")
+        for c in state.config.clients
+    ]
     tokens = state.config.tokens
     lines.append(f"  token lifetimes     access {tokens.access_seconds}s, refresh {tokens.refresh_seconds}s")
     for workspace in state.world.workspaces:
@@ -133,8 +155,10 @@ def describe_world(state: SimulatorState, info: dict[str, Any], connection_file:
         for pipeline in workspace.pipelines:
             spec = pipeline.config.input
             status = "deployed" if pipeline.deployed else "not deployed"
-            lines.append(f"    pipeline {pipeline.name} ({status}, {spec.name}: rows of {spec.width} {spec.dtype}s) "
-                         f"{state.external_url(pipeline)}")
+            lines.append(
+                f"    pipeline {pipeline.name} ({status}, {spec.name}: rows of {spec.width} {spec.dtype}s) "
+                f"{state.external_url(pipeline)}"
+            )
     lines.append(f"  connection file     {connection_file}")
     return "\n".join(lines)
 
@@ -164,8 +188,16 @@ def _up(args: argparse.Namespace) -> int:
 
 def _serve_argv(args: argparse.Namespace) -> list[str]:
     """The ``serve`` command line carrying the options ``up`` was given."""
-    options = ["--host", args.host, "--port", str(args.port), "--keycloak-port", str(args.keycloak_port),
-               "--state-dir", str(args.state_dir)]
+    options = [
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--keycloak-port",
+        str(args.keycloak_port),
+        "--state-dir",
+        str(args.state_dir),
+    ]
     options += ["--config", str(args.config)] if args.config else []
     options += ["--tls"] if args.tls else []
     options += ["--hostname", *args.hostnames] if args.hostnames else []
@@ -177,8 +209,9 @@ def _serve_argv(args: argparse.Namespace) -> list[str]:
 def _start_detached(argv: list[str], state_dir: Path) -> subprocess.Popen[bytes]:
     """Its own session, so the terminal's Ctrl-C or a finished `make` leaves it running."""
     with open(state_dir / LOG_FILE, "wb") as log:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def _wait_until_serving(child: subprocess.Popen[bytes], connection_file: Path) -> dict[str, Any] | None:

@@ -50,15 +50,23 @@ class _ClientUpdate(BaseModel):
 
 def add_admin_routes(app: web.Application) -> None:
     routes = [
-        web.get("/health", _health), web.get("/world", _world),
-        web.get("/counters", _counters), web.post("/counters/reset", _reset_counters),
-        web.get("/faults", _faults), web.put("/faults/{target}", _set_faults),
-        web.delete("/faults/{target}", _clear_faults), web.delete("/faults", _clear_faults),
-        web.post("/pipelines/{name}/undeploy", _undeploy), web.post("/pipelines/{name}/redeploy", _redeploy),
-        web.put("/tokens", _set_token_lifetimes), web.get("/tokens/issued", _issued_tokens),
-        web.patch("/users/{username}", _update_user), web.post("/users/{username}/logout", _logout_user),
+        web.get("/health", _health),
+        web.get("/world", _world),
+        web.get("/counters", _counters),
+        web.post("/counters/reset", _reset_counters),
+        web.get("/faults", _faults),
+        web.put("/faults/{target}", _set_faults),
+        web.delete("/faults/{target}", _clear_faults),
+        web.delete("/faults", _clear_faults),
+        web.post("/pipelines/{name}/undeploy", _undeploy),
+        web.post("/pipelines/{name}/redeploy", _redeploy),
+        web.put("/tokens", _set_token_lifetimes),
+        web.get("/tokens/issued", _issued_tokens),
+        web.patch("/users/{username}", _update_user),
+        web.post("/users/{username}/logout", _logout_user),
         web.patch("/clients/{client_id}", _update_client),
-        web.put("/brute-force", _set_brute_force), web.delete("/brute-force", _set_brute_force),
+        web.put("/brute-force", _set_brute_force),
+        web.delete("/brute-force", _set_brute_force),
     ]
     for route in routes:
         app.router.add_route(route.method, ADMIN_PREFIX + route.path, _answering(route.handler))
@@ -97,11 +105,18 @@ def _pipeline(state: SimulatorState, name: str) -> PipelineState:
 
 
 def pipeline_summary(state: SimulatorState, pipeline: PipelineState) -> dict[str, Any]:
-    return {"name": pipeline.name, "workspace_id": pipeline.workspace_id, "deployed": pipeline.deployed,
-            "starting": pipeline.is_starting(), "deployment_id": pipeline.deployment_id,
-            "deployment_name": pipeline.deployment_name, "url_form": pipeline.config.url_form,
-            "url": state.external_url(pipeline), "input": pipeline.config.input.model_dump(),
-            "outputs": [o.model_dump() for o in pipeline.config.outputs]}
+    return {
+        "name": pipeline.name,
+        "workspace_id": pipeline.workspace_id,
+        "deployed": pipeline.deployed,
+        "starting": pipeline.is_starting(),
+        "deployment_id": pipeline.deployment_id,
+        "deployment_name": pipeline.deployment_name,
+        "url_form": pipeline.config.url_form,
+        "url": state.external_url(pipeline),
+        "input": pipeline.config.input.model_dump(),
+        "outputs": [o.model_dump() for o in pipeline.config.outputs],
+    }
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -111,19 +126,33 @@ async def _health(request: web.Request) -> web.Response:
 async def _world(request: web.Request) -> web.Response:
     state = request.app[STATE]
     world = state.world
-    return json_response({
-        "base_url": state.base_url, "keycloak_url": state.keycloak_url, "public_url": state.public_url,
-        "users": [u.username for u in world.users.values()],
-        "user_states": {u.username: {"enabled": u.enabled, "required_actions": u.required_actions}
-                        for u in world.users.values()},
-        "clients": [{"client_id": c.client_id, "public": c.is_public, "direct_access_grants": c.direct_access_grants,
-                     "service_account": c.service_account} for c in world.clients.values()],
-        "sessions": len(state.sessions),
-        "workspaces": [{"id": w.id, "name": w.config.name, "pipelines": [p.name for p in w.pipelines]}
-                       for w in world.workspaces],
-        "pipelines": {name: pipeline_summary(state, p) for name, p in world.pipelines.items()},
-        "tokens": state.issuer.realm_lifetimes.model_dump(),
-    })
+    return json_response(
+        {
+            "base_url": state.base_url,
+            "keycloak_url": state.keycloak_url,
+            "public_url": state.public_url,
+            "users": [u.username for u in world.users.values()],
+            "user_states": {
+                u.username: {"enabled": u.enabled, "required_actions": u.required_actions} for u in world.users.values()
+            },
+            "clients": [
+                {
+                    "client_id": c.client_id,
+                    "public": c.is_public,
+                    "direct_access_grants": c.direct_access_grants,
+                    "service_account": c.service_account,
+                }
+                for c in world.clients.values()
+            ],
+            "sessions": len(state.sessions),
+            "workspaces": [
+                {"id": w.id, "name": w.config.name, "pipelines": [p.name for p in w.pipelines]}
+                for w in world.workspaces
+            ],
+            "pipelines": {name: pipeline_summary(state, p) for name, p in world.pipelines.items()},
+            "tokens": state.issuer.realm_lifetimes.model_dump(),
+        }
+    )
 
 
 async def _counters(request: web.Request) -> web.Response:
@@ -195,8 +224,9 @@ async def _update_user(request: web.Request) -> web.Response:
     update = await _parse(request, _UserUpdate)
     changed = user.model_copy(update=update.model_dump(exclude_none=True))
     state.world.users[user.username] = changed
-    return json_response({"username": changed.username, "enabled": changed.enabled,
-                          "required_actions": changed.required_actions})
+    return json_response(
+        {"username": changed.username, "enabled": changed.enabled, "required_actions": changed.required_actions}
+    )
 
 
 async def _logout_user(request: web.Request) -> web.Response:
@@ -214,9 +244,14 @@ async def _update_client(request: web.Request) -> web.Response:
     update = await _parse(request, _ClientUpdate)
     changed: ClientConfig = client.model_copy(update=update.model_dump(exclude_none=True))
     state.world.clients[client_id] = changed
-    return json_response({"client_id": client_id, "public": changed.is_public,
-                          "direct_access_grants": changed.direct_access_grants,
-                          "service_account": changed.service_account})
+    return json_response(
+        {
+            "client_id": client_id,
+            "public": changed.is_public,
+            "direct_access_grants": changed.direct_access_grants,
+            "service_account": changed.service_account,
+        }
+    )
 
 
 async def _set_brute_force(request: web.Request) -> web.Response:
@@ -269,8 +304,11 @@ class AdminClient:
 
     def set_token_lifetimes(self, access_seconds: int, refresh_seconds: int, client_id: str | None = None) -> None:
         """Lifetimes of tokens issued from now on, for every client or for one."""
-        self._call("PUT", "/tokens", {"access_seconds": access_seconds, "refresh_seconds": refresh_seconds,
-                                      "client_id": client_id})
+        self._call(
+            "PUT",
+            "/tokens",
+            {"access_seconds": access_seconds, "refresh_seconds": refresh_seconds, "client_id": client_id},
+        )
 
     def update_user(self, username: str, **changes: Any) -> dict[str, Any]:
         """Change ``password``, ``enabled`` or ``required_actions`` of a user."""

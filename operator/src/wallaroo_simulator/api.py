@@ -93,13 +93,15 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 def _required(body: dict[str, Any], field: str, kind: type) -> Any:
     value = body.get(field)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise mlops_error(400, f"Failed to deserialize the JSON body: missing or invalid field `{field}` "
-                               f"(expected {kind.__name__})")
+        raise mlops_error(
+            400, f"Failed to deserialize the JSON body: missing or invalid field `{field}` (expected {kind.__name__})"
+        )
     return value
 
 
-def _find_pipeline(state: SimulatorState, username: str | None,
-                   body: dict[str, Any]) -> tuple[WorkspaceState, PipelineState]:
+def _find_pipeline(
+    state: SimulatorState, username: str | None, body: dict[str, Any]
+) -> tuple[WorkspaceState, PipelineState]:
     workspace_id = _required(body, "workspace_id", int)
     pipeline_name = _required(body, "pipeline_name", str)
     workspace = state.world.find_workspace(username, workspace_id)
@@ -113,30 +115,52 @@ def _find_pipeline(state: SimulatorState, username: str | None,
 
 def _workspace_json(state: SimulatorState, workspace: WorkspaceState) -> dict[str, Any]:
     config = workspace.config
-    return {"id": config.id, "name": config.name, "created_at": config.created_at,
-            "created_by": state.world.user_id(config.created_by), "archived": config.archived,
-            "models": [state.world.model_id(p) for p in workspace.pipelines],
-            "pipelines": [p.config.id for p in workspace.pipelines]}
+    return {
+        "id": config.id,
+        "name": config.name,
+        "created_at": config.created_at,
+        "created_by": state.world.user_id(config.created_by),
+        "archived": config.archived,
+        "models": [state.world.model_id(p) for p in workspace.pipelines],
+        "pipelines": [p.config.id for p in workspace.pipelines],
+    }
 
 
 def _pipeline_json(state: SimulatorState, pipeline: PipelineState) -> dict[str, Any]:
     """Inferred shape: no recorded get_pipeline_by_name answer was available."""
-    return {"id": pipeline.config.id, "name": pipeline.name, "workspace_id": pipeline.workspace_id,
-            "version": pipeline.config.version, "deployed": pipeline.deployed,
-            "deployment": {"id": pipeline.deployment_id, "name": pipeline.deployment_name,
-                           "deployed": pipeline.deployed},
-            "models": [{"id": state.world.model_id(pipeline), "name": pipeline.config.model.name,
-                        "version": pipeline.config.model.version, "sha": pipeline.config.model.sha}]}
+    return {
+        "id": pipeline.config.id,
+        "name": pipeline.name,
+        "workspace_id": pipeline.workspace_id,
+        "version": pipeline.config.version,
+        "deployed": pipeline.deployed,
+        "deployment": {"id": pipeline.deployment_id, "name": pipeline.deployment_name, "deployed": pipeline.deployed},
+        "models": [
+            {
+                "id": state.world.model_id(pipeline),
+                "name": pipeline.config.model.name,
+                "version": pipeline.config.model.version,
+                "sha": pipeline.config.model.sha,
+            }
+        ],
+    }
 
 
 def _deployment_status(pipeline: PipelineState) -> dict[str, Any]:
     """Modelled on the recorded ``status/get_deployment`` answer."""
     status = "Starting" if pipeline.is_starting() else "Running"
     model = pipeline.config.model
-    engine = {"ip": "10.244.3.145", "name": pipeline.engine_name, "status": status, "reason": None,
-              "details": [], "pipeline_statuses": {"pipelines": [{"id": pipeline.name, "status": status}]},
-              "model_statuses": {"models": [{"name": model.name, "version": model.version, "sha": model.sha,
-                                             "status": status}]}}
+    engine = {
+        "ip": "10.244.3.145",
+        "name": pipeline.engine_name,
+        "status": status,
+        "reason": None,
+        "details": [],
+        "pipeline_statuses": {"pipelines": [{"id": pipeline.name, "status": status}]},
+        "model_statuses": {
+            "models": [{"name": model.name, "version": model.version, "sha": model.sha, "status": status}]
+        },
+    }
     engine_lb_name = pipeline.engine_name.replace("engine-", "engine-lb-", 1)
     engine_lb = {"ip": "10.244.4.157", "name": engine_lb_name, "status": "Running", "reason": None, "details": []}
     return {"status": status, "details": [], "engines": [engine], "engine_lbs": [engine_lb], "sidekicks": []}

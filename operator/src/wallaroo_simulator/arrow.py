@@ -35,8 +35,13 @@ def arrow_rows(body: bytes, spec: InputSpec) -> tuple[list[Any], pa.ChunkedArray
     return column.to_pylist(), column
 
 
-def arrow_response(pipeline: PipelineState, input_column: pa.ChunkedArray, columns: dict[str, list[float]],
-                   selection: tuple[list[str], str | None], metadata: dict[str, Any]) -> web.Response:
+def arrow_response(
+    pipeline: PipelineState,
+    input_column: pa.ChunkedArray,
+    columns: dict[str, list[float]],
+    selection: tuple[list[str], str | None],
+    metadata: dict[str, Any],
+) -> web.Response:
     keep, separator = selection
     rows = len(input_column)
     config = pipeline.config

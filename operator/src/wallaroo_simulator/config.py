@@ -19,8 +19,9 @@ MLOPS_TARGET = "@mlops"
 KEYCLOAK_TARGET = "@keycloak"
 
 # The error bodies a client can meet (errors.error_body builds each one).
-ErrorShape = Literal["plain-text", "platform", "engine", "engine-500", "load-balancer", "legacy-engine", "mlops",
-                     "keycloak"]
+ErrorShape = Literal[
+    "plain-text", "platform", "engine", "engine-500", "load-balancer", "legacy-engine", "mlops", "keycloak"
+]
 
 _USER_ID_NAMESPACE = uuid.UUID("6f0d5c52-3d8e-4a43-9c1e-6b2f1c0b7a11")
 
@@ -194,31 +195,58 @@ def load_config(path: str | Path) -> SimulatorConfig:
     return SimulatorConfig.model_validate(data or {})
 
 
-ALOHA_OUTPUTS = ("banjori", "corebot", "cryptolocker", "dircrypt", "gozi", "kraken", "locky", "main",
-                 "matsnu", "pykspa", "qakbot", "ramdo", "ramnit", "simda", "suppobox")
+ALOHA_OUTPUTS = (
+    "banjori",
+    "corebot",
+    "cryptolocker",
+    "dircrypt",
+    "gozi",
+    "kraken",
+    "locky",
+    "main",
+    "matsnu",
+    "pykspa",
+    "qakbot",
+    "ramdo",
+    "ramnit",
+    "simda",
+    "suppobox",
+)
 
 
 def aloha_pipeline(name: str, pipeline_id: int, deployment_id: int) -> PipelineConfig:
     """The seed's model: 50 token ids in, one probability per malware family (15 outputs) out."""
     return PipelineConfig(
-        name=name, id=pipeline_id, deployment_id=deployment_id, url_form="legacy",
+        name=name,
+        id=pipeline_id,
+        deployment_id=deployment_id,
+        url_form="legacy",
         version="5b2b6e3f-1c8a-4c4e-9b0e-2a7c5b1e9d01",
         input=InputSpec(name="text_input", width=50, dtype="int"),
         outputs=[OutputSpec(name=family) for family in ALOHA_OUTPUTS],
-        model=ModelSpec(name="urldemomodel", version="47299047-a3e0-4637-9b87-cc243f4552f3",
-                        sha="d71d9ffc61aaac58c2b1ed70a2db13d1416fb9d3f5b891e5e4e2e97180fe22f8"),
+        model=ModelSpec(
+            name="urldemomodel",
+            version="47299047-a3e0-4637-9b87-cc243f4552f3",
+            sha="d71d9ffc61aaac58c2b1ed70a2db13d1416fb9d3f5b891e5e4e2e97180fe22f8",
+        ),
     )
 
 
 def ccfraud_pipeline(name: str, pipeline_id: int, deployment_id: int) -> PipelineConfig:
     """The credit-card fraud model of the later tutorials: 29 floats in, ``dense_1`` out."""
     return PipelineConfig(
-        name=name, id=pipeline_id, deployment_id=deployment_id, url_form="current",
+        name=name,
+        id=pipeline_id,
+        deployment_id=deployment_id,
+        url_form="current",
         version="f1a270ed-867c-407d-9b15-c0584db7c463",
         input=InputSpec(name="tensor", width=29, dtype="float"),
         outputs=[OutputSpec(name="dense_1")],
-        model=ModelSpec(name="ccfraud", version="bdfc8c60-b5bc-4c0e-aa87-157cd52895b6",
-                        sha="bc85ce596945f876256f41515c7501c399fd97ebcb9ab3dd41bf03f8937b4507"),
+        model=ModelSpec(
+            name="ccfraud",
+            version="bdfc8c60-b5bc-4c0e-aa87-157cd52895b6",
+            sha="bc85ce596945f876256f41515c7501c399fd97ebcb9ab3dd41bf03f8937b4507",
+        ),
     )
 
 
@@ -232,13 +260,23 @@ def default_config() -> SimulatorConfig:
     """The seed tutorial's world, plus a ccfraud-shaped pipeline using the current URL form."""
     return SimulatorConfig(
         users=[UserConfig(username=DEFAULT_USERNAME, password=DEFAULT_PASSWORD)],
-        clients=[ClientConfig(client_id="api-client", secret=DEFAULT_CLIENT_SECRET),
-                 ClientConfig(client_id="sdk-client")],
+        clients=[
+            ClientConfig(client_id="api-client", secret=DEFAULT_CLIENT_SECRET),
+            ClientConfig(client_id="sdk-client"),
+        ],
         workspaces=[
-            WorkspaceConfig(id=16, name="urldemoworkspace", created_by=DEFAULT_USERNAME,
-                            pipelines=[aloha_pipeline("urldemopipeline", 8, 5)]),
-            WorkspaceConfig(id=17, name="ccfraudworkspace", created_by=DEFAULT_USERNAME,
-                            created_at="2024-07-22T21:50:12.104271+00:00",
-                            pipelines=[ccfraud_pipeline("ccfraudpipeline", 9, 14)]),
+            WorkspaceConfig(
+                id=16,
+                name="urldemoworkspace",
+                created_by=DEFAULT_USERNAME,
+                pipelines=[aloha_pipeline("urldemopipeline", 8, 5)],
+            ),
+            WorkspaceConfig(
+                id=17,
+                name="ccfraudworkspace",
+                created_by=DEFAULT_USERNAME,
+                created_at="2024-07-22T21:50:12.104271+00:00",
+                pipelines=[ccfraud_pipeline("ccfraudpipeline", 9, 14)],
+            ),
         ],
     )

@@ -41,6 +41,7 @@ class Counters:
             "clients": {client: dict(c) for client, c in self._clients.items()},
             "grants": dict(grants_total),
             "grants_by_client": {client: dict(c) for client, c in self._grants.items()},
-            "pipelines": {name: {"requests": n, "rows": self._pipeline_rows[name]}
-                          for name, n in self._pipeline_requests.items()},
+            "pipelines": {
+                name: {"requests": n, "rows": self._pipeline_rows[name]} for name, n in self._pipeline_requests.items()
+            },
         }

@@ -13,13 +13,20 @@ from aiohttp import web
 
 from .config import ErrorShape
 
-LOAD_BALANCER_MESSAGE = ("The resources required to run this request are not available. "
-                         "Please check the inference endpoint status and try again")
+LOAD_BALANCER_MESSAGE = (
+    "The resources required to run this request are not available. "
+    "Please check the inference endpoint status and try again"
+)
 
 # What Wallaroo's inference path answers for a status when nothing more specific is known.
 INFERENCE_SHAPE_BY_STATUS: dict[int, ErrorShape] = {
-    400: "engine", 401: "plain-text", 404: "platform", 409: "engine",
-    429: "platform", 500: "engine-500", 503: "load-balancer",
+    400: "engine",
+    401: "plain-text",
+    404: "platform",
+    409: "engine",
+    429: "platform",
+    500: "engine-500",
+    503: "load-balancer",
 }
 DEFAULT_MESSAGES: dict[int, str] = {
     400: "tensor values may not be null",
@@ -54,8 +61,12 @@ class DropConnection(Exception):
 
 def json_response(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     """Compact JSON, as Wallaroo sends it."""
-    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 def error_body(shape: ErrorShape, status: int, message: str) -> object:
@@ -77,8 +88,9 @@ def error_body(shape: ErrorShape, status: int, message: str) -> object:
     raise ValueError(f"no JSON body for shape {shape!r}")
 
 
-def error_response(shape: ErrorShape, status: int, message: str | None = None,
-                   headers: Mapping[str, str] | None = None) -> web.Response:
+def error_response(
+    shape: ErrorShape, status: int, message: str | None = None, headers: Mapping[str, str] | None = None
+) -> web.Response:
     message = message if message is not None else DEFAULT_MESSAGES.get(status, "error")
     if shape == "plain-text":
         return web.Response(text=message, status=status, headers=headers)

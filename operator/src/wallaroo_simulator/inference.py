@@ -59,8 +59,7 @@ async def infer(request: web.Request) -> web.Response:
     columns = infer_columns(pipeline.config, means)
     state.counters.record_inference(pipeline.name, len(rows))
     if request_format == "arrow":
-        return arrow_response(pipeline, input_column, columns, _record_selection(request),
-                              _metadata(pipeline, started))
+        return arrow_response(pipeline, input_column, columns, _record_selection(request), _metadata(pipeline, started))
     if request_format == "records":
         selection = _record_selection(request)
         return json_response(records_result(pipeline, rows, columns, selection, started))
@@ -144,16 +143,28 @@ def _bad_value_message(rows: list[list[Any]]) -> str:
     return "tensor values must be numbers"
 
 
-def legacy_result(pipeline: PipelineState, row_count: int, columns: dict[str, list[float]],
-                  started_ns: int) -> list[dict[str, Any]]:
+def legacy_result(
+    pipeline: PipelineState, row_count: int, columns: dict[str, list[float]], started_ns: int
+) -> list[dict[str, Any]]:
     """One InferenceResult for the batch; each output has ``dim [N, k]`` and row-major ``data``."""
     config = pipeline.config
-    outputs = [{output.type: {"v": 1, "dim": [row_count, output.width], "data": columns[output.name]}}
-               for output in config.outputs]
-    return [{"model_name": config.model.name, "model_version": config.model.version,
-             "pipeline_name": pipeline.name, "outputs": outputs,
-             "elapsed": time.perf_counter_ns() - started_ns, "time": int(time.time() * 1000),
-             "original_data": None, "check_failures": [], "shadow_data": {}}]
+    outputs = [
+        {output.type: {"v": 1, "dim": [row_count, output.width], "data": columns[output.name]}}
+        for output in config.outputs
+    ]
+    return [
+        {
+            "model_name": config.model.name,
+            "model_version": config.model.version,
+            "pipeline_name": pipeline.name,
+            "outputs": outputs,
+            "elapsed": time.perf_counter_ns() - started_ns,
+            "time": int(time.time() * 1000),
+            "original_data": None,
+            "check_failures": [],
+            "shadow_data": {},
+        }
+    ]
 
 
 def _record_selection(request: web.Request) -> tuple[list[str], str | None]:
@@ -164,8 +175,13 @@ def _record_selection(request: web.Request) -> tuple[list[str], str | None]:
     return keep, request.query.get("dataset.separator") or None
 
 
-def records_result(pipeline: PipelineState, rows: list[list[Any]], columns: dict[str, list[float]],
-                   selection: tuple[list[str], str | None], started_ns: int) -> list[dict[str, Any]]:
+def records_result(
+    pipeline: PipelineState,
+    rows: list[list[Any]],
+    columns: dict[str, list[float]],
+    selection: tuple[list[str], str | None],
+    started_ns: int,
+) -> list[dict[str, Any]]:
     """One record per row: ``time``, ``in``, ``out`` (each value a list), ``anomaly`` and ``metadata``."""
     config = pipeline.config
     keep, separator = selection
@@ -175,7 +191,7 @@ def records_result(pipeline: PipelineState, rows: list[list[Any]], columns: dict
     shared = {"anomaly": {"count": 0}, "metadata": _metadata(pipeline, started_ns)}  # the same for every row
     records = []
     for index, row in enumerate(rows):
-        out = {name: values[index * width:(index + 1) * width] for name, width, values in outputs}
+        out = {name: values[index * width : (index + 1) * width] for name, width, values in outputs}
         record = {"time": now_ms, "in": {input_name: row}, "out": out, **shared}
         records.append(_shape_record(record, keep, separator))
     return records
@@ -185,8 +201,13 @@ def _metadata(pipeline: PipelineState, started_ns: int) -> dict[str, Any]:
     model = pipeline.config.model
     last_model = json.dumps({"model_name": model.name, "model_sha": model.sha}, separators=(",", ":"))
     elapsed = time.perf_counter_ns() - started_ns
-    return {"last_model": last_model, "pipeline_version": pipeline.config.version,
-            "elapsed": [elapsed // 4, elapsed], "dropped": [], "partition": pipeline.engine_name}
+    return {
+        "last_model": last_model,
+        "pipeline_version": pipeline.config.version,
+        "elapsed": [elapsed // 4, elapsed],
+        "dropped": [],
+        "partition": pipeline.engine_name,
+    }
 
 
 def _shape_record(record: dict[str, Any], keep: list[str], separator: str | None) -> dict[str, Any]:
@@ -202,4 +223,3 @@ def _shape_record(record: dict[str, Any], keep: list[str], separator: str | None
         else:
             flat[column] = value
     return flat
-

@@ -69,8 +69,9 @@ class TokenIssuer:
         else:
             self._client_lifetimes[client_id] = lifetimes
 
-    def issue(self, client: ClientConfig, user: UserConfig | None, issuer: str, session: str | None,
-              client_address: str) -> dict[str, Any]:
+    def issue(
+        self, client: ClientConfig, user: UserConfig | None, issuer: str, session: str | None, client_address: str
+    ) -> dict[str, Any]:
         """A token response; ``user`` None means a service account (client_credentials, no refresh token)."""
         lifetimes = self.lifetimes(client.client_id)
         now = int(time.time())
@@ -78,14 +79,32 @@ class TokenIssuer:
         claims = _access_claims(client, user, issuer, session, client_address)
         claims.update(exp=now + lifetimes.access_seconds, iat=now, jti=str(uuid.uuid4()))
         access = jwt.encode(claims, self._private_key, algorithm="RS256", headers={"kid": self.key_id})
-        response: dict[str, Any] = {"access_token": access, "expires_in": lifetimes.access_seconds,
-                                    "refresh_expires_in": 0, "token_type": "Bearer", "not-before-policy": 0}
+        response: dict[str, Any] = {
+            "access_token": access,
+            "expires_in": lifetimes.access_seconds,
+            "refresh_expires_in": 0,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+        }
         if user is not None:
-            refresh_claims = {"exp": now + lifetimes.refresh_seconds, "iat": now, "jti": str(uuid.uuid4()),
-                              "iss": issuer, "aud": issuer, "sub": user.id, "typ": "Refresh",
-                              "azp": client.client_id, "session_state": session, "scope": SCOPE, "sid": session}
-            response.update(refresh_expires_in=lifetimes.refresh_seconds, session_state=session,
-                            refresh_token=jwt.encode(refresh_claims, self._refresh_key, algorithm="HS512"))
+            refresh_claims = {
+                "exp": now + lifetimes.refresh_seconds,
+                "iat": now,
+                "jti": str(uuid.uuid4()),
+                "iss": issuer,
+                "aud": issuer,
+                "sub": user.id,
+                "typ": "Refresh",
+                "azp": client.client_id,
+                "session_state": session,
+                "scope": SCOPE,
+                "sid": session,
+            }
+            response.update(
+                refresh_expires_in=lifetimes.refresh_seconds,
+                session_state=session,
+                refresh_token=jwt.encode(refresh_claims, self._refresh_key, algorithm="HS512"),
+            )
             self.issued.append(response["refresh_token"])
         self.issued.append(access)
         response["scope"] = SCOPE
@@ -104,8 +123,12 @@ class TokenIssuer:
 
     def _decode_access(self, token: str) -> dict[str, Any]:
         try:
-            claims = jwt.decode(token, self._public_key, algorithms=["RS256"],
-                                options={"verify_aud": False, "verify_exp": False, "require": ["exp", "iat"]})
+            claims = jwt.decode(
+                token,
+                self._public_key,
+                algorithms=["RS256"],
+                options={"verify_aud": False, "verify_exp": False, "require": ["exp", "iat"]},
+            )
         except jwt.InvalidTokenError:
             raise InvalidToken("Jwt verification fails") from None
         if claims.get("typ") != "Bearer":
@@ -120,8 +143,9 @@ class TokenIssuer:
         except jwt.InvalidTokenError:
             raise keycloak_error(400, "invalid_grant", "Invalid refresh token") from None
         if claims.get("azp") != client.client_id:
-            raise keycloak_error(400, "invalid_grant",
-                                 "Invalid refresh token. Token client and authorized client don't match")
+            raise keycloak_error(
+                400, "invalid_grant", "Invalid refresh token. Token client and authorized client don't match"
+            )
         return claims
 
     def jwks(self) -> dict[str, Any]:
@@ -129,30 +153,57 @@ class TokenIssuer:
         return {"keys": [{**jwk, "kid": self.key_id, "use": "sig", "alg": "RS256"}]}
 
 
-def _access_claims(client: ClientConfig, user: UserConfig | None, issuer: str, session: str,
-                   client_address: str) -> dict[str, Any]:
+def _access_claims(
+    client: ClientConfig, user: UserConfig | None, issuer: str, session: str, client_address: str
+) -> dict[str, Any]:
     """The claims Wallaroo's Keycloak puts into access tokens (reference section 2)."""
     if user is None:
         subject = str(uuid.uuid5(_SERVICE_ACCOUNT_NAMESPACE, client.client_id))
-        identity: dict[str, Any] = {"client_id": client.client_id, "clientHost": client_address,
-                                    "clientAddress": client_address, "email_verified": False,
-                                    "preferred_username": f"service-account-{client.client_id}"}
+        identity: dict[str, Any] = {
+            "client_id": client.client_id,
+            "clientHost": client_address,
+            "clientAddress": client_address,
+            "email_verified": False,
+            "preferred_username": f"service-account-{client.client_id}",
+        }
     else:
         subject = str(user.id)
-        identity = {"sid": session, "email_verified": True, "preferred_username": user.username, "email": user.email,
-                    **_name_claims(user)}
-    hasura = {"x-hasura-user-id": subject, "x-hasura-default-role": "user",
-              "x-hasura-allowed-roles": ["user"], "x-hasura-user-groups": "{}"}
-    return {"iss": issuer, "aud": ["master-realm", "account"], "sub": subject, "typ": "Bearer",
-            "azp": client.client_id, "session_state": session, "acr": "1", "allowed-origins": ["*"],
-            "realm_access": {"roles": _REALM_ROLES}, "scope": SCOPE, **identity,
-            "https://hasura.io/jwt/claims": hasura}
+        identity = {
+            "sid": session,
+            "email_verified": True,
+            "preferred_username": user.username,
+            "email": user.email,
+            **_name_claims(user),
+        }
+    hasura = {
+        "x-hasura-user-id": subject,
+        "x-hasura-default-role": "user",
+        "x-hasura-allowed-roles": ["user"],
+        "x-hasura-user-groups": "{}",
+    }
+    return {
+        "iss": issuer,
+        "aud": ["master-realm", "account"],
+        "sub": subject,
+        "typ": "Bearer",
+        "azp": client.client_id,
+        "session_state": session,
+        "acr": "1",
+        "allowed-origins": ["*"],
+        "realm_access": {"roles": _REALM_ROLES},
+        "scope": SCOPE,
+        **identity,
+        "https://hasura.io/jwt/claims": hasura,
+    }
 
 
 def _name_claims(user: UserConfig) -> dict[str, str]:
     """Keycloak's profile scope: given_name, family_name and name, for the names a user has."""
-    claims = {"given_name": user.first_name, "family_name": user.last_name,
-              "name": " ".join(n for n in (user.first_name, user.last_name) if n)}
+    claims = {
+        "given_name": user.first_name,
+        "family_name": user.last_name,
+        "name": " ".join(n for n in (user.first_name, user.last_name) if n),
+    }
     return {key: value for key, value in claims.items() if value}
 
 
@@ -246,8 +297,9 @@ async def token(request: web.Request) -> web.Response:
     return json_response(response, headers=NO_STORE)
 
 
-def _grant(request: web.Request, client: ClientConfig, grant_type: str,
-           form: Any) -> tuple[UserConfig | None, str | None]:
+def _grant(
+    request: web.Request, client: ClientConfig, grant_type: str, form: Any
+) -> tuple[UserConfig | None, str | None]:
     """The user (None for a service account) and the session a grant yields, or Keycloak's refusal."""
     state = request.app[STATE]
     if grant_type == "password":
@@ -327,8 +379,10 @@ async def logout(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={"Cache-Control": "no-cache"})
 
 
-_LOGOUT_PAGE = '<!DOCTYPE html>\n<html class="login-pf" lang="en"><head><title>Logging out</title></head>' \
-               "<body>Do you want to log out?</body></html>\n"
+_LOGOUT_PAGE = (
+    '<!DOCTYPE html>\n<html class="login-pf" lang="en"><head><title>Logging out</title></head>'
+    "<body>Do you want to log out?</body></html>\n"
+)
 
 
 async def unknown_realm(request: web.Request) -> web.Response:
@@ -375,7 +429,7 @@ def form_url_decode(text: str) -> str:
         elif text[i] == "%":
             run = bytearray()
             while i < len(text) and text[i] == "%":
-                digits = text[i + 1:i + 3]
+                digits = text[i + 1 : i + 3]
                 if len(digits) != 2 or not set(digits) <= _HEX:
                     raise ValueError("malformed %-escape")
                 run.append(int(digits, 16))
@@ -409,11 +463,13 @@ async def certs(request: web.Request) -> web.Response:
 
 async def discovery(request: web.Request) -> web.Response:
     issuer = _issuer(request)
-    return json_response({
-        "issuer": issuer,
-        "token_endpoint": f"{issuer}/protocol/openid-connect/token",
-        "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-    })
+    return json_response(
+        {
+            "issuer": issuer,
+            "token_endpoint": f"{issuer}/protocol/openid-connect/token",
+            "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
+            "grant_types_supported": ["password", "refresh_token", "client_credentials"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }
+    )

@@ -48,9 +48,13 @@ def build_api_app(state: SimulatorState) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[STATE] = state
     _add_keycloak_routes(app, token_endpoint_name="token")
-    mlops = {"config": api.config, "workspaces/list": api.list_workspaces,
-             "admin/get_pipeline_external_url": api.get_pipeline_external_url,
-             "status/get_deployment": api.get_deployment, "pipelines/get_pipeline_by_name": api.get_pipeline_by_name}
+    mlops = {
+        "config": api.config,
+        "workspaces/list": api.list_workspaces,
+        "admin/get_pipeline_external_url": api.get_pipeline_external_url,
+        "status/get_deployment": api.get_deployment,
+        "pipelines/get_pipeline_by_name": api.get_pipeline_by_name,
+    }
     for name, handler in mlops.items():
         method = "GET" if name == "config" else "POST"
         app.router.add_route(method, f"{api.API_PREFIX}/{name}", endpoint(name, "mlops")(handler))
@@ -106,8 +110,7 @@ class SimulatorServer:
 
     async def _serve(self, app: web.Application, sock: socket.socket, ssl_context: Any) -> None:
         access_log = aiohttp_access_logger if self.options.access_log else None
-        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_SECONDS,
-                               access_log=access_log)
+        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=SHUTDOWN_SECONDS, access_log=access_log)
         await runner.setup()
         self._runners.append(runner)
         await web.SockSite(runner, sock, ssl_context=ssl_context).start()
@@ -131,10 +134,17 @@ class SimulatorServer:
         base, keycloak_base = self.state.base_url, self.state.keycloak_url
         first_pipeline = next(iter(self.state.world.pipelines.values()), None)
         info: dict[str, Any] = {
-            "base_url": base, "api_url": base + api.API_PREFIX, "token_url": base + keycloak.TOKEN_PATH,
-            "keycloak_url": keycloak_base, "keycloak_token_url": keycloak_base + keycloak.TOKEN_PATH,
-            "admin_url": base + ADMIN_PREFIX, "public_url": self.state.public_url,
-            "client": client.client_id, "secret": client.secret, "username": user.username, "password": user.password,
+            "base_url": base,
+            "api_url": base + api.API_PREFIX,
+            "token_url": base + keycloak.TOKEN_PATH,
+            "keycloak_url": keycloak_base,
+            "keycloak_token_url": keycloak_base + keycloak.TOKEN_PATH,
+            "admin_url": base + ADMIN_PREFIX,
+            "public_url": self.state.public_url,
+            "client": client.client_id,
+            "secret": client.secret,
+            "username": user.username,
+            "password": user.password,
             "pid": os.getpid(),
         }
         if first_pipeline is not None:
@@ -206,13 +216,25 @@ class _BackgroundLoop:
 
 
 @contextmanager
-def run_simulator(config: SimulatorConfig | None = None, *, tls: bool = False, hostnames: tuple[str, ...] = (),
-                  public_url: str | None = None, host: str = "127.0.0.1",
-                  state_dir: Path | None = None) -> Iterator[RunningSimulator]:
+def run_simulator(
+    config: SimulatorConfig | None = None,
+    *,
+    tls: bool = False,
+    hostnames: tuple[str, ...] = (),
+    public_url: str | None = None,
+    host: str = "127.0.0.1",
+    state_dir: Path | None = None,
+) -> Iterator[RunningSimulator]:
     """Serve a simulator on free loopback ports for the duration of a ``with`` block."""
     temporary_dir = None if state_dir is not None or not tls else Path(tempfile.mkdtemp(prefix="wallaroo-simulator-"))
-    options = ServeOptions(config=config or default_config(), host=host, tls=tls, hostnames=hostnames,
-                           public_url=public_url, state_dir=state_dir or temporary_dir)
+    options = ServeOptions(
+        config=config or default_config(),
+        host=host,
+        tls=tls,
+        hostnames=hostnames,
+        public_url=public_url,
+        state_dir=state_dir or temporary_dir,
+    )
     server = SimulatorServer(options)
     background = _BackgroundLoop()
     running: RunningSimulator | None = None

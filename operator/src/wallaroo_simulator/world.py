@@ -111,6 +111,10 @@ def _default_workspaces(config: SimulatorConfig) -> list[WorkspaceState]:
     """Every Wallaroo user has "<email> - Default Workspace"; give each the lowest free id."""
     taken = {w.id for w in config.workspaces}
     free_ids = (i for i in itertools.count(1) if i not in taken)
-    return [WorkspaceState(WorkspaceConfig(id=next(free_ids), name=f"{user.email} - Default Workspace",
-                                           created_by=user.username), owner=user.username)
-            for user in config.users]
+    return [
+        WorkspaceState(
+            WorkspaceConfig(id=next(free_ids), name=f"{user.email} - Default Workspace", created_by=user.username),
+            owner=user.username,
+        )
+        for user in config.users
+    ]

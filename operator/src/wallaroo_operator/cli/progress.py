@@ -30,12 +30,19 @@ def duration(seconds: float) -> str:
 class Progress:
     """Call `update(done, total)` as often as you like; it draws at most every few moments."""
 
-    def __init__(self, stream: TextIO, *, terminal: bool | None = None, interval: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        terminal: bool | None = None,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.stream, self.clock = stream, clock
         self.terminal = wants_bar(stream) if terminal is None else terminal
-        self.interval = interval if interval is not None else (
-            BAR_REDRAW_SECONDS if self.terminal else PLAIN_INTERVAL_SECONDS)
+        self.interval = (
+            interval if interval is not None else (BAR_REDRAW_SECONDS if self.terminal else PLAIN_INTERVAL_SECONDS)
+        )
         self.started = clock()
         self.done, self.total = 0, 0
         self._drawn = -math.inf

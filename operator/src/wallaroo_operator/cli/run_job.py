@@ -45,37 +45,84 @@ if TYPE_CHECKING:
     from wallaroo_operator.models.connection import WallarooConnectionSpec
 
 OK, FAILED, USAGE, CREDENTIALS, INVALID_INPUT, TRANSIENT, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
-CREDENTIAL_REASONS = frozenset({"AuthenticationFailed", "InvalidCredentials", "InvalidClientCredentials",
-                                "AccountDisabled", "AccountNotSetUp", "ClientNotAllowed",
-                                "ObjectStoreAuthenticationFailed", "AccessDenied"})
-INPUT_REASONS = frozenset({"InvalidInput", "InputTooLarge", "InsufficientWorkerMemory", "EmptyInput",
-                           "InputNotFound", "InputColumnNotFound", "ResultsTooLarge"})
+CREDENTIAL_REASONS = frozenset(
+    {
+        "AuthenticationFailed",
+        "InvalidCredentials",
+        "InvalidClientCredentials",
+        "AccountDisabled",
+        "AccountNotSetUp",
+        "ClientNotAllowed",
+        "ObjectStoreAuthenticationFailed",
+        "AccessDenied",
+    }
+)
+INPUT_REASONS = frozenset(
+    {
+        "InvalidInput",
+        "InputTooLarge",
+        "InsufficientWorkerMemory",
+        "EmptyInput",
+        "InputNotFound",
+        "InputColumnNotFound",
+        "ResultsTooLarge",
+    }
+)
 PROGRESS_SECONDS = 0.25
 
 
 def add_parser(commands: Any) -> None:
     command = commands.add_parser(
-        "run-job", help="run one InferenceJob manifest locally against Wallaroo, without a cluster",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    command.add_argument("-f", "--filename", action="extend", nargs="+", required=True, metavar="FILE",
-                         help="manifests: the InferenceJob, its WallarooConnection and input ConfigMaps "
-                              "(repeatable; - reads standard input)")
+        "run-job",
+        help="run one InferenceJob manifest locally against Wallaroo, without a cluster",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument(
+        "-f",
+        "--filename",
+        action="extend",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="manifests: the InferenceJob, its WallarooConnection and input ConfigMaps "
+        "(repeatable; - reads standard input)",
+    )
     command.add_argument("--job", metavar="NAME", help="which InferenceJob, when the files hold several")
-    command.add_argument("-i", "--input", action="append", type=Path, default=[], metavar="PATH",
-                         help="read the rows from this local file instead of the job's input (repeatable, in "
-                              "order): .json, .jsonl/.ndjson, optionally .gz, or .parquet")
+    command.add_argument(
+        "-i",
+        "--input",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="read the rows from this local file instead of the job's input (repeatable, in "
+        "order): .json, .jsonl/.ndjson, optionally .gz, or .parquet",
+    )
     command.add_argument("--column", help="the input column of JSON Lines or Parquet files with several")
-    command.add_argument("-o", "--output", type=Path, metavar="DIR",
-                         help="write results.jsonl and summary.json here (default: the job's "
-                              "results.objectStore; one of the two is needed)")
-    command.add_argument("--credentials", type=Path, metavar="FILE",
-                         help="the Wallaroo credentials (YAML/JSON with clientSecret, username, password, or "
-                              "a Secret manifest) instead of $WALLAROO_CLIENT_SECRET, $WALLAROO_USERNAME, "
-                              "$WALLAROO_PASSWORD")
+    command.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="write results.jsonl and summary.json here (default: the job's "
+        "results.objectStore; one of the two is needed)",
+    )
+    command.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="FILE",
+        help="the Wallaroo credentials (YAML/JSON with clientSecret, username, password, or "
+        "a Secret manifest) instead of $WALLAROO_CLIENT_SECRET, $WALLAROO_USERNAME, "
+        "$WALLAROO_PASSWORD",
+    )
     command.add_argument("--ca-file", metavar="PEM", help="a CA bundle for Wallaroo (default: $WALLAROO_CA_FILE)")
     command.add_argument("--quiet", action="store_true", help="no progress, only the summary and errors")
-    command.add_argument("--traceback", action="store_true",
-                         help="on a failure no module expected (InternalError), also print the Python traceback")
+    command.add_argument(
+        "--traceback",
+        action="store_true",
+        help="on a failure no module expected (InternalError), also print the Python traceback",
+    )
 
 
 def run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -126,13 +173,23 @@ class LocalJob:
         if ca_file and not Path(ca_file).is_file():
             raise UsageError(f"--ca-file {ca_file}: no such file")
         if connection.ca_bundle and not connection.insecure_skip_tls_verify and not ca_file:
-            raise UsageError(f"WallarooConnection {spec.connection_ref.name} trusts a CA bundle kept in the cluster "
-                             "(caBundle); give the PEM file with --ca-file or $WALLAROO_CA_FILE")
+            raise UsageError(
+                f"WallarooConnection {spec.connection_ref.name} trusts a CA bundle kept in the cluster "
+                "(caBundle); give the PEM file with --ca-file or $WALLAROO_CA_FILE"
+            )
         namespace = (job.get("metadata") or {}).get("namespace") or "default"
         run_id = "local-" + compact_utc()
-        return cls(name, namespace, dict(job["spec"]), connection, credentials, ca_file,
-                   setup.input_parts(args, spec, documents),
-                   setup.results_sink(args.output, spec, namespace, name, run_id), run_id)
+        return cls(
+            name,
+            namespace,
+            dict(job["spec"]),
+            connection,
+            credentials,
+            ca_file,
+            setup.input_parts(args, spec, documents),
+            setup.results_sink(args.output, spec, namespace, name, run_id),
+            run_id,
+        )
 
     def execute(self, *, quiet: bool, traceback: bool = False) -> int:
         from wallaroo_operator.cli.progress import Progress
@@ -156,8 +213,9 @@ class LocalJob:
         except Exception as error:  # every failure ends in one line: the reason and what to do
             self._abandon(progress)
             failure = classify(error)
-            message = _one_line(failure.message).replace("the operator log has the traceback",
-                                                         "--traceback shows where")
+            message = _one_line(failure.message).replace(
+                "the operator log has the traceback", "--traceback shows where"
+            )
             if traceback:
                 import traceback as tb
 
@@ -203,21 +261,33 @@ class LocalJob:
         for shard in range(shards):
             self.sink.shard = shard
             # Progress several times a second, for the bar (which draws at most 10 a second).
-            io = WorkerIO(input_parts=self.input_parts, store_chunk=self.sink.store_chunk,
-                          report=reporter(shard), progress_interval=PROGRESS_SECONDS)
+            io = WorkerIO(
+                input_parts=self.input_parts,
+                store_chunk=self.sink.store_chunk,
+                report=reporter(shard),
+                progress_interval=PROGRESS_SECONDS,
+            )
             # The whole machine's memory is this worker's: the limit only guards against runaway batches.
             limits = WorkerLimits(memory_bytes=_memory_bytes())
-            outcome = run_shard(resolved.manifest, shard, io, limits, tokens=resolved.tokens,
-                                verify=resolved.verify, cancel=cancel)
+            outcome = run_shard(
+                resolved.manifest, shard, io, limits, tokens=resolved.tokens, verify=resolved.verify, cancel=cancel
+            )
             io.report(outcome)  # the shard's outcome is its last report, as the worker command does
             outcomes.append(outcome)
         record = merge_shard_records(outcomes, spec.results.inline_limit_bytes)
-        summary = {"job": self.name, "runId": self.run_id, "workspace": spec.workspace,
-                   "workspaceId": resolved.manifest.workspace_id, "pipeline": spec.pipeline,
-                   "inferenceUrl": outcomes[-1].get("inferenceUrl", resolved.manifest.inference_url),
-                   "format": spec.inference.format, "startedAt": started_at, "completedAt": _now(),
-                   "durationSeconds": round(time.monotonic() - started, 3),
-                   **{k: record[k] for k in ("rows", "batches", "retries", "summary")}}
+        summary = {
+            "job": self.name,
+            "runId": self.run_id,
+            "workspace": spec.workspace,
+            "workspaceId": resolved.manifest.workspace_id,
+            "pipeline": spec.pipeline,
+            "inferenceUrl": outcomes[-1].get("inferenceUrl", resolved.manifest.inference_url),
+            "format": spec.inference.format,
+            "startedAt": started_at,
+            "completedAt": _now(),
+            "durationSeconds": round(time.monotonic() - started, 3),
+            **{k: record[k] for k in ("rows", "batches", "retries", "summary")},
+        }
         summary["results"] = self.sink.finish(summary)
         return summary
 
@@ -242,9 +312,11 @@ def _one_line(text: str) -> str:
 def print_summary(summary: dict[str, Any], stream: Any) -> None:
     rows, seconds = summary["rows"], summary["durationSeconds"]
     rate = f", {rows / seconds:,.0f} rows/s" if seconds > 0 else ""
-    lines = [f"Succeeded: {rows:,} rows in {summary['batches']:,} batches, {summary['retries']} retries, "
-             f"{seconds:.1f}s{rate}",
-             f"pipeline {summary['pipeline']} in workspace {summary['workspace']} ({summary['inferenceUrl']})"]
+    lines = [
+        f"Succeeded: {rows:,} rows in {summary['batches']:,} batches, {summary['retries']} retries, "
+        f"{seconds:.1f}s{rate}",
+        f"pipeline {summary['pipeline']} in workspace {summary['workspace']} ({summary['inferenceUrl']})",
+    ]
     stats = summary.get("summary") or {}
     if stats:
         width = max(len(name) for name in stats)

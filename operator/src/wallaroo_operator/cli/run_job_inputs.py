@@ -33,8 +33,11 @@ def config_map_parts(spec: InputSpec, config_maps: dict[str, dict[str, Any]]) ->
         refs = [(ref.name, ref.key or spec.key) for ref in spec.config_maps]
     elif spec.selector:
         wanted = spec.selector.match_labels
-        names = [name for name, body in config_maps.items()
-                 if all(((body.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())]
+        names = [
+            name
+            for name, body in config_maps.items()
+            if all(((body.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
         if not names:
             labels = ",".join(f"{k}={v}" for k, v in sorted(wanted.items()))
             raise UsageError(f"no ConfigMap in the -f files matches the job's input selector {labels}")
@@ -95,7 +98,7 @@ def _jsonl_rows(path: Path, column: str | None) -> Iterator[tuple[str, list[Any]
 
     with path.open("rb") as raw:
         gzipped = raw.read(2) == GZIP_MAGIC
-    with (gzip.open(path, "rb") if gzipped else path.open("rb")) as lines:
+    with gzip.open(path, "rb") if gzipped else path.open("rb") as lines:
         try:
             yield from jsonl_rows(lines, column, str(path))
         except (OSError, EOFError) as error:  # a damaged gzip stream
@@ -103,8 +106,8 @@ def _jsonl_rows(path: Path, column: str | None) -> Iterator[tuple[str, list[Any]
 
 
 def _parquet_rows(path: Path, column: str | None) -> Iterator[tuple[str, list[Any]]]:
-    import pyarrow as pa  # type: ignore[import-untyped]
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from wallaroo_operator.objectstore.reading import choose_column
 
@@ -135,8 +138,7 @@ def rows_as_parts(rows: Iterable[tuple[str, list[Any]]], source: str, *, numbere
 
     for row_name, row in rows:
         if name is not None and row_name != name:
-            raise InputError("InvalidInput", f"{source}: rows name the inputs {name!r} and {row_name!r}; "
-                                             "give --column")
+            raise InputError("InvalidInput", f"{source}: rows name the inputs {name!r} and {row_name!r}; give --column")
         name = row_name
         pending.append(row)
         if len(pending) == ROWS_PER_PART:
@@ -157,7 +159,6 @@ def object_store_parts(store: Any, spec: Any) -> InputParts:
         if not plans:
             plans.append(plan_input(store, key=spec.key, prefix=spec.prefix, format=spec.format))
         for batch in read_all(store, plans[0], column=spec.column):
-            yield from rows_as_parts(((batch.input_name, row) for row in batch.rows), batch.source,
-                                     numbered=False)
+            yield from rows_as_parts(((batch.input_name, row) for row in batch.rows), batch.source, numbered=False)
 
     return parts

@@ -51,8 +51,10 @@ class FolderSink:
 
         for path in (self.results, self.summary):
             if path.exists():
-                raise UsageError(f"--output {self.folder}: {path.name} exists already; remove it or choose "
-                                 "another folder (results are never overwritten)")
+                raise UsageError(
+                    f"--output {self.folder}: {path.name} exists already; remove it or choose "
+                    "another folder (results are never overwritten)"
+                )
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._file = self._partial.open("w", encoding="utf-8")
@@ -101,8 +103,9 @@ class ObjectStoreSink:
         return str(self.sink.write_part(self.shard, seq, rows).key)
 
     def finish(self, summary: dict[str, Any]) -> list[str]:
-        self.sink.finish(started=summary["startedAt"], finished=summary["completedAt"],
-                         extra={"summary": summary.get("summary", {})})
+        self.sink.finish(
+            started=summary["startedAt"], finished=summary["completedAt"], extra={"summary": summary.get("summary", {})}
+        )
         return [str(self.sink.uri) + "_manifest.json"]
 
     def abandon(self) -> None:

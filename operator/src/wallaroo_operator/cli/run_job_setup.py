@@ -51,8 +51,11 @@ def read_documents(names: list[str]) -> list[dict[str, Any]]:
 
 
 def _of_kind(documents: list[dict[str, Any]], kind: str, group: bool = True) -> list[dict[str, Any]]:
-    return [d for d in documents if d.get("kind") == kind
-            and (not group or str(d.get("apiVersion", "")).startswith(GROUP_PREFIX))]
+    return [
+        d
+        for d in documents
+        if d.get("kind") == kind and (not group or str(d.get("apiVersion", "")).startswith(GROUP_PREFIX))
+    ]
 
 
 def _name(document: dict[str, Any]) -> str:
@@ -98,8 +101,10 @@ def connection_spec(documents: list[dict[str, Any]], name: str, job: str) -> Wal
 
     found = [d for d in _of_kind(documents, "WallarooConnection") if _name(d) == name]
     if not found:
-        raise UsageError(f"InferenceJob {job} uses the WallarooConnection {name}, which is not in the -f files; "
-                         "add its manifest with another -f")
+        raise UsageError(
+            f"InferenceJob {job} uses the WallarooConnection {name}, which is not in the -f files; "
+            "add its manifest with another -f"
+        )
     problems = _problems(found[0])
     if problems:
         raise UsageError(f"WallarooConnection {name} is invalid: " + "; ".join(problems[:5]))
@@ -178,8 +183,15 @@ def results_sink(output: Path | None, spec: InferenceJobSpec, namespace: str, jo
     from wallaroo_operator.objectstore import ObjectStore, ResultSink, RunIdentity, settings_from_spec
 
     store = ObjectStore(settings_from_spec(target, None, _store_ca(target)))
-    return ObjectStoreSink(ResultSink(store, RunIdentity(namespace, job, run_id, "local"), prefix=target.prefix,
-                                      format=target.format, rows_per_part=target.rows_per_part))
+    return ObjectStoreSink(
+        ResultSink(
+            store,
+            RunIdentity(namespace, job, run_id, "local"),
+            prefix=target.prefix,
+            format=target.format,
+            rows_per_part=target.rows_per_part,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -197,12 +209,22 @@ def resolve(job: Any) -> Resolved:
 
     connection: WallarooConnectionSpec = job.connection
     api_url, token_url = endpoint_urls(connection)
-    credentials = Credentials(client_id=connection.client_id, client_secret=job.credentials["client_secret"],
-                              grant=connection.grant, username=job.credentials.get("username"),
-                              password=job.credentials.get("password"))
+    credentials = Credentials(
+        client_id=connection.client_id,
+        client_secret=job.credentials["client_secret"],
+        grant=connection.grant,
+        username=job.credentials.get("username"),
+        password=job.credentials.get("password"),
+    )
     verify: Verify = False if connection.insecure_skip_tls_verify else (job.ca_file or True)
-    resolved = ResolvedConnection(api_url, token_url, credentials, verify, connection.request_timeout_seconds,
-                                  tuple(connection.inference_hosts or ()))
+    resolved = ResolvedConnection(
+        api_url,
+        token_url,
+        credentials,
+        verify,
+        connection.request_timeout_seconds,
+        tuple(connection.inference_hosts or ()),
+    )
     spec = InferenceJobSpec.model_validate(job.spec)
     workspace_id = resolved.api().workspace_id(spec.workspace)
     url = resolved.url_resolver(workspace_id, spec.pipeline)()
@@ -210,10 +232,21 @@ def resolve(job: Any) -> Resolved:
     local_spec = dict(job.spec)
     local_spec["results"] = {**(local_spec.get("results") or {}), "maxConfigMaps": LOCAL_MAX_CHUNKS}
     manifest = RunManifest(
-        namespace=job.namespace, job_name=job.name, job_uid="local", run_id=job.run_id, spec=local_spec,
-        input_parts=[], workspace_id=workspace_id, inference_url=url, api_url=api_url, token_url=token_url,
-        client_id=connection.client_id, grant=connection.grant,
+        namespace=job.namespace,
+        job_name=job.name,
+        job_uid="local",
+        run_id=job.run_id,
+        spec=local_spec,
+        input_parts=[],
+        workspace_id=workspace_id,
+        inference_url=url,
+        api_url=api_url,
+        token_url=token_url,
+        client_id=connection.client_id,
+        grant=connection.grant,
         insecure_skip_tls_verify=connection.insecure_skip_tls_verify,
-        api_timeout_seconds=connection.request_timeout_seconds, progress_config_map="",
-        shards=spec.execution.shards)
+        api_timeout_seconds=connection.request_timeout_seconds,
+        progress_config_map="",
+        shards=spec.execution.shards,
+    )
     return Resolved(manifest, resolved.tokens, verify)

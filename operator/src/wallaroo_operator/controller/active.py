@@ -51,13 +51,27 @@ class ActiveRun:
             await asyncio.wait_for(self.wake.wait(), timeout=seconds)
 
 
-def new_record(trigger: str, run_id: str, *, now: datetime, generation: int | None,
-               scheduled_time: datetime | None = None, attempt: int = 1, restarted: bool = False,
-               adopted: bool = False) -> dict[str, Any]:
+def new_record(
+    trigger: str,
+    run_id: str,
+    *,
+    now: datetime,
+    generation: int | None,
+    scheduled_time: datetime | None = None,
+    attempt: int = 1,
+    restarted: bool = False,
+    adopted: bool = False,
+) -> dict[str, Any]:
     """The record of a run that starts now. It is Running at once: the status write that announces it
     is then the only one until its outcome (a wait or a retry turns it Pending, with the reason)."""
-    record: dict[str, Any] = {"id": run_id, "trigger": trigger, "state": "Running", "attempt": attempt,
-                              "startTime": to_rfc3339(now), "generation": generation}
+    record: dict[str, Any] = {
+        "id": run_id,
+        "trigger": trigger,
+        "state": "Running",
+        "attempt": attempt,
+        "startTime": to_rfc3339(now),
+        "generation": generation,
+    }
     if scheduled_time:
         record["scheduledTime"] = to_rfc3339(scheduled_time)
     if restarted:

@@ -43,12 +43,12 @@ class ResolvedConnection:
     @property
     def tokens(self) -> TokenProvider:
         """Shared by every job using the same endpoint and credentials."""
-        return token_cache.provider_for(self.token_url, self.credentials, self.verify,
-                                        timeout=(5.0, self.timeout))
+        return token_cache.provider_for(self.token_url, self.credentials, self.verify, timeout=(5.0, self.timeout))
 
     def api(self) -> WallarooApi:
-        return WallarooApi(self.api_url, self.tokens, _shared_session(), verify=self.verify,
-                           timeout=(5.0, self.timeout))
+        return WallarooApi(
+            self.api_url, self.tokens, _shared_session(), verify=self.verify, timeout=(5.0, self.timeout)
+        )
 
     def url_resolver(self, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
         """The pipeline's external URL, handed out only on the API's origin or a listed inference host."""
@@ -91,15 +91,21 @@ def resolve_connection(namespace: str, connection: dict[str, Any]) -> ResolvedCo
     spec = WallarooConnectionSpec.model_validate(connection.get("spec") or {})
     api_url, token_url = endpoint_urls(spec)
     values = references.read_credentials(namespace, spec.credentials_secret_ref, spec.grant, name)
-    credentials = Credentials(client_id=spec.client_id, client_secret=values["client_secret"], grant=spec.grant,
-                              username=values.get("username"), password=values.get("password"))
+    credentials = Credentials(
+        client_id=spec.client_id,
+        client_secret=values["client_secret"],
+        grant=spec.grant,
+        username=values.get("username"),
+        password=values.get("password"),
+    )
     verify: Verify = True
     if spec.insecure_skip_tls_verify:
         verify = False
     elif spec.ca_bundle:
         verify = _ca_file(references.read_ca_bundle(namespace, spec.ca_bundle, name))
-    return ResolvedConnection(api_url, token_url, credentials, verify, spec.request_timeout_seconds,
-                              tuple(spec.inference_hosts or ()))
+    return ResolvedConnection(
+        api_url, token_url, credentials, verify, spec.request_timeout_seconds, tuple(spec.inference_hosts or ())
+    )
 
 
 class ConnectionCache:

@@ -39,8 +39,9 @@ def check_connection(body: kopf.Body, retry: int) -> None:
             # Retrying a wrong password could lock the Wallaroo account (brute-force detection):
             # stop until the connection changes (annotate it after fixing its Secret).
             raise kopf.PermanentError(f"{error.reason}: {error.message}") from None
-        raise kopf.TemporaryError(f"{error.reason}: {error.message}",
-                                  delay=RECHECK_SECONDS[error.disposition]) from None
+        raise kopf.TemporaryError(
+            f"{error.reason}: {error.message}", delay=RECHECK_SECONDS[error.disposition]
+        ) from None
     previous = get_condition(status.get("conditions"), "Ready")
     if not previous or previous.get("status") != "True":
         kopf.info(body, reason="Authenticated", message=f"logged in at {token_url}")
@@ -48,8 +49,9 @@ def check_connection(body: kopf.Body, retry: int) -> None:
     _write(namespace, name, status, generation, True, "Authenticated", f"logged in at {token_url}")
 
 
-def _write(namespace: str, name: str, status: dict[str, Any], generation: int | None, ok: bool, reason: str,
-           message: str) -> None:
+def _write(
+    namespace: str, name: str, status: dict[str, Any], generation: int | None, ok: bool, reason: str, message: str
+) -> None:
     status["conditions"] = set_condition(status.get("conditions"), "Ready", ok, reason, message, generation)
     status["observedGeneration"] = generation
     patch_status(c.CONNECTION_PLURAL, namespace, name, status)

@@ -63,14 +63,26 @@ class Stage:
 # Where a run can fail, deepest first in a traceback: the stage names the reason and the message.
 STAGES = (
     Stage("wallaroo_operator.data.inputs", "InvalidInput", "decoding the input", Disposition.FAIL),
-    Stage("wallaroo_operator.kube.references", "ReferenceReadFailed",
-          "reading the job's connection, Secret, CA bundle or input ConfigMaps", Disposition.RETRY),
-    Stage("wallaroo_operator.controller.connection", "ConnectionResolveFailed",
-          "resolving the WallarooConnection", Disposition.RETRY),
+    Stage(
+        "wallaroo_operator.kube.references",
+        "ReferenceReadFailed",
+        "reading the job's connection, Secret, CA bundle or input ConfigMaps",
+        Disposition.RETRY,
+    ),
+    Stage(
+        "wallaroo_operator.controller.connection",
+        "ConnectionResolveFailed",
+        "resolving the WallarooConnection",
+        Disposition.RETRY,
+    ),
     Stage("wallaroo_operator.wallaroo", "WallarooClientFailed", "talking to Wallaroo", Disposition.RETRY),
     Stage("wallaroo_operator.data.results", "ResultsWriteFailed", "packing the results", Disposition.RETRY),
-    Stage("wallaroo_operator.kube.results_store", "ResultsWriteFailed", "writing the results ConfigMaps",
-          Disposition.RETRY),
+    Stage(
+        "wallaroo_operator.kube.results_store",
+        "ResultsWriteFailed",
+        "writing the results ConfigMaps",
+        Disposition.RETRY,
+    ),
     Stage("wallaroo_operator.kube.status", "StatusWriteFailed", "writing the job's status", Disposition.RETRY),
 )
 
@@ -96,8 +108,7 @@ def _unexpected(error: BaseException) -> RunError:
         what = f"Kubernetes API unreachable ({what})"
     stage = stage_of(error)
     if stage is None:
-        return RunError("InternalError", f"unexpected {what}; the operator log has the traceback",
-                        Disposition.RETRY)
+        return RunError("InternalError", f"unexpected {what}; the operator log has the traceback", Disposition.RETRY)
     disposition = Disposition.RETRY if transient else stage.disposition
     return RunError(stage.reason, f"{stage.doing}: unexpected {what}", disposition)
 

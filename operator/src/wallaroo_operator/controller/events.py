@@ -21,14 +21,23 @@ AWAITED_TRIGGERS = ("Spec", "Manual")
 def run_started(body: kopf.Body, record: dict[str, Any], spec: InferenceJobSpec) -> None:
     run_id = record["id"]
     if record.get("adopted"):  # the Job executor: its worker ran on without us
-        kopf.info(body, reason="RunAdopted",
-                  message=f"the operator restarted during run {run_id}; following its worker")
+        kopf.info(
+            body, reason="RunAdopted", message=f"the operator restarted during run {run_id}; following its worker"
+        )
     elif record.get("restarted"):
-        kopf.warn(body, reason="RunRestarted", message=f"the operator stopped during run {run_id}; starting it "
-                  f"again from the first row: pipeline {spec.pipeline!r} in workspace {spec.workspace!r}")
+        kopf.warn(
+            body,
+            reason="RunRestarted",
+            message=f"the operator stopped during run {run_id}; starting it "
+            f"again from the first row: pipeline {spec.pipeline!r} in workspace {spec.workspace!r}",
+        )
     elif record["trigger"] in AWAITED_TRIGGERS:
-        kopf.info(body, reason="RunStarted", message=f"run {run_id} ({record['trigger'].lower()}) started: "
-                  f"pipeline {spec.pipeline!r} in workspace {spec.workspace!r}")
+        kopf.info(
+            body,
+            reason="RunStarted",
+            message=f"run {run_id} ({record['trigger'].lower()}) started: "
+            f"pipeline {spec.pipeline!r} in workspace {spec.workspace!r}",
+        )
 
 
 def resolved(body: kopf.Body, workspace: str, workspace_id: int, url: str) -> None:
@@ -39,11 +48,19 @@ def run_finished(body: kopf.Body, record: dict[str, Any]) -> None:
     """The one event of a run's outcome."""
     run_id, state = record["id"], record["state"]
     if state == "Succeeded" and record.get("recovered"):
-        kopf.info(body, reason="RunSucceeded", message=f"run {run_id}: {record['rows']} rows, recorded from its "
-                  f"results{_where(record)} (it finished while its status could not be written)")
+        kopf.info(
+            body,
+            reason="RunSucceeded",
+            message=f"run {run_id}: {record['rows']} rows, recorded from its "
+            f"results{_where(record)} (it finished while its status could not be written)",
+        )
     elif state == "Succeeded":
-        kopf.info(body, reason="RunSucceeded", message=f"run {run_id}: {record['rows']} rows in "
-                  f"{record.get('batches', 0)} batches, {record.get('retries', 0)} retries{_where(record)}")
+        kopf.info(
+            body,
+            reason="RunSucceeded",
+            message=f"run {run_id}: {record['rows']} rows in "
+            f"{record.get('batches', 0)} batches, {record.get('retries', 0)} retries{_where(record)}",
+        )
     elif state == "Failed":
         kopf.warn(body, reason="RunFailed", message=f"run {run_id}: {record['reason']}: {record['error']}")
     else:
@@ -56,8 +73,11 @@ def _where(record: dict[str, Any]) -> str:
 
 
 def run_retrying(body: kopf.Body, run_id: str, error: RunError, attempt: int, delay: float) -> None:
-    kopf.warn(body, reason="RunRetrying", message=f"run {run_id} failed ({error.reason}: {error.message}); "
-              f"retry {attempt} in {delay:.0f} s")
+    kopf.warn(
+        body,
+        reason="RunRetrying",
+        message=f"run {run_id} failed ({error.reason}: {error.message}); retry {attempt} in {delay:.0f} s",
+    )
 
 
 def waiting(body: kopf.Body, error: RunError) -> None:

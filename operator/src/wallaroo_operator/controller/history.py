@@ -20,14 +20,16 @@ def history_entry(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in LAST_RUN_ONLY}
 
 
-def history_with(base: list[dict[str, Any]], record: dict[str, Any], *, successful_limit: int,
-                 failed_limit: int) -> tuple[list[dict[str, Any]], list[str]]:
+def history_with(
+    base: list[dict[str, Any]], record: dict[str, Any], *, successful_limit: int, failed_limit: int
+) -> tuple[list[dict[str, Any]], list[str]]:
     """`base` with `record` added, newest start first (runs that overlap may finish in another order),
     pruned to the limits; and the ids of the runs dropped."""
     history = [history_entry(record)] + [h for h in base if h.get("id") != record["id"]]
     history.sort(key=lambda h: (h.get("startTime") is None, h.get("startTime") or ""), reverse=True)  # stable
-    kept, dropped = prune_history([RunRecord.model_validate(h) for h in history],
-                                  successful_limit=successful_limit, failed_limit=failed_limit)
+    kept, dropped = prune_history(
+        [RunRecord.model_validate(h) for h in history], successful_limit=successful_limit, failed_limit=failed_limit
+    )
     kept_ids = {k.id for k in kept}
     return [h for h in history if h["id"] in kept_ids], [d.id for d in dropped]
 
@@ -38,5 +40,4 @@ async def delete_pruned_results(body: kopf.Body, run_ids: list[str]) -> None:
     namespace, name = body.metadata["namespace"], body.metadata["name"]
     for run_id in run_ids:
         await client.call(results_store.delete_run_results, namespace, name, run_id)
-    await client.call(prune_object_store_results, namespace, name, body.metadata["uid"], dict(body.spec or {}),
-                      run_ids)
+    await client.call(prune_object_store_results, namespace, name, body.metadata["uid"], dict(body.spec or {}), run_ids)

@@ -39,8 +39,9 @@ def run_generation(record: Record, current: int | None) -> int | None:
     return current
 
 
-def derive_phase_and_conditions(status: Record, spec: Record, generation: int | None, ready: Ready | None,
-                                finished: Record | None, now: datetime) -> Record:
+def derive_phase_and_conditions(
+    status: Record, spec: Record, generation: int | None, ready: Ready | None, finished: Record | None, now: datetime
+) -> Record:
     """Phase and the Ready / Running / Succeeded conditions, from the status that is about to be written."""
     conditions = status.get("conditions")
     active = status.get("active") or []
@@ -49,16 +50,26 @@ def derive_phase_and_conditions(status: Record, spec: Record, generation: int | 
     finished_run = finished or (last if last.get("state") in FINISHED else newest)
 
     running = [r for r in active if r.get("state") == "Running"]
-    conditions = set_condition(conditions, "Running", bool(active),
-                               "RunInProgress" if active else "NoActiveRun",
-                               f"run {', '.join(r['id'] for r in active)} in progress" if active else "",
-                               generation, now)
+    conditions = set_condition(
+        conditions,
+        "Running",
+        bool(active),
+        "RunInProgress" if active else "NoActiveRun",
+        f"run {', '.join(r['id'] for r in active)} in progress" if active else "",
+        generation,
+        now,
+    )
     if finished:
         ok = finished["state"] == "Succeeded"
-        conditions = set_condition(conditions, "Succeeded", ok, "RunSucceeded" if ok else finished["reason"],
-                                   f"run {finished['id']}: " + (f"{finished.get('rows', 0)} rows" if ok
-                                                                 else finished.get("error", "")),
-                                   run_generation(finished, generation), now)
+        conditions = set_condition(
+            conditions,
+            "Succeeded",
+            ok,
+            "RunSucceeded" if ok else finished["reason"],
+            f"run {finished['id']}: " + (f"{finished.get('rows', 0)} rows" if ok else finished.get("error", "")),
+            run_generation(finished, generation),
+            now,
+        )
     ready_generation = generation
     if ready is None:
         source = _ready_from(_newest_of_generation(finished_run, status, generation), spec, active)
@@ -89,8 +100,14 @@ def _newest_of_generation(finished_run: Record | None, status: Record, generatio
     run-now that ended after the spec changed) while a run of the current spec has finished too."""
     if finished_run is None or run_generation(finished_run, generation) == generation:
         return finished_run
-    return next((h for h in status.get("history") or []
-                 if h.get("state") in FINISHED and run_generation(h, generation) == generation), finished_run)
+    return next(
+        (
+            h
+            for h in status.get("history") or []
+            if h.get("state") in FINISHED and run_generation(h, generation) == generation
+        ),
+        finished_run,
+    )
 
 
 def _ready_from(finished_run: Record | None, spec: Record, active: list[Record]) -> tuple[Ready, Record | None] | None:
@@ -124,16 +141,22 @@ class JobView:
     now: datetime
 
 
-def desired_status(server: dict[str, Any], pending: dict[str, Any], finished_runs: list[dict[str, Any]],
-                   ready: Ready | None, job: JobView) -> tuple[dict[str, Any], list[str]]:
+def desired_status(
+    server: dict[str, Any],
+    pending: dict[str, Any],
+    finished_runs: list[dict[str, Any]],
+    ready: Ready | None,
+    job: JobView,
+) -> tuple[dict[str, Any], list[str]]:
     """The server's status with the pending changes and finished runs applied, phase and conditions
     recomputed; and the ids of the runs this prunes from the history."""
     status = {**server, **pending}
     history, dropped = list(server.get("history") or []), []
     finished = None
     for finished in finished_runs:
-        history, pruned = history_with(history, finished, successful_limit=job.successful_limit,
-                                       failed_limit=job.failed_limit)
+        history, pruned = history_with(
+            history, finished, successful_limit=job.successful_limit, failed_limit=job.failed_limit
+        )
         dropped += pruned
         if finished["id"] == job.latest_run_id:
             last = {k: v for k, v in finished.items() if k != "progress"}  # with the outputs, when small
@@ -146,6 +169,9 @@ def desired_status(server: dict[str, Any], pending: dict[str, Any], finished_run
     latest_active = next((r for r in job.active if r["id"] == job.latest_run_id), None)
     if latest_active is not None:
         status["lastRun"] = dict(latest_active)
-    status.update(derive_phase_and_conditions(status, job.spec, job.generation, ready,
-                                              history_entry(finished) if finished else None, job.now))
+    status.update(
+        derive_phase_and_conditions(
+            status, job.spec, job.generation, ready, history_entry(finished) if finished else None, job.now
+        )
+    )
     return status, dropped

@@ -60,8 +60,9 @@ async def drive(host: JobHost, run: ActiveRun) -> None:
     except StatusNotWritten:
         # The operator is stopping: the status on the server still lists the run as active, and the next
         # operator start records it from its results (or runs it again when it has none).
-        host.logger.warning("run %s: its status could not be recorded before the operator stopped; the "
-                            "next start recovers it", run.id)
+        host.logger.warning(
+            "run %s: its status could not be recorded before the operator stopped; the next start recovers it", run.id
+        )
     except Exception:
         host.logger.exception("run %s stopped: its status could not be recorded", run.id)
     finally:
@@ -113,8 +114,9 @@ async def finished_results(host: JobHost, run: ActiveRun) -> RunResults | None:
     its start, so the run may not say it restarted)."""
     metadata = host.body.metadata
     try:
-        return await client.call(find_complete_results, metadata["namespace"], metadata["name"], metadata["uid"],
-                                 run.id)
+        return await client.call(
+            find_complete_results, metadata["namespace"], metadata["name"], metadata["uid"], run.id
+        )
     except Exception as error:
         host.logger.warning("run %s: could not look for earlier results (%s)", run.id, describe_failure(error))
         return None
@@ -124,8 +126,15 @@ async def finish_succeeded(host: JobHost, run: ActiveRun, success: RunSuccess) -
     record = outcomes.succeeded(run.record, success.record, host.clock.now())
     host.announce(run.context.spec.workspace, success.workspace_id, success.inference_url)  # a redeploy mid-run
     host.last_wait_reason = None
-    await host.finish(run, record, {"workspaceId": success.workspace_id, "inferenceUrl": success.inference_url,
-                                    "lastSuccessfulTime": record["completionTime"]})
+    await host.finish(
+        run,
+        record,
+        {
+            "workspaceId": success.workspace_id,
+            "inferenceUrl": success.inference_url,
+            "lastSuccessfulTime": record["completionTime"],
+        },
+    )
 
 
 async def finish_cancelled(host: JobHost, run: ActiveRun) -> None:

@@ -38,8 +38,14 @@ from wallaroo_operator.settings import Settings
 
 
 class JobController:
-    def __init__(self, body: kopf.Body, logger: logging.Logger | logging.LoggerAdapter[Any], executor: Executor,
-                 settings: Settings, clock: OperatorClock | None = None) -> None:
+    def __init__(
+        self,
+        body: kopf.Body,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        executor: Executor,
+        settings: Settings,
+        clock: OperatorClock | None = None,
+    ) -> None:
         self.body = body  # kopf keeps a daemon's body up to date with every watch event
         self.logger = logger
         self.executor = executor
@@ -70,8 +76,9 @@ class JobController:
             while not stopped:
                 sleep_seconds = await self.reconcile()
                 wake_waiter = asyncio.ensure_future(self.wake.wait())
-                await asyncio.wait({stop_waiter, wake_waiter}, timeout=sleep_seconds,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {stop_waiter, wake_waiter}, timeout=sleep_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
                 wake_waiter.cancel()
                 self.wake.clear()
         except StatusNotWritten as stopping:
@@ -92,9 +99,11 @@ class JobController:
             return None
         self.spec = spec
 
-        for old_id in [run_id for run_id, run in self.runs.items()
-                       if run.record["trigger"] == "Spec" and spec.schedule is None
-                       and run_id != run_id_for_generation(generation)]:
+        for old_id in [
+            run_id
+            for run_id, run in self.runs.items()
+            if run.record["trigger"] == "Spec" and spec.schedule is None and run_id != run_id_for_generation(generation)
+        ]:
             self.cancel(old_id, "SpecChanged")
         changes: dict[str, Any] = {"observedGeneration": generation}
         if not spec.schedule and self.status.get("observedGeneration") != generation:
@@ -114,9 +123,13 @@ class JobController:
 
     def _reconcile_schedule(self, spec: InferenceJobSpec, changes: dict[str, Any]) -> float | None:
         scheduled_active = [run_id for run_id, run in self.runs.items() if run.record["trigger"] == "Schedule"]
-        decision, schedule_changes = scheduling.decide(spec, self.status,
-                                                       created_at=self.body.metadata["creationTimestamp"],
-                                                       now=self.clock.now(), scheduled_active=scheduled_active)
+        decision, schedule_changes = scheduling.decide(
+            spec,
+            self.status,
+            created_at=self.body.metadata["creationTimestamp"],
+            now=self.clock.now(),
+            scheduled_active=scheduled_active,
+        )
         for event in decision.events:
             self._schedule_events.post(event.type, event.reason, event.message)
         for run_id in decision.cancel_run_ids:
@@ -133,12 +146,29 @@ class JobController:
 
     # -- runs: start, cancel, stop -----------------------------------------------------------------
 
-    def _start(self, spec: InferenceJobSpec, trigger: str, run_id: str, *, scheduled_time: datetime | None = None,
-               attempt: int = 1, restarted: bool = False, adopted: bool = False) -> None:
+    def _start(
+        self,
+        spec: InferenceJobSpec,
+        trigger: str,
+        run_id: str,
+        *,
+        scheduled_time: datetime | None = None,
+        attempt: int = 1,
+        restarted: bool = False,
+        adopted: bool = False,
+    ) -> None:
         if run_id in self.runs:
             return  # the id is the lock: a slot, a generation or a run-now value runs once
-        record = new_record(trigger, run_id, now=self.clock.now(), generation=self.body.metadata.get("generation"),
-                            scheduled_time=scheduled_time, attempt=attempt, restarted=restarted, adopted=adopted)
+        record = new_record(
+            trigger,
+            run_id,
+            now=self.clock.now(),
+            generation=self.body.metadata.get("generation"),
+            scheduled_time=scheduled_time,
+            attempt=attempt,
+            restarted=restarted,
+            adopted=adopted,
+        )
         job = {"metadata": dict(self.body.metadata), "spec": dict(self.body.spec)}
         run = ActiveRun(record, RunContext(job=job, run_id=run_id, spec=spec))
         self.runs[run_id] = run
@@ -164,10 +194,15 @@ class JobController:
         adopting = executors.current().adopts_runs
         for record in active:
             scheduled = record.get("scheduledTime")
-            self._start(spec, record["trigger"], record["id"],
-                        scheduled_time=from_rfc3339(scheduled) if scheduled else None,
-                        attempt=int(record.get("attempt", 1)) + (0 if adopting else 1), restarted=not adopting,
-                        adopted=adopting)
+            self._start(
+                spec,
+                record["trigger"],
+                record["id"],
+                scheduled_time=from_rfc3339(scheduled) if scheduled else None,
+                attempt=int(record.get("attempt", 1)) + (0 if adopting else 1),
+                restarted=not adopting,
+                adopted=adopting,
+            )
 
     def signal_operator_stopping(self) -> None:
         """Tell the runs the operator stops: they end without recording an outcome (a successor resumes
@@ -210,18 +245,25 @@ class JobController:
 
     # -- status ------------------------------------------------------------------------------------
 
-    async def write_status(self, changes: dict[str, Any], *, ready: Ready | None = None,
-                           finished: dict[str, Any] | None = None) -> None:
+    async def write_status(
+        self, changes: dict[str, Any], *, ready: Ready | None = None, finished: dict[str, Any] | None = None
+    ) -> None:
         """Write, then delete the results of the runs the write pruned from the history."""
         dropped = await self._writer.write(changes, ready=ready, finished=finished)
         if dropped:
             await delete_pruned_results(self.body, dropped)
 
-    def _compose(self, server: dict[str, Any], pending: dict[str, Any], finished: list[dict[str, Any]],
-                 ready: Ready | None) -> tuple[dict[str, Any], list[str]]:
+    def _compose(
+        self, server: dict[str, Any], pending: dict[str, Any], finished: list[dict[str, Any]], ready: Ready | None
+    ) -> tuple[dict[str, Any], list[str]]:
         spec = self.spec
-        view = JobView(spec=dict(self.body.spec or {}), generation=self.body.metadata.get("generation"),
-                       active=[run.record for run in self.runs.values()], latest_run_id=self.latest_run_id,
-                       successful_limit=spec.successful_runs_history_limit if spec else 3,
-                       failed_limit=spec.failed_runs_history_limit if spec else 1, now=self.clock.now())
+        view = JobView(
+            spec=dict(self.body.spec or {}),
+            generation=self.body.metadata.get("generation"),
+            active=[run.record for run in self.runs.values()],
+            latest_run_id=self.latest_run_id,
+            successful_limit=spec.successful_runs_history_limit if spec else 3,
+            failed_limit=spec.failed_runs_history_limit if spec else 1,
+            now=self.clock.now(),
+        )
         return desired_status(server, pending, finished, ready, view)

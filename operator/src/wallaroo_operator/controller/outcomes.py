@@ -24,8 +24,17 @@ def succeeded(record: dict[str, Any], outcome: dict[str, Any], now: datetime) ->
 
 def recovered(record: dict[str, Any], results: RunResults, now: datetime) -> dict[str, Any]:
     """A run that finished while its status could not be written, recorded from its results."""
-    finished = _finished(record, "Succeeded", now, "reason", "error", "restarted", rows=results.rows,
-                         resultConfigMaps=results.config_maps, recovered=True)
+    finished = _finished(
+        record,
+        "Succeeded",
+        now,
+        "reason",
+        "error",
+        "restarted",
+        rows=results.rows,
+        resultConfigMaps=results.config_maps,
+        recovered=True,
+    )
     finished["completionTime"] = results.written_at or finished["completionTime"]
     return finished
 
@@ -35,5 +44,11 @@ def failed(record: dict[str, Any], error: RunError, now: datetime) -> dict[str, 
 
 
 def cancelled(record: dict[str, Any], reason: str, rows_done: int, now: datetime) -> dict[str, Any]:
-    return _finished(record, "Cancelled", now, reason=reason, partial=True,
-                     error=f"cancelled ({reason}) after {rows_done} rows; no results were stored for this run")
+    return _finished(
+        record,
+        "Cancelled",
+        now,
+        reason=reason,
+        partial=True,
+        error=f"cancelled ({reason}) after {rows_done} rows; no results were stored for this run",
+    )

@@ -50,8 +50,14 @@ class UrlCache:
 
     @staticmethod
     def _key(connection: ResolvedConnection, workspace_id: int, pipeline: str) -> tuple[object, ...]:
-        return (connection.api_url, connection.credentials.cache_key(connection.token_url), connection.verify,
-                connection.inference_hosts, workspace_id, pipeline)
+        return (
+            connection.api_url,
+            connection.credentials.cache_key(connection.token_url),
+            connection.verify,
+            connection.inference_hosts,
+            workspace_id,
+            pipeline,
+        )
 
 
 URL_CACHE = UrlCache()
@@ -93,13 +99,24 @@ def plan_run(context: RunContext, *, read_input: bool = True) -> RunPlan:
     connection_spec = WallarooConnectionSpec.model_validate(connection_object.get("spec") or {})
     worker = worker_name(job["metadata"]["name"], context.run_id)
     manifest = RunManifest(
-        namespace=namespace, job_name=job["metadata"]["name"], job_uid=job["metadata"]["uid"],
-        run_id=context.run_id, spec=job["spec"], input_parts=parts, workspace_id=workspace_id,
-        inference_url=url, api_url=connection.api_url, token_url=connection.token_url,
-        client_id=connection.credentials.client_id, grant=connection.credentials.grant,
-        insecure_skip_tls_verify=connection.verify is False, api_timeout_seconds=connection.timeout,
-        progress_config_map=progress_config_map_name(worker), shards=spec.execution.shards,
-        object_input=object_input)
+        namespace=namespace,
+        job_name=job["metadata"]["name"],
+        job_uid=job["metadata"]["uid"],
+        run_id=context.run_id,
+        spec=job["spec"],
+        input_parts=parts,
+        workspace_id=workspace_id,
+        inference_url=url,
+        api_url=connection.api_url,
+        token_url=connection.token_url,
+        client_id=connection.credentials.client_id,
+        grant=connection.credentials.grant,
+        insecure_skip_tls_verify=connection.verify is False,
+        api_timeout_seconds=connection.timeout,
+        progress_config_map=progress_config_map_name(worker),
+        shards=spec.execution.shards,
+        object_input=object_input,
+    )
     return RunPlan(manifest, job, connection, connection_spec, spec.execution)
 
 
@@ -111,10 +128,13 @@ def plan_object_input(namespace: str, job_name: str, spec: InferenceJobSpec) -> 
     plan = plan_input(store, key=block.key, prefix=block.prefix, format=block.format)
     if not plan.by_rows and spec.execution.shards > 1 and spec.results.object_store is None:
         # Split by bytes, a shard cannot know its first row's number without reading the shards before it.
-        raise InputError("UnsupportedSharding", f"{store.settings.where}: input that is not all Parquet is split "
-                                                "between shards by bytes, and sharded results in ConfigMaps need "
-                                                "each row's number; set results.objectStore, use Parquet input, "
-                                                "or execution.shards: 1")
+        raise InputError(
+            "UnsupportedSharding",
+            f"{store.settings.where}: input that is not all Parquet is split "
+            "between shards by bytes, and sharded results in ConfigMaps need "
+            "each row's number; set results.objectStore, use Parquet input, "
+            "or execution.shards: 1",
+        )
     return plan.to_dict()
 
 
@@ -165,21 +185,33 @@ def run_results_sink(context: RunContext) -> ResultSink | None:
     return ResultSink(store, run, prefix=block.prefix, format=block.format, rows_per_part=block.rows_per_part)
 
 
-def finish_results(sink: ResultSink, outcomes: list[dict[str, Any]], record: dict[str, Any],
-                   started_at: str) -> dict[str, Any]:
+def finish_results(
+    sink: ResultSink, outcomes: list[dict[str, Any]], record: dict[str, Any], started_at: str
+) -> dict[str, Any]:
     """Write the manifest over the parts the shards reported (in shard order: input order); the record
     keeps the URIs and the summary, not the data."""
     parts = [PartInfo(**part) for outcome in outcomes for part in outcome.get("resultParts", [])]
     columns: dict[str, int] = next((o["resultColumns"] for o in outcomes if o.get("resultColumns")), {})
-    written = sink.finish(started=started_at, finished=now_rfc3339(), parts=parts, columns=columns,
-                          extra={"summary": record.get("summary") or {}})
-    return {**{k: v for k, v in record.items() if k not in ("resultConfigMaps", "outputs")},
-            **results_fields(sink, written)}
+    written = sink.finish(
+        started=started_at,
+        finished=now_rfc3339(),
+        parts=parts,
+        columns=columns,
+        extra={"summary": record.get("summary") or {}},
+    )
+    return {
+        **{k: v for k, v in record.items() if k not in ("resultConfigMaps", "outputs")},
+        **results_fields(sink, written),
+    }
 
 
 def results_fields(sink: ResultSink, manifest: dict[str, Any]) -> dict[str, Any]:
-    return {"rows": manifest["rows"], "resultsUri": sink.uri, "resultsManifest": sink.uri + MANIFEST,
-            "resultParts": len(manifest["parts"])}
+    return {
+        "rows": manifest["rows"],
+        "resultsUri": sink.uri,
+        "resultsManifest": sink.uri + MANIFEST,
+        "resultParts": len(manifest["parts"]),
+    }
 
 
 def record_from_results(sink: ResultSink, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -192,12 +224,17 @@ def discard_parts(sink: ResultSink) -> None:
     try:
         sink.prune()
     except Exception as error:
-        log.warning("could not delete the parts of failed run %s under %s: %s", sink.run.run_id, sink.uri,
-                    getattr(error, "message", type(error).__name__))
+        log.warning(
+            "could not delete the parts of failed run %s under %s: %s",
+            sink.run.run_id,
+            sink.uri,
+            getattr(error, "message", type(error).__name__),
+        )
 
 
-def prune_object_store_results(namespace: str, job_name: str, job_uid: str, spec: dict[str, Any],
-                               run_ids: list[str]) -> None:
+def prune_object_store_results(
+    namespace: str, job_name: str, job_uid: str, spec: dict[str, Any], run_ids: list[str]
+) -> None:
     """Runs pruned from the history lose their objects when results.objectStore.prune is true. Never raises:
     a store that is away leaves the objects (and a warning), not a stuck status."""
     try:
@@ -209,5 +246,10 @@ def prune_object_store_results(namespace: str, job_name: str, job_uid: str, spec
         assert store is not None
         prune_runs(store, block.prefix, [RunIdentity(namespace, job_name, run_id, job_uid) for run_id in run_ids])
     except Exception as error:
-        log.warning("could not delete the objects of pruned runs %s of %s/%s: %s", ", ".join(run_ids), namespace,
-                    job_name, getattr(error, "message", type(error).__name__))
+        log.warning(
+            "could not delete the objects of pruned runs %s of %s/%s: %s",
+            ", ".join(run_ids),
+            namespace,
+            job_name,
+            getattr(error, "message", type(error).__name__),
+        )

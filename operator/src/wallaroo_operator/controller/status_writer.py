@@ -27,8 +27,9 @@ from wallaroo_operator.kube.status import (
 )
 
 # (the server's status, pending field changes, finished runs, Ready if given) -> (status, runs pruned)
-Compose = Callable[[dict[str, Any], dict[str, Any], list[dict[str, Any]], Ready | None],
-                   tuple[dict[str, Any], list[str]]]
+Compose = Callable[
+    [dict[str, Any], dict[str, Any], list[dict[str, Any]], Ready | None], tuple[dict[str, Any], list[str]]
+]
 
 
 class StatusNotWritten(Exception):
@@ -36,8 +37,14 @@ class StatusNotWritten(Exception):
 
 
 class StatusWriter:
-    def __init__(self, body: kopf.Body, logger: logging.Logger | logging.LoggerAdapter[Any], compose: Compose,
-                 stopping: asyncio.Event, retry_cap_seconds: float) -> None:
+    def __init__(
+        self,
+        body: kopf.Body,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        compose: Compose,
+        stopping: asyncio.Event,
+        retry_cap_seconds: float,
+    ) -> None:
         self._body, self._logger, self._compose = body, logger, compose
         self._stopping, self._retry_cap = stopping, retry_cap_seconds
         # What the API server has (as of `_resource_version`), and what the controller wants on top of it
@@ -49,8 +56,9 @@ class StatusWriter:
         self.status: dict[str, Any] = dict(self._server)  # the server's status with ours applied
         self._lock = asyncio.Lock()
 
-    async def write(self, changes: dict[str, Any], *, ready: Ready | None = None,
-                    finished: dict[str, Any] | None = None) -> list[str]:
+    async def write(
+        self, changes: dict[str, Any], *, ready: Ready | None = None, finished: dict[str, Any] | None = None
+    ) -> list[str]:
         """Apply `changes` (and a `finished` run), recompute, and patch what differs, retrying until it
         lands. Returns the ids of the runs pruned from the history. Raises StatusNotWritten only when the
         operator stops (or the job is deleted) first."""
@@ -65,8 +73,7 @@ class StatusWriter:
         failures = 0
         while True:
             included, included_finished = dict(self._pending), list(self._pending_finished)
-            status, dropped = self._compose(self._server, self._pending, list(self._pending_finished.values()),
-                                            ready)
+            status, dropped = self._compose(self._server, self._pending, list(self._pending_finished.values()), ready)
             self.status = {k: v for k, v in status.items() if v is not None}
             patch = merge_patch(self._server, status)
             if not patch:
@@ -74,8 +81,14 @@ class StatusWriter:
                 return dropped
             metadata = self._body.metadata
             try:
-                written = await client.call(patch_status_if_unchanged, c.JOB_PLURAL, metadata["namespace"],
-                                            metadata["name"], patch, self._resource_version)
+                written = await client.call(
+                    patch_status_if_unchanged,
+                    c.JOB_PLURAL,
+                    metadata["namespace"],
+                    metadata["name"],
+                    patch,
+                    self._resource_version,
+                )
             except Exception as error:
                 if is_gone(error):
                     raise StatusNotWritten("the job is gone") from None
@@ -88,8 +101,11 @@ class StatusWriter:
             self._resource_version = written["metadata"]["resourceVersion"]
             self._landed(included, included_finished)
             if failures:
-                kopf.info(self._body, reason="StatusWritten",
-                          message=f"the status was written after {failures} failed attempts; nothing was lost")
+                kopf.info(
+                    self._body,
+                    reason="StatusWritten",
+                    message=f"the status was written after {failures} failed attempts; nothing was lost",
+                )
             return dropped
 
     def _landed(self, included: dict[str, Any], included_finished: list[str]) -> None:
@@ -116,12 +132,19 @@ class StatusWriter:
     async def _before_retrying(self, error: BaseException, failures: int) -> None:
         delay = min(self._retry_cap, 0.5 * 2 ** min(failures - 1, 16))
         if failures == 1 or failures % 10 == 0:
-            self._logger.warning("status write failed (%s, attempt %d); retrying in %.1f s until it lands",
-                                 describe_failure(error), failures, delay)
+            self._logger.warning(
+                "status write failed (%s, attempt %d); retrying in %.1f s until it lands",
+                describe_failure(error),
+                failures,
+                delay,
+            )
         if failures == 1:
-            kopf.warn(self._body, reason="StatusWriteRetrying",
-                      message=f"writing the status failed ({describe_failure(error)}); retrying until it lands, "
-                              "nothing is lost")
+            kopf.warn(
+                self._body,
+                reason="StatusWriteRetrying",
+                message=f"writing the status failed ({describe_failure(error)}); retrying until it lands, "
+                "nothing is lost",
+            )
         if self._stopping.is_set():
             raise StatusNotWritten("the operator is stopping")
         try:

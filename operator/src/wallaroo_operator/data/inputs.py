@@ -72,8 +72,9 @@ def payload_bytes(part: InputPart) -> bytes:
         try:
             raw = (part.text or "").encode()
         except UnicodeEncodeError as error:  # a lone surrogate escaped into the ConfigMap's data
-            raise InputError("InvalidInput", f"{part.source}: not valid UTF-8 text (at character "
-                                             f"{error.start})") from error
+            raise InputError(
+                "InvalidInput", f"{part.source}: not valid UTF-8 text (at character {error.start})"
+            ) from error
     return gunzip(raw, part.source) if raw[:2] == GZIP_MAGIC else raw
 
 
@@ -140,8 +141,10 @@ class _ObjectPairs:
             seen: set[str] = set()
             for key, _ in pairs:
                 if key in seen:
-                    raise _DuplicateKey(f"duplicate key {_show(key)} in JSON object {index} (counted from 0 "
-                                        "in document order; for pandas-records input, the row number)")
+                    raise _DuplicateKey(
+                        f"duplicate key {_show(key)} in JSON object {index} (counted from 0 "
+                        "in document order; for pandas-records input, the row number)"
+                    )
                 seen.add(key)
         return document
 
@@ -155,18 +158,26 @@ def parse_json(payload: bytes, source: str) -> object:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise InputError("InvalidInput", f"{source}: not valid JSON (not UTF-8: byte "
-                                         f"0x{payload[error.start]:02x} at offset {error.start})") from error
+        raise InputError(
+            "InvalidInput",
+            f"{source}: not valid JSON (not UTF-8: byte 0x{payload[error.start]:02x} at offset {error.start})",
+        ) from error
     try:
-        return json.loads(text, object_pairs_hook=_ObjectPairs(), parse_int=_parse_int,
-                          parse_float=_parse_float, parse_constant=_parse_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_ObjectPairs(),
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
     except json.JSONDecodeError as error:
         raise InputError("InvalidInput", f"{source}: not valid JSON ({_short(error)})") from error
     except _DuplicateKey as error:
         raise InputError("InvalidInput", f"{source}: {error}") from error
     except RecursionError as error:
-        raise InputError("InvalidInput", f"{source}: JSON nested more than about "
-                                         f"{sys.getrecursionlimit()} levels deep") from error
+        raise InputError(
+            "InvalidInput", f"{source}: JSON nested more than about {sys.getrecursionlimit()} levels deep"
+        ) from error
     except (ValueError, TypeError, OverflowError) as error:  # nothing known, but never an InternalError
         raise InputError("InvalidInput", f"{source}: not usable JSON ({type(error).__name__})") from error
 
@@ -194,9 +205,11 @@ def _short(error: Exception) -> str:
 
 def _tutorial_rows(document: dict[str, Any], source: str) -> tuple[str, list[list[Any]]]:
     if len(document) != 1:
-        raise InputError("InvalidInput", f"{source}: expected one input field such as "
-                                         f'{{"text_input": [[...], ...]}}, found {len(document)} keys')
-    (name, rows), = document.items()
+        raise InputError(
+            "InvalidInput",
+            f'{source}: expected one input field such as {{"text_input": [[...], ...]}}, found {len(document)} keys',
+        )
+    ((name, rows),) = document.items()
     if not isinstance(rows, list):
         raise InputError("InvalidInput", f"{source}: {name!r} must be a list of rows")
     return name, rows
@@ -208,8 +221,11 @@ def _pandas_records_rows(records: list[Any], source: str) -> tuple[str, list[lis
     names = {tuple(record) if isinstance(record, dict) else None for record in records}
     columns = next(iter(names))
     if len(names) != 1 or columns is None or len(columns) != 1:
-        raise InputError("InvalidInput", f"{source}: pandas-records input must be objects with one and the "
-                                         'same column each, such as [{"tensor": [...]}, ...]')
+        raise InputError(
+            "InvalidInput",
+            f"{source}: pandas-records input must be objects with one and the "
+            'same column each, such as [{"tensor": [...]}, ...]',
+        )
     name = columns[0]
     return name, [record[name] for record in records]
 
@@ -224,13 +240,13 @@ def validate_rows(name: str, rows: list[Any], source: str) -> None:
         if width is None:
             width = len(row)
         elif len(row) != width:
-            raise InputError("InvalidInput",
-                             f"{source}: row {index} of {_show(name)} has {len(row)} values; row 0 has {width}")
+            raise InputError(
+                "InvalidInput", f"{source}: row {index} of {_show(name)} has {len(row)} values; row 0 has {width}"
+            )
         for column, value in enumerate(row):
             problem = _not_a_number(value)
             if problem:
-                raise InputError("InvalidInput", f"{source}: row {index} of {_show(name)}, value {column}: "
-                                                 f"{problem}")
+                raise InputError("InvalidInput", f"{source}: row {index} of {_show(name)}, value {column}: {problem}")
 
 
 def _not_a_number(value: object) -> str | None:
@@ -269,13 +285,16 @@ def decode_input(parts: list[InputPart]) -> InputData:
         if not part_rows:
             continue
         if name is not None and part_name != name:
-            raise InputError("InvalidInput", f"{part.source}: input field {part_name!r} differs from {name!r} "
-                                             "in the earlier parts")
+            raise InputError(
+                "InvalidInput", f"{part.source}: input field {part_name!r} differs from {name!r} in the earlier parts"
+            )
         _check_name(part_name, part.source)
         validate_rows(part_name, part_rows, part.source)
         if rows and len(part_rows[0]) != len(rows[0]):
-            raise InputError("InvalidInput", f"{part.source}: rows have {len(part_rows[0])} values; "
-                                             f"earlier parts have {len(rows[0])}")
+            raise InputError(
+                "InvalidInput",
+                f"{part.source}: rows have {len(part_rows[0])} values; earlier parts have {len(rows[0])}",
+            )
         name = part_name
         rows.extend(part_rows)
     if not rows or name is None:

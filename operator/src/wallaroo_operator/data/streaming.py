@@ -48,7 +48,7 @@ def decompressed_pieces(raw: bytes, source: str, limit: int) -> Iterator[bytes]:
     """The payload in pieces: gunzipped (every member, each checked to its end) when it is gzip."""
     if raw[:2] != GZIP_MAGIC:
         for start in range(0, len(raw), PIECE_BYTES):
-            yield raw[start:start + PIECE_BYTES]
+            yield raw[start : start + PIECE_BYTES]
         return
     total, remaining = 0, raw
     while remaining:
@@ -61,9 +61,12 @@ def decompressed_pieces(raw: bytes, source: str, limit: int) -> Iterator[bytes]:
                 raise InputError("InvalidInput", f"{source}: corrupt gzip data ({error})") from error
             total += len(piece)
             if total > limit:
-                raise InputError("InputTooLarge", f"{source}: decompresses to more than {limit} bytes (the limit "
-                                                  "for this worker's memory; raise execution.resources.limits."
-                                                  "memory or split the input)")
+                raise InputError(
+                    "InputTooLarge",
+                    f"{source}: decompresses to more than {limit} bytes (the limit "
+                    "for this worker's memory; raise execution.resources.limits."
+                    "memory or split the input)",
+                )
             if piece:
                 yield piece
             pending = decompressor.unconsumed_tail
@@ -89,11 +92,16 @@ class _Text:
         # CPU); what that lets through (huge numbers) is caught by _plainly_valid, which then asks for the
         # strict reading of the part, so errors read the same.
         if strict:
-            self._json = json.JSONDecoder(object_pairs_hook=inputs._ObjectPairs(), parse_int=inputs._parse_int,
-                                          parse_float=inputs._parse_float, parse_constant=inputs._parse_constant)
+            self._json = json.JSONDecoder(
+                object_pairs_hook=inputs._ObjectPairs(),
+                parse_int=inputs._parse_int,
+                parse_float=inputs._parse_float,
+                parse_constant=inputs._parse_constant,
+            )
         else:
-            self._json = json.JSONDecoder(object_pairs_hook=inputs._ObjectPairs(),
-                                          parse_constant=inputs._parse_constant)
+            self._json = json.JSONDecoder(
+                object_pairs_hook=inputs._ObjectPairs(), parse_constant=inputs._parse_constant
+            )
 
     def more(self) -> bool:
         """Append the next piece; False at the end of the payload."""
@@ -103,10 +111,11 @@ class _Text:
         try:
             text = self._decoder.decode(piece or b"", final=piece is None)
         except UnicodeDecodeError as error:  # the same words as the whole-document decoder's
-            raise InputError("InvalidInput", f"{self._source}: not valid JSON (not UTF-8: byte "
-                                             f"0x{error.object[error.start]:02x})") from error
+            raise InputError(
+                "InvalidInput", f"{self._source}: not valid JSON (not UTF-8: byte 0x{error.object[error.start]:02x})"
+            ) from error
         self.eof = piece is None
-        self.buffer = self.buffer[self.pos:] + text
+        self.buffer = self.buffer[self.pos :] + text
         self.pos = 0
         return True
 
@@ -116,13 +125,16 @@ class _Text:
             while self.pos < len(self.buffer) and self.buffer[self.pos] in _WHITESPACE:
                 self.pos += 1
             if self.pos < len(self.buffer) or not self.more():
-                return self.buffer[self.pos:self.pos + 1]
+                return self.buffer[self.pos : self.pos + 1]
 
     def expect(self, characters: str) -> str:
         found = self.peek()
         if not found or found not in characters:
-            raise InputError("InvalidInput", f"{self._source}: not valid JSON (expected {' or '.join(characters)} "
-                                             f"at character {self.pos}, found {found or 'the end'!r})")
+            raise InputError(
+                "InvalidInput",
+                f"{self._source}: not valid JSON (expected {' or '.join(characters)} "
+                f"at character {self.pos}, found {found or 'the end'!r})",
+            )
         self.pos += 1
         return found
 
@@ -136,8 +148,11 @@ class _Text:
                 if self.eof or _is_not_truncation(error, len(self.buffer)):
                     raise self.invalid(error) from error
                 if len(self.buffer) - self.pos > self._max:
-                    raise InputError("InputTooLarge", f"{self._source}: one value is larger than {self._max} "
-                                                      "bytes (the limit for this worker's memory)") from None
+                    raise InputError(
+                        "InputTooLarge",
+                        f"{self._source}: one value is larger than {self._max} "
+                        "bytes (the limit for this worker's memory)",
+                    ) from None
                 self.more()
                 continue
             if end == len(self.buffer) and not self.eof and isinstance(value, (int, float)):
@@ -174,8 +189,9 @@ def part_rows(part: InputPart, limits: StreamLimits, *, strict: bool = True) -> 
     except InputError:
         raise
     except RecursionError as error:
-        raise InputError("InvalidInput", f"{part.source}: JSON nested more than about "
-                                         f"{sys.getrecursionlimit()} levels deep") from error
+        raise InputError(
+            "InvalidInput", f"{part.source}: JSON nested more than about {sys.getrecursionlimit()} levels deep"
+        ) from error
     except inputs._DuplicateKey as error:
         raise InputError("InvalidInput", f"{part.source}: {error}") from error
     except (ValueError, TypeError, OverflowError) as error:
@@ -183,8 +199,12 @@ def part_rows(part: InputPart, limits: StreamLimits, *, strict: bool = True) -> 
 
 
 def _part_rows(part: InputPart, limits: StreamLimits, strict: bool) -> Iterator[tuple[str, list[Any]]]:
-    text = _Text(decompressed_pieces(raw_payload(part), part.source, limits.max_decompressed_bytes), part.source,
-                 limits.max_row_bytes, strict=strict)
+    text = _Text(
+        decompressed_pieces(raw_payload(part), part.source, limits.max_decompressed_bytes),
+        part.source,
+        limits.max_row_bytes,
+        strict=strict,
+    )
     opening = text.expect("{[")
     if opening == "{":
         yield from _tutorial_rows(text, part.source)
@@ -196,8 +216,9 @@ def _part_rows(part: InputPart, limits: StreamLimits, strict: bool) -> Iterator[
 
 def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list[Any]]]:
     if text.peek() == "}":
-        raise InputError("InvalidInput", f"{source}: expected one input field such as "
-                                         '{"text_input": [[...], ...]}, found 0 keys')
+        raise InputError(
+            "InvalidInput", f'{source}: expected one input field such as {{"text_input": [[...], ...]}}, found 0 keys'
+        )
     name = text.value()
     if not isinstance(name, str):
         raise text.invalid(ValueError("an object key must be a string"))
@@ -210,17 +231,22 @@ def _tutorial_rows(text: _Text, source: str) -> Iterator[tuple[str, list[Any]]]:
     if text.expect(",}") == ",":
         if text.value() == name:  # json would keep the last and silently drop these rows
             raise InputError("InvalidInput", f"{source}: duplicate key {name!r} in JSON object 0")
-        raise InputError("InvalidInput", f"{source}: expected one input field such as "
-                                         '{"text_input": [[...], ...]}, found more than one key')
+        raise InputError(
+            "InvalidInput",
+            f'{source}: expected one input field such as {{"text_input": [[...], ...]}}, found more than one key',
+        )
 
 
 def _pandas_records_rows(text: _Text, source: str) -> Iterator[tuple[str, list[Any]]]:
     name = None
     for record in _elements(text):
         if not isinstance(record, dict) or len(record) != 1 or (name is not None and name not in record):
-            raise InputError("InvalidInput", f"{source}: pandas-records input must be objects with one and the "
-                                             'same column each, such as [{"tensor": [...]}, ...]')
-        (name, row), = record.items()
+            raise InputError(
+                "InvalidInput",
+                f"{source}: pandas-records input must be objects with one and the "
+                'same column each, such as [{"tensor": [...]}, ...]',
+            )
+        ((name, row),) = record.items()
         yield name, row
 
 
@@ -339,11 +365,14 @@ class InputStream:
             rows = validated_rows(part, self._limits) if validate else part_rows(part, self._limits, strict=False)
             for part_name, row in rows:
                 if first and name is not None and part_name != name:
-                    raise InputError("InvalidInput", f"{part.source}: input field {part_name!r} differs from "
-                                                     f"{name!r} in the earlier parts")
+                    raise InputError(
+                        "InvalidInput",
+                        f"{part.source}: input field {part_name!r} differs from {name!r} in the earlier parts",
+                    )
                 if first and width is not None and len(row) != width:
-                    raise InputError("InvalidInput", f"{part.source}: rows have {len(row)} values; earlier parts "
-                                                     f"have {width}")
+                    raise InputError(
+                        "InvalidInput", f"{part.source}: rows have {len(row)} values; earlier parts have {width}"
+                    )
                 name, width, first = part_name, len(row), False
                 yield name, row
         if not sources:

@@ -21,9 +21,11 @@ def current() -> Executor:
     if _current is None or _current.name != name:
         if name == "job":
             from wallaroo_operator.executors.kubejob import JobExecutor
+
             _current = JobExecutor()
         elif name == "local":
             from wallaroo_operator.executors.local import LocalExecutor
+
             _current = LocalExecutor()
         else:
             raise ValueError(f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}")

@@ -87,8 +87,9 @@ class JobExecutor:
             if job is None:
                 raise WorkerFailure("WorkerDeleted", f"Job {manifest.namespace}/{name} was deleted while it ran")
             states = read_shard_states(manifest.namespace, manifest.progress_config_map)
-            context.progress.update(progress_of(states, manifest.shards, started, name,
-                                                (job.get("status") or {}).get("failed")))
+            context.progress.update(
+                progress_of(states, manifest.shards, started, name, (job.get("status") or {}).get("failed"))
+            )
             finished = job_finished(job)
             if finished == "Complete":
                 outcomes = outcomes_in_order(states, manifest.shards)
@@ -97,8 +98,9 @@ class JobExecutor:
                     raise WorkerFailure("WorkerFailed", f"Job {name} completed without every shard's report")
                 return outcomes
             if finished == "Failed":
-                failure = reported_failure(states) or failure_from(job, self.pods(manifest.namespace, name),
-                                                                   lambda pod: self.log_tail(manifest.namespace, pod))
+                failure = reported_failure(states) or failure_from(
+                    job, self.pods(manifest.namespace, name), lambda pod: self.log_tail(manifest.namespace, pod)
+                )
                 self.cleanup(plan, name)
                 raise failure
             context.cancel.wait(POLL_SECONDS)
@@ -112,11 +114,16 @@ class JobExecutor:
         existing = read_job(manifest.namespace, name)
         if existing is not None:
             meta = existing["metadata"]
-            ours = (any(o.get("uid") == manifest.job_uid for o in meta.get("ownerReferences") or [])
-                    and (meta.get("labels") or {}).get(c.RUN_LABEL) == manifest.run_id)
+            ours = (
+                any(o.get("uid") == manifest.job_uid for o in meta.get("ownerReferences") or [])
+                and (meta.get("labels") or {}).get(c.RUN_LABEL) == manifest.run_id
+            )
             if not ours:
-                raise WorkerFailure("WorkerConflict", f"Job {manifest.namespace}/{name} exists and is not this "
-                                                      "run's; it is left as it is", Disposition.FAIL)
+                raise WorkerFailure(
+                    "WorkerConflict",
+                    f"Job {manifest.namespace}/{name} exists and is not this run's; it is left as it is",
+                    Disposition.FAIL,
+                )
             if RECORDED_ANNOTATION not in (meta.get("annotations") or {}):
                 log.info("adopting Job %s/%s of run %s", manifest.namespace, name, manifest.run_id)
                 return
@@ -131,9 +138,12 @@ class JobExecutor:
         and so do the run's Role, binding, ServiceAccount and progress ConfigMap."""
         manifest = plan.manifest
         if plan.execution.ttl_seconds_after_finished is not None and not foreground:
-            batch().patch_namespaced_job(name, manifest.namespace,
-                                         {"metadata": {"annotations": {RECORDED_ANNOTATION: "true"}}},
-                                         _request_timeout=REQUEST_TIMEOUT)
+            batch().patch_namespaced_job(
+                name,
+                manifest.namespace,
+                {"metadata": {"annotations": {RECORDED_ANNOTATION: "true"}}},
+                _request_timeout=REQUEST_TIMEOUT,
+            )
         else:
             delete_job(manifest.namespace, name, foreground=foreground)
         for obj in reversed(rbac_objects(plan, name)):
@@ -143,14 +153,16 @@ class JobExecutor:
     # -- reading why it failed ---------------------------------------------------------------------
 
     def pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        pods = core().list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={name}",
-                                          _request_timeout=REQUEST_TIMEOUT)
+        pods = core().list_namespaced_pod(
+            namespace, label_selector=f"batch.kubernetes.io/job-name={name}", _request_timeout=REQUEST_TIMEOUT
+        )
         return [api_client().sanitize_for_serialization(pod) for pod in pods.items]
 
     def log_tail(self, namespace: str, pod: str) -> str:
         try:
-            text = core().read_namespaced_pod_log(pod, namespace, container="worker", tail_lines=LOG_TAIL_LINES,
-                                                  _request_timeout=REQUEST_TIMEOUT)
+            text = core().read_namespaced_pod_log(
+                pod, namespace, container="worker", tail_lines=LOG_TAIL_LINES, _request_timeout=REQUEST_TIMEOUT
+            )
             return str(text).rstrip()
         except kubernetes.client.ApiException as error:
             return f"(its log could not be read: {error.status} {error.reason})"
@@ -158,8 +170,10 @@ class JobExecutor:
 
 def read_job(namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        response = backoff.call(lambda: batch().read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT),
-                                what=f"reading Job {namespace}/{name}")
+        response = backoff.call(
+            lambda: batch().read_namespaced_job(name, namespace, _request_timeout=REQUEST_TIMEOUT),
+            what=f"reading Job {namespace}/{name}",
+        )
     except kubernetes.client.ApiException as error:
         if error.status == 404:
             return None
@@ -170,8 +184,12 @@ def read_job(namespace: str, name: str) -> dict[str, Any] | None:
 def delete_job(namespace: str, name: str, *, foreground: bool) -> None:
     """Foreground: the Job is gone only after its Pods are; wait for that (bounded)."""
     try:
-        batch().delete_namespaced_job(name, namespace, propagation_policy="Foreground" if foreground else "Background",
-                                      _request_timeout=REQUEST_TIMEOUT)
+        batch().delete_namespaced_job(
+            name,
+            namespace,
+            propagation_policy="Foreground" if foreground else "Background",
+            _request_timeout=REQUEST_TIMEOUT,
+        )
     except kubernetes.client.ApiException as error:
         if error.status == 404:
             return
@@ -190,9 +208,13 @@ def create_owned(obj: dict[str, Any]) -> None:
         existing = client.get(name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"]).to_dict()
         owners = {o["uid"] for o in existing["metadata"].get("ownerReferences") or []}
         if not owners & {o["uid"] for o in obj["metadata"]["ownerReferences"]}:
-            raise WorkerFailure("WorkerConflict", f"{obj['kind']} {obj['metadata']['namespace']}/"
-                                                  f"{obj['metadata']['name']} exists and is not this run's; it is "
-                                                  "left as it is", Disposition.FAIL) from None
+            raise WorkerFailure(
+                "WorkerConflict",
+                f"{obj['kind']} {obj['metadata']['namespace']}/"
+                f"{obj['metadata']['name']} exists and is not this run's; it is "
+                "left as it is",
+                Disposition.FAIL,
+            ) from None
 
 
 def delete_owned(obj: dict[str, Any]) -> None:

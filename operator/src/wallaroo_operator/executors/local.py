@@ -10,6 +10,7 @@ reads its reports.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -19,6 +20,7 @@ import signal
 import sys
 import tempfile
 import time
+from typing import IO, TYPE_CHECKING, Any
 
 from wallaroo_operator.controller.errors import Disposition
 from wallaroo_operator.executors.base import (
@@ -37,6 +39,9 @@ from wallaroo_operator.wallaroo import InferenceCancelled
 from wallaroo_operator.wallaroo.token_handoff import token_environment
 from wallaroo_operator.worker.manifest import CA_FILE_ENV, MANIFEST_ENV, MEMORY_LIMIT_ENV, SECRET_ENVS, SHARD_ENV
 
+if TYPE_CHECKING:
+    from wallaroo_operator.controller.run import RunContext
+
 POLL_SECONDS = 0.2
 PROGRESS_SECONDS = settings().progress_seconds
 STOP_GRACE_SECONDS = 20.0
@@ -51,7 +56,7 @@ class LocalExecutor:
     name = "local"
     adopts_runs = False  # a child process dies with the operator: a restart runs the run again
 
-    def execute(self, plan: RunPlan, context) -> list[dict]:
+    def execute(self, plan: RunPlan, context: RunContext) -> list[dict[str, Any]]:
         manifest = plan.manifest
         worker = f"local:{manifest.job_name}/{manifest.run_id}"
         progress_name = manifest.progress_config_map
@@ -68,25 +73,28 @@ class LocalExecutor:
         finally:
             delete_progress_config_map(manifest)
 
-    def _run_shard(self, plan: RunPlan, shard: int, context, started: float, worker: str) -> None:
+    def _run_shard(self, plan: RunPlan, shard: int, context: RunContext, started: float, worker: str) -> None:
         manifest = plan.manifest
         with tempfile.NamedTemporaryFile(mode="w+b", prefix="wallaroo-worker-") as log:
-            child = _forkserver().Process(target=run_worker, args=(worker_environment(plan, shard), log.name),
-                                          name=f"worker {worker} shard {shard}", daemon=False)
+            child = _forkserver().Process(
+                target=run_worker,
+                args=(worker_environment(plan, shard), log.name),
+                name=f"worker {worker} shard {shard}",
+                daemon=False,
+            )
             child.start()
             assert child.pid is not None
             limit = plan.memory_limit_bytes + ADDRESS_SPACE_ALLOWANCE
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone: its exit code says why
                 resource.prlimit(child.pid, resource.RLIMIT_AS, (limit, limit))
-            except (ProcessLookupError, PermissionError):
-                pass  # already gone: its exit code says why
             last_report = time.monotonic()
             while child.is_alive():
                 if context.cancel.is_set():
                     stop(child, graceful=not context.operator_stopping)
                     keep_log(log.name, f"{manifest.namespace}.{manifest.job_name}.{manifest.run_id}.{shard}")
-                    raise InferenceCancelled(context.progress.get("rowsDone", 0),
-                                             context.progress.get("rowsTotal") or 0)
+                    raise InferenceCancelled(
+                        context.progress.get("rowsDone", 0), context.progress.get("rowsTotal") or 0
+                    )
                 if time.monotonic() - last_report >= PROGRESS_SECONDS:
                     last_report = time.monotonic()
                     states = read_shard_states(manifest.namespace, manifest.progress_config_map)
@@ -136,15 +144,23 @@ def run_worker(environment: dict[str, str], log_path: str) -> None:
 
 def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:
     connection = plan.connection
-    env = {**os.environ, MANIFEST_ENV: plan.manifest.model_dump_json(), SHARD_ENV: str(shard),
-           MEMORY_LIMIT_ENV: str(plan.memory_limit_bytes)}
-    secrets = {"client_secret": connection.credentials.client_secret, "username": connection.credentials.username,
-               "password": connection.credentials.password}
+    env = {
+        **os.environ,
+        MANIFEST_ENV: plan.manifest.model_dump_json(),
+        SHARD_ENV: str(shard),
+        MEMORY_LIMIT_ENV: str(plan.memory_limit_bytes),
+    }
+    secrets = {
+        "client_secret": connection.credentials.client_secret,
+        "username": connection.credentials.username,
+        "password": connection.credentials.password,
+    }
     env.update({SECRET_ENVS[key]: value for key, value in secrets.items() if value})
     if isinstance(connection.verify, str):
         env[CA_FILE_ENV] = connection.verify
-    env.update(object_stores.resolved_env(plan.manifest.namespace, plan.manifest.job_name,
-                                           plan.manifest.job_spec()))  # S3 keys, CA
+    env.update(
+        object_stores.resolved_env(plan.manifest.namespace, plan.manifest.job_name, plan.manifest.job_spec())
+    )  # S3 keys, CA
     env.update(token_environment(connection.tokens))  # the worker's first request needs no login of its own
     return env
 
@@ -159,20 +175,20 @@ def stop(child: multiprocessing.process.BaseProcess, *, graceful: bool) -> None:
         child.join()
 
 
-def tail(log) -> str:
+def tail(log: IO[bytes]) -> str:
     log.seek(0)
     lines = collections.deque((line.decode(errors="replace").rstrip() for line in log), maxlen=LOG_TAIL_LINES)
     return "\n".join(lines)
 
 
 def crash(returncode: int, log_tail: str) -> WorkerFailure:
-    if returncode < 0:
-        how = f"was killed by {signal.Signals(-returncode).name}"
-    else:
-        how = f"exited with code {returncode}"
+    how = f"was killed by {signal.Signals(-returncode).name}" if returncode < 0 else f"exited with code {returncode}"
     if "MemoryError" in log_tail:
-        return WorkerFailure("WorkerOutOfMemory", f"the worker ran out of memory (it {how}); raise "
-                                                  "execution.resources.limits.memory or lower inference.batchSize "
-                                                  f"or parallelism. Last lines of its log:\n{log_tail}",
-                             Disposition.FAIL)
+        return WorkerFailure(
+            "WorkerOutOfMemory",
+            f"the worker ran out of memory (it {how}); raise "
+            "execution.resources.limits.memory or lower inference.batchSize "
+            f"or parallelism. Last lines of its log:\n{log_tail}",
+            Disposition.FAIL,
+        )
     return WorkerFailure("WorkerFailed", f"the worker {how}. Last lines of its log:\n{log_tail}")

@@ -14,4 +14,4 @@ def worker_name(job_name: str, run_id: str) -> str:
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(f"{job_name}/{run_id}".encode()).hexdigest()[:8]
-    return f"{name[:MAX_NAME - 9].rstrip('-')}-{digest}"
+    return f"{name[: MAX_NAME - 9].rstrip('-')}-{digest}"

@@ -58,8 +58,14 @@ def budget_seconds() -> float:
     return Settings.from_environment().kube_retry_budget_seconds  # read per call: a worker's budget, set by its env
 
 
-def call(fn: Callable[[], T], *, what: str, budget: float | None = None,
-         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> T:
+def call(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    budget: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
     """`fn()`, retried on transient failures with doubling delays until `budget` seconds have passed."""
     budget = budget_seconds() if budget is None else budget
     deadline = clock() + budget
@@ -74,10 +80,12 @@ def call(fn: Callable[[], T], *, what: str, budget: float | None = None,
             if clock() + delay > deadline:
                 raise KubernetesUnavailable(
                     f"the Kubernetes API server did not answer {what} for {budget:.0f} s ({failures} attempts, "
-                    f"last: {describe(error)})") from None
+                    f"last: {describe(error)})"
+                ) from None
             if failures == 1:
-                log.warning("Kubernetes API unavailable %s (%s); retrying for up to %.0f s", what, describe(error),
-                            budget)
+                log.warning(
+                    "Kubernetes API unavailable %s (%s); retrying for up to %.0f s", what, describe(error), budget
+                )
             sleep(delay)
             delay = min(MAX_DELAY_SECONDS, delay * 2)
             continue

@@ -32,8 +32,9 @@ def configuration() -> kubernetes.client.Configuration:
     try:
         kubernetes.config.load_incluster_config(client_configuration=config)
     except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(config_file=Settings.from_environment().kubeconfig,
-                                           client_configuration=config)
+        kubernetes.config.load_kube_config(
+            config_file=Settings.from_environment().kubeconfig, client_configuration=config
+        )
     # Many jobs run at once; the default pool of 4 connections would serialise them.
     config.connection_pool_maxsize = 32
     return config
@@ -51,9 +52,15 @@ def kopf_connection_info() -> kopf.ConnectionInfo:
     config = configuration()
     header = config.get_api_key_with_prefix("BearerToken") or config.get_api_key_with_prefix("authorization")
     scheme, _, token = (header or "").rpartition(" ")
-    return kopf.ConnectionInfo(server=config.host, ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
-                               certificate_path=config.cert_file, private_key_path=config.key_file,
-                               scheme=scheme or None, token=token or None)
+    return kopf.ConnectionInfo(
+        server=config.host,
+        ca_path=config.ssl_ca_cert,
+        insecure=not config.verify_ssl,
+        certificate_path=config.cert_file,
+        private_key_path=config.key_file,
+        scheme=scheme or None,
+        token=token or None,
+    )
 
 
 def core() -> kubernetes.client.CoreV1Api:

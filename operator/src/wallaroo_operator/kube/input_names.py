@@ -15,8 +15,13 @@ METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 
 
 def _metadata_list(namespace: str, **selectors: str) -> list[dict[str, Any]]:
-    response = core().list_namespaced_config_map(namespace, **selectors, _preload_content=False,
-                                                 _headers={"Accept": METADATA_ONLY}, _request_timeout=REQUEST_TIMEOUT)
+    response = core().list_namespaced_config_map(
+        namespace,
+        **selectors,
+        _preload_content=False,
+        _headers={"Accept": METADATA_ONLY},
+        _request_timeout=REQUEST_TIMEOUT,
+    )
     items: list[dict[str, Any]] = json.loads(response.data).get("items") or []
     return items
 
@@ -30,8 +35,10 @@ def input_refs(namespace: str, spec: InputSpec) -> list[tuple[str, str]]:
                 raise MissingReference("ConfigMapNotFound", f"ConfigMap {namespace}/{ref.name} not found")
         return [(ref.name, ref.key or spec.key) for ref in spec.config_maps]
     if spec.selector is None:  # input.objectStore: read by the run's worker, not wired into this path yet
-        raise InputError("UnsupportedInput", "input.objectStore is not supported by this operator version yet; "
-                                             "use input.configMaps or input.selector")
+        raise InputError(
+            "UnsupportedInput",
+            "input.objectStore is not supported by this operator version yet; use input.configMaps or input.selector",
+        )
     selector = ",".join(f"{k}={v}" for k, v in sorted(spec.selector.match_labels.items()))
     names = [item["metadata"]["name"] for item in _metadata_list(namespace, label_selector=selector)]
     if not names:

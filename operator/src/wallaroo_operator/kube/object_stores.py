@@ -42,8 +42,10 @@ def _sources(role: Role, block: ObjectStoreConnection) -> list[tuple[str, str, s
     sources = []
     secret = block.credentials_secret_ref
     if secret is not None:
-        sources += [(env_name(role, "ACCESS_KEY_ID"), "secret", secret.name, secret.access_key_id_key),
-                    (env_name(role, "SECRET_ACCESS_KEY"), "secret", secret.name, secret.secret_access_key_key)]
+        sources += [
+            (env_name(role, "ACCESS_KEY_ID"), "secret", secret.name, secret.access_key_id_key),
+            (env_name(role, "SECRET_ACCESS_KEY"), "secret", secret.name, secret.secret_access_key_key),
+        ]
         if secret.session_token_key:
             sources.append((env_name(role, "SESSION_TOKEN"), "secret", secret.name, secret.session_token_key))
     bundle = block.ca_bundle
@@ -64,8 +66,9 @@ def pod_env(spec: InferenceJobSpec) -> list[dict[str, Any]]:
     return env
 
 
-def resolved_env(namespace: str, job: str, spec: InferenceJobSpec,
-                 roles: tuple[Role, ...] = ("input", "results")) -> dict[str, str]:
+def resolved_env(
+    namespace: str, job: str, spec: InferenceJobSpec, roles: tuple[Role, ...] = ("input", "results")
+) -> dict[str, str]:
     """The same variables with their values, read here (the operator's own listing, a local worker)."""
     env: dict[str, str] = {}
     for role, block in blocks(spec).items():
@@ -104,8 +107,9 @@ def _remove(path: str) -> None:
 def store_from_env(block: ObjectStoreConnection, role: Role, environ: Mapping[str, str] = os.environ) -> ObjectStore:
     """The block's ObjectStore, with the credentials and CA bundle from `environ` (none: the default chain)."""
     key_id, secret = environ.get(env_name(role, "ACCESS_KEY_ID")), environ.get(env_name(role, "SECRET_ACCESS_KEY"))
-    credentials = Credentials(key_id, secret, environ.get(env_name(role, "SESSION_TOKEN")) or None) \
-        if key_id and secret else None
+    credentials = (
+        Credentials(key_id, secret, environ.get(env_name(role, "SESSION_TOKEN")) or None) if key_id and secret else None
+    )
     pem = environ.get(env_name(role, "CA_PEM"))
     return ObjectStore(settings_from_spec(block, credentials, _ca_file(pem) if pem else None))
 

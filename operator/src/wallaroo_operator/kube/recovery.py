@@ -50,8 +50,11 @@ def complete_results(parts: list[kubernetes.client.V1ConfigMap]) -> RunResults |
             return None
         ordered = []
         for shard in sorted(by_shard):
-            declared = {int(a[PARTS_ANNOTATION]) for a in (cm.metadata.annotations or {} for cm in
-                                                            by_shard[shard].values()) if PARTS_ANNOTATION in a}
+            declared = {
+                int(a[PARTS_ANNOTATION])
+                for a in (cm.metadata.annotations or {} for cm in by_shard[shard].values())
+                if PARTS_ANNOTATION in a
+            }
             if len(declared) != 1 or set(by_shard[shard]) != set(range(declared.pop())):
                 return None  # the shard's last part is missing, or one before it
             ordered += [by_shard[shard][index] for index in sorted(by_shard[shard])]

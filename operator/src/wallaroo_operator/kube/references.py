@@ -44,17 +44,18 @@ class InvalidReference(ValueError):
 def read_connection(namespace: str, name: str) -> dict[str, Any]:
     try:
         connection: dict[str, Any] = custom().get_namespaced_custom_object(
-            c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, name, _request_timeout=REQUEST_TIMEOUT)
+            c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, name, _request_timeout=REQUEST_TIMEOUT
+        )
         return connection
     except kubernetes.client.ApiException as error:
         if is_not_found(error):
-            raise MissingReference("ConnectionNotFound",
-                                   f"WallarooConnection {namespace}/{name} not found") from None
+            raise MissingReference("ConnectionNotFound", f"WallarooConnection {namespace}/{name} not found") from None
         raise
 
 
-def allowed_connections(annotations: dict[str, str] | None,
-                        annotation: str = c.ALLOWED_CONNECTIONS_ANNOTATION) -> set[str]:
+def allowed_connections(
+    annotations: dict[str, str] | None, annotation: str = c.ALLOWED_CONNECTIONS_ANNOTATION
+) -> set[str]:
     """The names a Secret's allowed-connections (or allowed-inference-jobs) annotation lists ("*" for all)."""
     value = (annotations or {}).get(annotation, "")
     return {name.strip() for name in value.split(",") if name.strip()}
@@ -75,9 +76,14 @@ def _secret_data(namespace: str, name: str) -> dict[str, str]:
     return _secret(namespace, name).data or {}
 
 
-def _consenting_secret_data(namespace: str, name: str, connection: str, *,
-                            annotation: str = c.ALLOWED_CONNECTIONS_ANNOTATION,
-                            kind: str = "WallarooConnection") -> dict[str, str]:
+def _consenting_secret_data(
+    namespace: str,
+    name: str,
+    connection: str,
+    *,
+    annotation: str = c.ALLOWED_CONNECTIONS_ANNOTATION,
+    kind: str = "WallarooConnection",
+) -> dict[str, str]:
     """The Secret's data, only if the Secret names its user `connection` (or *) in its annotation: whoever may
     create the referring object may not be allowed to read the Secret, and the operator can."""
     secret = _secret(namespace, name)
@@ -87,7 +93,8 @@ def _consenting_secret_data(namespace: str, name: str, connection: str, *,
             "SecretNotAllowed",
             f"Secret {namespace}/{name} does not allow {kind} {connection!r} to use it; "
             f"annotate the Secret with {annotation}={connection} (names separated "
-            f"by commas, or * for every {kind} in the namespace)")
+            f"by commas, or * for every {kind} in the namespace)",
+        )
     return secret.data or {}
 
 
@@ -125,8 +132,11 @@ def read_object_store_credentials(namespace: str, ref: ObjectStoreCredentials | 
         return None
     data = _job_consenting_secret_data(namespace, ref.name, job)
     token = _secret_value(data, namespace, ref.name, ref.session_token_key) if ref.session_token_key else None
-    return Credentials(_secret_value(data, namespace, ref.name, ref.access_key_id_key),
-                       _secret_value(data, namespace, ref.name, ref.secret_access_key_key), token)
+    return Credentials(
+        _secret_value(data, namespace, ref.name, ref.access_key_id_key),
+        _secret_value(data, namespace, ref.name, ref.secret_access_key_key),
+        token,
+    )
 
 
 def _config_map(namespace: str, name: str) -> kubernetes.client.V1ConfigMap:

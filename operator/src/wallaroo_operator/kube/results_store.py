@@ -38,7 +38,8 @@ class ResultsConflict(Exception):
         super().__init__(
             f"ConfigMap {namespace}/{name} already exists and was not created by this job for this run with "
             "these results; the operator never replaces or deletes an object it did not create: rename or "
-            "delete that ConfigMap, then run the job again")
+            "delete that ConfigMap, then run the job again"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,13 @@ class RunResultsTarget:
 def owner_reference(job: dict[str, Any]) -> dict[str, Any]:
     # Set by hand rather than kopf.adopt(), which would also copy the job's labels (Argo CD's
     # tracking label among them) and make the results look like part of the user's app.
-    return {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "name": job["metadata"]["name"],
-            "uid": job["metadata"]["uid"], "controller": True}
+    return {
+        "apiVersion": c.API_VERSION,
+        "kind": c.JOB_KIND,
+        "name": job["metadata"]["name"],
+        "uid": job["metadata"]["uid"],
+        "controller": True,
+    }
 
 
 def part_name(target: RunResultsTarget, shard: int, index: int) -> str:
@@ -66,17 +72,26 @@ def part_name(target: RunResultsTarget, shard: int, index: int) -> str:
 
 
 def part_body(target: RunResultsTarget, shard: int, chunk: ResultChunk) -> dict[str, Any]:
-    annotations = {FIRST_ROW_ANNOTATION: str(chunk.first_row), ROW_COUNT_ANNOTATION: str(chunk.row_count),
-                   SHARDS_ANNOTATION: str(target.shards)}
+    annotations = {
+        FIRST_ROW_ANNOTATION: str(chunk.first_row),
+        ROW_COUNT_ANNOTATION: str(chunk.row_count),
+        SHARDS_ANNOTATION: str(target.shards),
+    }
     if chunk.last:
         annotations[PARTS_ANNOTATION] = str(chunk.index + 1)
     owner = {"metadata": {"name": target.job_name, "uid": target.job_uid}}
     return {
         "metadata": {
-            "name": part_name(target, shard, chunk.index), "namespace": target.namespace,
+            "name": part_name(target, shard, chunk.index),
+            "namespace": target.namespace,
             "ownerReferences": [owner_reference(owner)],
-            "labels": {c.JOB_LABEL: target.job_name, c.RUN_LABEL: target.run_id, c.PART_LABEL: str(chunk.index),
-                       SHARD_LABEL: str(shard), c.MANAGED_BY_LABEL: c.MANAGED_BY},
+            "labels": {
+                c.JOB_LABEL: target.job_name,
+                c.RUN_LABEL: target.run_id,
+                c.PART_LABEL: str(chunk.index),
+                SHARD_LABEL: str(shard),
+                c.MANAGED_BY_LABEL: c.MANAGED_BY,
+            },
             "annotations": annotations,
         },
         "data": {RESULTS_KEY: chunk.payload},
@@ -89,23 +104,35 @@ def _meta(config_map: kubernetes.client.V1ConfigMap) -> kubernetes.client.V1Obje
     return config_map.metadata
 
 
-def is_run_result(config_map: kubernetes.client.V1ConfigMap, job_name: str, run_id: str,
-                  job_uid: str | None = None) -> bool:
+def is_run_result(
+    config_map: kubernetes.client.V1ConfigMap, job_name: str, run_id: str, job_uid: str | None = None
+) -> bool:
     """Whether the job created `config_map` for the run: the job's and run's labels, and the job as
     its controlling owner (by uid when known; else by kind and name, as a job's uid is unique among
     the owners the garbage collector has left)."""
     labels = _meta(config_map).labels or {}
     if (labels.get(c.JOB_LABEL), labels.get(c.RUN_LABEL), labels.get(c.MANAGED_BY_LABEL)) != (
-            job_name, run_id, c.MANAGED_BY):
+        job_name,
+        run_id,
+        c.MANAGED_BY,
+    ):
         return False
-    return any(ref.controller and ref.kind == c.JOB_KIND and ref.api_version == c.API_VERSION
-               and ref.name == job_name and (job_uid is None or ref.uid == job_uid)
-               for ref in _meta(config_map).owner_references or [])
+    return any(
+        ref.controller
+        and ref.kind == c.JOB_KIND
+        and ref.api_version == c.API_VERSION
+        and ref.name == job_name
+        and (job_uid is None or ref.uid == job_uid)
+        for ref in _meta(config_map).owner_references or []
+    )
 
 
 def _same_content(existing: kubernetes.client.V1ConfigMap, body: dict[str, Any]) -> bool:
-    return (existing.data == body["data"] and bool(existing.immutable)
-            and (_meta(existing).annotations or {}) == body["metadata"]["annotations"])
+    return (
+        existing.data == body["data"]
+        and bool(existing.immutable)
+        and (_meta(existing).annotations or {}) == body["metadata"]["annotations"]
+    )
 
 
 def create_part(target: RunResultsTarget, shard: int, chunk: ResultChunk) -> str:
@@ -138,20 +165,28 @@ def delete_checked(config_map: kubernetes.client.V1ConfigMap) -> None:
     meta = _meta(config_map)
     preconditions = kubernetes.client.V1Preconditions(uid=meta.uid, resource_version=meta.resource_version)
     try:
-        core().delete_namespaced_config_map(str(meta.name), str(meta.namespace),
-                                            body=kubernetes.client.V1DeleteOptions(preconditions=preconditions),
-                                            _request_timeout=REQUEST_TIMEOUT)
+        core().delete_namespaced_config_map(
+            str(meta.name),
+            str(meta.namespace),
+            body=kubernetes.client.V1DeleteOptions(preconditions=preconditions),
+            _request_timeout=REQUEST_TIMEOUT,
+        )
     except kubernetes.client.ApiException as error:
         if not is_not_found(error) and error.status != 409:  # 409: changed since checked, so not ours to delete
             raise
 
 
-def list_run_parts(namespace: str, job_name: str, run_id: str, job_uid: str | None = None,
-                   ) -> list[kubernetes.client.V1ConfigMap]:
+def list_run_parts(
+    namespace: str,
+    job_name: str,
+    run_id: str,
+    job_uid: str | None = None,
+) -> list[kubernetes.client.V1ConfigMap]:
     """The results parts this job created for the run (labels and owner checked)."""
     selector = f"{c.JOB_LABEL}={job_name},{c.RUN_LABEL}={run_id},{c.PART_LABEL}"
-    items = core().list_namespaced_config_map(namespace, label_selector=selector,
-                                              _request_timeout=REQUEST_TIMEOUT).items
+    items = (
+        core().list_namespaced_config_map(namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT).items
+    )
     return [cm for cm in items if is_run_result(cm, job_name, run_id, job_uid)]
 
 
@@ -159,11 +194,17 @@ def delete_run_results(namespace: str, job_name: str, run_id: str, job_uid: str 
     """Delete the run's results: only the ConfigMaps this job created for it (labels and owner), one
     checked object at a time (no deletecollection: manifests/admission-policy.yaml checks each)."""
     selector = f"{c.JOB_LABEL}={job_name},{c.RUN_LABEL}={run_id}"
-    items = core().list_namespaced_config_map(namespace, label_selector=selector,
-                                              _request_timeout=REQUEST_TIMEOUT).items
+    items = (
+        core().list_namespaced_config_map(namespace, label_selector=selector, _request_timeout=REQUEST_TIMEOUT).items
+    )
     for config_map in items:
         if is_run_result(config_map, job_name, run_id, job_uid):
             delete_checked(config_map)
         else:
-            log.warning("left ConfigMap %s/%s alone: labelled as results of %s run %s, but not created by it",
-                        namespace, _meta(config_map).name, job_name, run_id)
+            log.warning(
+                "left ConfigMap %s/%s alone: labelled as results of %s run %s, but not created by it",
+                namespace,
+                _meta(config_map).name,
+                job_name,
+                run_id,
+            )

@@ -46,29 +46,41 @@ def is_gone(error: BaseException) -> bool:
     return isinstance(error, kubernetes.client.ApiException) and error.status == 404
 
 
-
 def read_object(plural: str, namespace: str, name: str) -> dict[str, Any]:
-    return cast(dict[str, Any], custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, plural, name,
-                                                            _request_timeout=REQUEST_TIMEOUT))
+    return cast(
+        dict[str, Any],
+        custom().get_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
+        ),
+    )
 
 
-def patch_status_if_unchanged(plural: str, namespace: str, name: str, status: dict[str, Any],
-                              resource_version: str) -> dict[str, Any]:
+def patch_status_if_unchanged(
+    plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str
+) -> dict[str, Any]:
     """One JSON merge patch of `.status`, applied only if the object is still at `resource_version`
     (else 409 Conflict). Returns the object as written. The caller decides how to retry."""
     body = {"metadata": {"resourceVersion": resource_version}, "status": status}
-    return cast(dict[str, Any], custom().patch_namespaced_custom_object_status(
-        c.GROUP, c.VERSION, namespace, plural, name, body, _request_timeout=REQUEST_TIMEOUT))
+    return cast(
+        dict[str, Any],
+        custom().patch_namespaced_custom_object_status(
+            c.GROUP, c.VERSION, namespace, plural, name, body, _request_timeout=REQUEST_TIMEOUT
+        ),
+    )
 
 
 def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
     """JSON merge patch of `.status`, retried with backoff on transient API errors."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return cast(dict[str, Any], custom().patch_namespaced_custom_object_status(
-                c.GROUP, c.VERSION, namespace, plural, name, {"status": status}, _request_timeout=REQUEST_TIMEOUT))
+            return cast(
+                dict[str, Any],
+                custom().patch_namespaced_custom_object_status(
+                    c.GROUP, c.VERSION, namespace, plural, name, {"status": status}, _request_timeout=REQUEST_TIMEOUT
+                ),
+            )
         except Exception as error:
             if attempt == ATTEMPTS or not _transient(error):
                 raise
-            time.sleep(min(8.0, 0.25 * 2 ** attempt))
+            time.sleep(min(8.0, 0.25 * 2**attempt))
     raise AssertionError("unreachable")

@@ -15,5 +15,6 @@ class Condition(KubeModel):
     reason: str = Field(description="Machine-readable CamelCase reason for the last transition.")
     message: str = Field(default="", description="Human-readable details about the last transition.")
     last_transition_time: str = Field(description="When the status last changed (RFC 3339).")
-    observed_generation: int | None = Field(default=None,
-                                            description="The .metadata.generation the condition was set for.")
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation the condition was set for."
+    )

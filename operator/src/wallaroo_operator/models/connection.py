@@ -22,8 +22,11 @@ MAX_URL_LENGTH = 2048
 # hold a password: so CEL rules with reason FieldValueForbidden, whose errors carry no value.
 # '@' is refused anywhere: user info in a URL would be shown in status, events and logs.
 _URL_CHECKS: list[tuple[str, Callable[[str], bool], str]] = [  # (CEL rule, Python check, message)
-    ("!self.contains('@')", lambda url: "@" not in url,
-     "must not contain '@': user info (user:password@) does not belong in a URL, credentials go in the Secret"),
+    (
+        "!self.contains('@')",
+        lambda url: "@" not in url,
+        "must not contain '@': user info (user:password@) does not belong in a URL, credentials go in the Secret",
+    ),
     ("!self.contains('?')", lambda url: "?" not in url, "must not have a query (?...)"),
     ("!self.contains('#')", lambda url: "#" not in url, "must not have a fragment (#...)"),
 ]
@@ -34,8 +37,11 @@ _ORIGIN = (r"^https?://[^/\s]+/?$", "must be an origin, scheme://host[:port], wi
 def _url_validations(shape: tuple[str, str]) -> dict[str, Any]:
     cel_regex = shape[0].replace("\\", "\\\\")  # a CEL string literal escapes its backslashes
     checks = [(rule, message) for rule, _, message in _URL_CHECKS] + [(f"self.matches('{cel_regex}')", shape[1])]
-    return {"x-kubernetes-validations": [{"rule": rule, "message": message, "reason": "FieldValueForbidden"}
-                                         for rule, message in checks]}
+    return {
+        "x-kubernetes-validations": [
+            {"rule": rule, "message": message, "reason": "FieldValueForbidden"} for rule, message in checks
+        ]
+    }
 
 
 def _url_validator(shape: tuple[str, str]) -> AfterValidator:
@@ -51,13 +57,16 @@ def _url_validator(shape: tuple[str, str]) -> AfterValidator:
         except ValueError:
             raise ValueError("has an invalid port") from None
         return url
+
     return AfterValidator(check)
 
 
-HttpUrl = Annotated[str, Field(max_length=MAX_URL_LENGTH, json_schema_extra=_url_validations(_HTTP_URL)),
-                    _url_validator(_HTTP_URL)]
-Origin = Annotated[str, Field(max_length=MAX_URL_LENGTH, json_schema_extra=_url_validations(_ORIGIN)),
-                   _url_validator(_ORIGIN)]
+HttpUrl = Annotated[
+    str, Field(max_length=MAX_URL_LENGTH, json_schema_extra=_url_validations(_HTTP_URL)), _url_validator(_HTTP_URL)
+]
+Origin = Annotated[
+    str, Field(max_length=MAX_URL_LENGTH, json_schema_extra=_url_validations(_ORIGIN)), _url_validator(_ORIGIN)
+]
 
 
 class CredentialsSecretRef(KubeModel):
@@ -65,8 +74,12 @@ class CredentialsSecretRef(KubeModel):
     password grant username and password. The Secret must consent to this connection using it: its annotation
     wallaroo.inferops.dev/allowed-connections lists the connection's name (comma-separated names, or *)."""
 
-    name: str = Field(description="Name of the Secret in the connection's namespace.", min_length=1,
-                      max_length=253, pattern=DNS_SUBDOMAIN)
+    name: str = Field(
+        description="Name of the Secret in the connection's namespace.",
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+    )
 
 
 class CABundle(KubeModel):
@@ -75,48 +88,80 @@ class CABundle(KubeModel):
     secret_ref: KeyReference | None = Field(default=None, description="A Secret key holding the PEM bundle.")
     config_map_ref: KeyReference | None = Field(default=None, description="A ConfigMap key holding the PEM bundle.")
 
-    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "has(self.secretRef) != has(self.configMapRef)",
-         "message": "give exactly one of secretRef and configMapRef"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.secretRef) != has(self.configMapRef)",
+                    "message": "give exactly one of secretRef and configMapRef",
+                }
+            ]
+        }
+    )
 
 
 class WallarooConnectionSpec(KubeModel):
     """Where Wallaroo is and how to log in. Give either urlPrefix and urlSuffix (the tutorial's
     https://{prefix}.api.{suffix} hosts) or apiUrl (tokenUrl then defaults to the same host)."""
 
-    url_prefix: str | None = Field(default=None, pattern=HOST_LABEL,
-                                   description="Instance prefix, e.g. sparkly-apple-3026 (with urlSuffix).")
-    url_suffix: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-                                   description="Instance suffix, e.g. wallaroo.community (with urlPrefix).")
-    api_url: HttpUrl | None = Field(default=None, description="MLOps API base URL ending in /v1/api, e.g. "
-                                    "https://wallaroo.example.com/v1/api. No user info, query or fragment.")
-    token_url: HttpUrl | None = Field(default=None,
-                                      description="Keycloak token endpoint; defaults to the API host's "
-                                                  "/auth/realms/master/protocol/openid-connect/token.")
+    url_prefix: str | None = Field(
+        default=None, pattern=HOST_LABEL, description="Instance prefix, e.g. sparkly-apple-3026 (with urlSuffix)."
+    )
+    url_suffix: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Instance suffix, e.g. wallaroo.community (with urlPrefix).",
+    )
+    api_url: HttpUrl | None = Field(
+        default=None,
+        description="MLOps API base URL ending in /v1/api, e.g. "
+        "https://wallaroo.example.com/v1/api. No user info, query or fragment.",
+    )
+    token_url: HttpUrl | None = Field(
+        default=None,
+        description="Keycloak token endpoint; defaults to the API host's "
+        "/auth/realms/master/protocol/openid-connect/token.",
+    )
     inference_hosts: list[Origin] | None = Field(
-        default=None, max_length=16,
+        default=None,
+        max_length=16,
         description="Origins (scheme://host[:port]) besides the API's own that may receive the token for "
-                    "inference, e.g. [https://inference.example.com]. A pipeline's external URL on any other "
-                    "origin fails with UntrustedInferenceHost before anything is sent.")
+        "inference, e.g. [https://inference.example.com]. A pipeline's external URL on any other "
+        "origin fails with UntrustedInferenceHost before anything is sent.",
+    )
     client_id: str = Field(default="api-client", min_length=1, description="Confidential OAuth client id.")
     grant: Literal["password", "client_credentials"] = Field(
-        default="password", description="OAuth grant: password (user token, needed for the MLOps API) "
-                                        "or client_credentials.")
+        default="password",
+        description="OAuth grant: password (user token, needed for the MLOps API) or client_credentials.",
+    )
     credentials_secret_ref: CredentialsSecretRef = Field(description="Secret with the credentials.")
     ca_bundle: CABundle | None = Field(default=None, description="Custom CA bundle for TLS verification.")
-    insecure_skip_tls_verify: bool = Field(default=False, alias="insecureSkipTLSVerify",
-                                           description="Disable TLS verification. Never in production.")
-    request_timeout_seconds: float = Field(default=60, gt=0, le=3600,
-                                           description="Timeout of MLOps API and token requests.")
+    insecure_skip_tls_verify: bool = Field(
+        default=False, alias="insecureSkipTLSVerify", description="Disable TLS verification. Never in production."
+    )
+    request_timeout_seconds: float = Field(
+        default=60, gt=0, le=3600, description="Timeout of MLOps API and token requests."
+    )
 
-    model_config = ConfigDict(hide_input_in_errors=True, json_schema_extra={"x-kubernetes-validations": [
-        {"rule": "has(self.urlPrefix) == has(self.urlSuffix)",
-         "message": "urlPrefix and urlSuffix go together"},
-        {"rule": "has(self.apiUrl) != has(self.urlPrefix)",
-         "message": "give either apiUrl or urlPrefix and urlSuffix, not both and not neither"},
-        {"rule": "!has(self.tokenUrl) || has(self.apiUrl)",
-         "message": "tokenUrl needs apiUrl (with urlPrefix/urlSuffix the token URL is derived)"},
-    ]})
+    model_config = ConfigDict(
+        hide_input_in_errors=True,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.urlPrefix) == has(self.urlSuffix)",
+                    "message": "urlPrefix and urlSuffix go together",
+                },
+                {
+                    "rule": "has(self.apiUrl) != has(self.urlPrefix)",
+                    "message": "give either apiUrl or urlPrefix and urlSuffix, not both and not neither",
+                },
+                {
+                    "rule": "!has(self.tokenUrl) || has(self.apiUrl)",
+                    "message": "tokenUrl needs apiUrl (with urlPrefix/urlSuffix the token URL is derived)",
+                },
+            ]
+        },
+    )
 
 
 class WallarooConnectionStatus(KubeModel):

@@ -14,10 +14,32 @@ from wallaroo_operator.models.connection import WallarooConnectionSpec, Wallaroo
 from wallaroo_operator.models.job import InferenceJobSpec, InferenceJobStatus
 
 # JSON Schema keywords that a structural OpenAPI v3 schema in a CRD accepts and that we use.
-_KEPT = {"type", "description", "properties", "required", "items", "enum", "default", "pattern", "minimum",
-         "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems",
-         "additionalProperties", "format", "minProperties", "maxProperties", "x-kubernetes-validations",
-         "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-preserve-unknown-fields"}
+_KEPT = {
+    "type",
+    "description",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "default",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "additionalProperties",
+    "format",
+    "minProperties",
+    "maxProperties",
+    "x-kubernetes-validations",
+    "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+    "x-kubernetes-preserve-unknown-fields",
+}
 
 
 def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -80,33 +102,62 @@ def _conditions_as_map(status_schema: dict[str, Any]) -> dict[str, Any]:
     return status_schema
 
 
-def _crd(kind: str, plural: str, short_names: list[str], spec_model: type[BaseModel],
-         status_model: type[BaseModel], description: str, columns: list[dict[str, str]],
-         rules: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def _crd(
+    kind: str,
+    plural: str,
+    short_names: list[str],
+    spec_model: type[BaseModel],
+    status_model: type[BaseModel],
+    description: str,
+    columns: list[dict[str, str]],
+    rules: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
     spec = openapi_schema(spec_model)
     status = _conditions_as_map(openapi_schema(status_model))
     status["description"] = "Observed state, written by the operator only."
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{c.GROUP}",
-                     "labels": {"app.kubernetes.io/name": c.MANAGED_BY, "app.kubernetes.io/component": "crd"}},
+        "metadata": {
+            "name": f"{plural}.{c.GROUP}",
+            "labels": {"app.kubernetes.io/name": c.MANAGED_BY, "app.kubernetes.io/component": "crd"},
+        },
         "spec": {
             "group": c.GROUP,
-            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower(),
-                      "shortNames": short_names, "categories": [c.CATEGORY]},
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": short_names,
+                "categories": [c.CATEGORY],
+            },
             "scope": "Namespaced",
             "conversion": {"strategy": "None"},  # the server's default, written out so the CRD round-trips
-            "versions": [{
-                "name": c.VERSION, "served": True, "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object", "description": description, "required": ["spec"],
-                    "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                                   "metadata": {"type": "object"}, "spec": spec, "status": status},
-                    **({"x-kubernetes-validations": rules} if rules else {})}},
-            }],
+            "versions": [
+                {
+                    "name": c.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": description,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                            **({"x-kubernetes-validations": rules} if rules else {}),
+                        }
+                    },
+                }
+            ],
         },
     }
 
@@ -119,34 +170,60 @@ def _column(name: str, path: str, kind: str = "string", description: str | None 
 
 
 def inference_job_crd() -> dict[str, Any]:
-    return _crd(c.JOB_KIND, c.JOB_PLURAL, ["ijob", "ijobs"], InferenceJobSpec, InferenceJobStatus,
-                "InferenceJob runs a Wallaroo pipeline over input held in ConfigMaps, once or on a cron schedule, "
-                "and writes per-row results into ConfigMaps it owns.",
-                [_column("Workspace", ".spec.workspace"), _column("Pipeline", ".spec.pipeline"),
-                 _column("Schedule", ".spec.schedule"),
-                 _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
-                 _column("Phase", ".status.phase"),
-                 _column("Last Run", ".status.lastRun.completionTime", "date", "When the last run finished."),
-                 _column("Rows", ".status.lastRun.rows", "integer", "Rows in the last run."),
-                 _column("Done", ".status.lastRun.progress.rowsDone", "integer",
-                         "Rows done so far by the active run (updated every few seconds)."),
-                 _column("Age", ".metadata.creationTimestamp", "date")],
-                # The job's name labels its results ConfigMaps, and label values hold 63 characters.
-                rules=[{"rule": "size(self.metadata.name) <= 63",
-                        "message": "an InferenceJob name has at most 63 characters (it labels the results)"}])
+    return _crd(
+        c.JOB_KIND,
+        c.JOB_PLURAL,
+        ["ijob", "ijobs"],
+        InferenceJobSpec,
+        InferenceJobStatus,
+        "InferenceJob runs a Wallaroo pipeline over input held in ConfigMaps, once or on a cron schedule, "
+        "and writes per-row results into ConfigMaps it owns.",
+        [
+            _column("Workspace", ".spec.workspace"),
+            _column("Pipeline", ".spec.pipeline"),
+            _column("Schedule", ".spec.schedule"),
+            _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            _column("Phase", ".status.phase"),
+            _column("Last Run", ".status.lastRun.completionTime", "date", "When the last run finished."),
+            _column("Rows", ".status.lastRun.rows", "integer", "Rows in the last run."),
+            _column(
+                "Done",
+                ".status.lastRun.progress.rowsDone",
+                "integer",
+                "Rows done so far by the active run (updated every few seconds).",
+            ),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+        ],
+        # The job's name labels its results ConfigMaps, and label values hold 63 characters.
+        rules=[
+            {
+                "rule": "size(self.metadata.name) <= 63",
+                "message": "an InferenceJob name has at most 63 characters (it labels the results)",
+            }
+        ],
+    )
 
 
 def wallaroo_connection_crd() -> dict[str, Any]:
-    return _crd(c.CONNECTION_KIND, c.CONNECTION_PLURAL, ["wconn"], WallarooConnectionSpec,
-                WallarooConnectionStatus,
-                "WallarooConnection is one Wallaroo endpoint and the Secret with its credentials, shared by jobs.",
-                [_column("API", ".status.apiUrl"),
-                 _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
-                 _column("Reason", '.status.conditions[?(@.type=="Ready")].reason'),
-                 _column("Age", ".metadata.creationTimestamp", "date")])
+    return _crd(
+        c.CONNECTION_KIND,
+        c.CONNECTION_PLURAL,
+        ["wconn"],
+        WallarooConnectionSpec,
+        WallarooConnectionStatus,
+        "WallarooConnection is one Wallaroo endpoint and the Secret with its credentials, shared by jobs.",
+        [
+            _column("API", ".status.apiUrl"),
+            _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+            _column("Reason", '.status.conditions[?(@.type=="Ready")].reason'),
+            _column("Age", ".metadata.creationTimestamp", "date"),
+        ],
+    )
 
 
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name → CRD manifest."""
-    return {f"{c.GROUP}_{c.JOB_PLURAL}.yaml": inference_job_crd(),
-            f"{c.GROUP}_{c.CONNECTION_PLURAL}.yaml": wallaroo_connection_crd()}
+    return {
+        f"{c.GROUP}_{c.JOB_PLURAL}.yaml": inference_job_crd(),
+        f"{c.GROUP}_{c.CONNECTION_PLURAL}.yaml": wallaroo_connection_crd(),
+    }

@@ -25,18 +25,20 @@ Quantity = Annotated[str, Field(pattern=QUANTITY, max_length=32)]
 
 # Kubernetes' own schema for these (Affinity) is large and versioned by the API server; the API server
 # validates it when the operator creates the Job, and a rejection fails the run with a clear message.
-FreeForm = Annotated[dict[str, Any], WithJsonSchema(
-    {"type": "object", "x-kubernetes-preserve-unknown-fields": True})]
+FreeForm = Annotated[dict[str, Any], WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True})]
 
 
 class WorkerResources(KubeModel):
     """Requests and limits of the worker container (cpu, memory, ephemeral-storage)."""
 
     requests: dict[str, Quantity] | None = Field(
-        default=None, description="Default cpu 100m, memory 128Mi (sized by measurement: docs/benchmarks.md).")
+        default=None, description="Default cpu 100m, memory 128Mi (sized by measurement: docs/benchmarks.md)."
+    )
     limits: dict[str, Quantity] | None = Field(
-        default=None, description="Default memory 256Mi. The worker derives its own input limits from "
-                                  "limits.memory and fails with a clear reason instead of being OOM-killed.")
+        default=None,
+        description="Default memory 256Mi. The worker derives its own input limits from "
+        "limits.memory and fails with a clear reason instead of being OOM-killed.",
+    )
 
 
 class Toleration(KubeModel):
@@ -44,7 +46,8 @@ class Toleration(KubeModel):
     operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Exists or Equal (default).")
     value: str | None = Field(default=None, max_length=63, description="Taint value for Equal.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
-        default=None, description="Taint effect to match; empty means all.")
+        default=None, description="Taint effect to match; empty means all."
+    )
     toleration_seconds: int | None = Field(default=None, description="For NoExecute: how long the Pod stays.")
 
 
@@ -53,31 +56,45 @@ class ExecutionSpec(KubeModel):
     process of the operator when it runs with --executor=local. Either way the operator itself never
     holds the input rows or the outputs."""
 
-    shards: int = Field(default=1, ge=1, le=100,
-                        description="Split the rows into this many contiguous slices, each run by its own Pod "
-                                    "(an Indexed Job; a failed shard is retried alone). Outputs are the same, "
-                                    "in the same order, as with one shard.")
-    parallelism: int | None = Field(default=None, ge=1, le=100,
-                                    description="Shards running at once (default: all of them).")
-    backoff_limit_per_index: int = Field(default=2, ge=0, le=20,
-                                         description="Retries of one failed shard Pod before the run fails.")
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Split the rows into this many contiguous slices, each run by its own Pod "
+        "(an Indexed Job; a failed shard is retried alone). Outputs are the same, "
+        "in the same order, as with one shard.",
+    )
+    parallelism: int | None = Field(
+        default=None, ge=1, le=100, description="Shards running at once (default: all of them)."
+    )
+    backoff_limit_per_index: int = Field(
+        default=2, ge=0, le=20, description="Retries of one failed shard Pod before the run fails."
+    )
     resources: WorkerResources | None = Field(default=None, description="The worker container's resources.")
     node_selector: dict[str, str] | None = Field(default=None, description="Pod nodeSelector.")
     tolerations: list[Toleration] | None = Field(default=None, max_length=50, description="Pod tolerations.")
     affinity: FreeForm | None = Field(default=None, description="Pod affinity (core/v1 Affinity).")
-    priority_class_name: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN,
-                                            description="Pod priorityClassName.")
+    priority_class_name: str | None = Field(
+        default=None, max_length=253, pattern=DNS_SUBDOMAIN, description="Pod priorityClassName."
+    )
     service_account_name: str | None = Field(
-        default=None, max_length=253, pattern=DNS_SUBDOMAIN,
+        default=None,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
         description="Run the worker as this ServiceAccount instead of the per-run one the operator creates; "
-                    "the operator still binds the run's Role (its own objects only) to it.")
-    image_pull_secrets: list[LocalObjectReference] | None = Field(default=None, max_length=20,
-                                                                  description="Pod imagePullSecrets.")
+        "the operator still binds the run's Role (its own objects only) to it.",
+    )
+    image_pull_secrets: list[LocalObjectReference] | None = Field(
+        default=None, max_length=20, description="Pod imagePullSecrets."
+    )
     pod_labels: dict[str, str] | None = Field(default=None, description="Extra labels on the worker Pods.")
     pod_annotations: dict[str, str] | None = Field(default=None, description="Extra annotations on the Pods.")
     ttl_seconds_after_finished: int | None = Field(
-        default=None, ge=0, description="Delete the finished Job (and its Pods) this long after it ends; by "
-                                        "default the operator deletes it once the run is recorded.")
+        default=None,
+        ge=0,
+        description="Delete the finished Job (and its Pods) this long after it ends; by "
+        "default the operator deletes it once the run is recorded.",
+    )
 
     def requests(self) -> dict[str, str]:
         return {**DEFAULT_REQUESTS, **((self.resources.requests if self.resources else None) or {})}
@@ -101,12 +118,27 @@ class RunProgress(KubeModel):
     eta_seconds: int | None = Field(default=None, description="Estimated seconds left at the current pace.")
     shards: list[ShardProgress] | None = Field(default=None, description="Per shard, when sharded.")
     worker: str | None = Field(default=None, description="The Job (or local process) executing the run.")
-    worker_failures: int | None = Field(default=None, description="Worker Pods that failed so far (retried "
-                                                                   "within backoffLimitPerIndex).")
+    worker_failures: int | None = Field(
+        default=None, description="Worker Pods that failed so far (retried within backoffLimitPerIndex)."
+    )
 
 
-_UNITS = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_UNITS = {
+    "": 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
 
 
 def quantity_bytes(quantity: str) -> int:

@@ -38,11 +38,18 @@ from wallaroo_operator.objectstore.sink import (
 )
 
 
-def settings_from_spec(spec: ObjectStoreConnection, credentials: Credentials | None,
-                       ca_bundle_file: str | None = None) -> S3Settings:
+def settings_from_spec(
+    spec: ObjectStoreConnection, credentials: Credentials | None, ca_bundle_file: str | None = None
+) -> S3Settings:
     """The client settings for a spec whose Secret (credentials) and CA bundle (a PEM file) are resolved."""
-    return S3Settings(bucket=spec.bucket, endpoint=spec.endpoint, region=spec.region, path_style=spec.path_style,
-                      credentials=credentials, ca_bundle_file=ca_bundle_file)
+    return S3Settings(
+        bucket=spec.bucket,
+        endpoint=spec.endpoint,
+        region=spec.region,
+        path_style=spec.path_style,
+        credentials=credentials,
+        ca_bundle_file=ca_bundle_file,
+    )
 
 
 __all__ = [

@@ -26,8 +26,14 @@ from wallaroo_operator.wallaroo.errors import sanitize
 for _noisy in ("botocore", "boto3", "s3transfer"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
-_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken",
-               "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
+_AUTH_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "InvalidClientTokenId",
+    "AuthorizationHeaderMalformed",
+}
 _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
 _NO_BUCKET_CODES = {"NoSuchBucket"}
 _DENIED_CODES = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}
@@ -160,8 +166,9 @@ class ObjectStore:
         """A streaming body of bytes [start, end) (to the object's end when None), closed on exit."""
         last = "" if end is None else str(end - 1)
         with self._translated("read", obj.key, obj):
-            response = self.client.get_object(Bucket=self.bucket, Key=obj.key, Range=f"bytes={start}-{last}",
-                                              IfMatch=obj.etag)
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=obj.key, Range=f"bytes={start}-{last}", IfMatch=obj.etag
+            )
         body = response["Body"]
         try:
             yield _TranslatingBody(body, self, obj)
@@ -170,8 +177,16 @@ class ObjectStore:
 
     # -- writing ---------------------------------------------------------------------------------------
 
-    def put(self, key: str, data: bytes, *, metadata: dict[str, str], content_type: str,
-            if_none_match: bool = False, if_match: str | None = None) -> str:
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str],
+        content_type: str,
+        if_none_match: bool = False,
+        if_match: str | None = None,
+    ) -> str:
         """Write an object; the conditions make it a create-only (If-None-Match: *) or replace-this-version
         (If-Match) write. Returns the new ETag; ResultsConflict when the condition fails."""
         extra: dict[str, str] = {}
@@ -181,19 +196,22 @@ class ObjectStore:
             extra["IfMatch"] = if_match
         try:
             with self._translated("write", key):
-                response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=metadata,
-                                                  ContentType=content_type, **extra)
+                response = self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, Metadata=metadata, ContentType=content_type, **extra
+                )
         except e.InputChanged:
-            raise e.ResultsConflict(f"{s3_uri(self.bucket, key)} was written by someone else meanwhile; "
-                                    "not overwritten") from None
+            raise e.ResultsConflict(
+                f"{s3_uri(self.bucket, key)} was written by someone else meanwhile; not overwritten"
+            ) from None
         return str(response["ETag"])
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1000 keys
-            batch = keys[start:start + 1000]
+            batch = keys[start : start + 1000]
             with self._translated("delete", batch[0]):
-                self.client.delete_objects(Bucket=self.bucket,
-                                           Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+                self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
 
     # -- errors ----------------------------------------------------------------------------------------
 
@@ -206,24 +224,33 @@ class ObjectStore:
         except botocore.exceptions.ClientError as error:
             raise self.client_error(error, action, key, obj) from None
         except botocore.exceptions.SSLError as error:
-            raise e.ObjectStoreTLSFailed(f"{action} {s3_uri(self.bucket, key)}: TLS verification of "
-                                         f"{self.settings.endpoint} failed ({error}); give the store's CA "
-                                         "bundle") from None
-        except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
-                botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError,
-                botocore.exceptions.ResponseStreamingError) as error:
+            raise e.ObjectStoreTLSFailed(
+                f"{action} {s3_uri(self.bucket, key)}: TLS verification of "
+                f"{self.settings.endpoint} failed ({error}); give the store's CA "
+                "bundle"
+            ) from None
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ResponseStreamingError,
+        ) as error:
             raise e.ObjectStoreUnreachable(
                 f"{action} {s3_uri(self.bucket, key)}: {self.settings.endpoint or 'S3'} unreachable after "
-                f"{self.settings.max_attempts} attempts ({type(error).__name__}: {error})") from None
+                f"{self.settings.max_attempts} attempts ({type(error).__name__}: {error})"
+            ) from None
         except botocore.exceptions.NoCredentialsError:
             raise e.ObjectStoreAuthenticationFailed(
                 f"{action} {s3_uri(self.bucket, key)}: no credentials: give credentialsSecretRef, or an IAM role "
-                "to the Pod (IRSA)") from None
+                "to the Pod (IRSA)"
+            ) from None
         except botocore.exceptions.BotoCoreError as error:
             raise e.ObjectStoreUnreachable(f"{action} {s3_uri(self.bucket, key)}: {error}") from None
 
-    def client_error(self, error: botocore.exceptions.ClientError, action: str, key: str,
-                     obj: ObjectInfo | None = None) -> e.ObjectStoreError:
+    def client_error(
+        self, error: botocore.exceptions.ClientError, action: str, key: str, obj: ObjectInfo | None = None
+    ) -> e.ObjectStoreError:
         code = str(error.response.get("Error", {}).get("Code", ""))
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         detail = error.response.get("Error", {}).get("Message") or code
@@ -233,13 +260,18 @@ class ObjectStore:
         if code in _AUTH_CODES:
             return e.ObjectStoreAuthenticationFailed(
                 f"{action} {where}: the store rejected the credentials ({code}): check the access key id and "
-                "secret access key")
+                "secret access key"
+            )
         if code in _NO_BUCKET_CODES:
-            return e.BucketNotFound(f"{action} {where}: bucket {self.bucket!r} does not exist at "
-                                    f"{self.settings.endpoint or 'AWS ' + self.settings.region}")
+            return e.BucketNotFound(
+                f"{action} {where}: bucket {self.bucket!r} does not exist at "
+                f"{self.settings.endpoint or 'AWS ' + self.settings.region}"
+            )
         if code in _DENIED_CODES:
-            return e.AccessDenied(f"{action} {where}: access denied ({detail}); the credentials need "
-                                  f"{'s3:PutObject' if action == 'write' else 's3:GetObject and s3:ListBucket'}")
+            return e.AccessDenied(
+                f"{action} {where}: access denied ({detail}); the credentials need "
+                f"{'s3:PutObject' if action == 'write' else 's3:GetObject and s3:ListBucket'}"
+            )
         if code in _CHANGED_CODES:
             was = f" (was ETag {obj.etag})" if obj else ""
             return e.InputChanged(f"{action} {where}: the object changed while the run read it{was}")
@@ -264,4 +296,3 @@ class _TranslatingBody:
     def iter_chunks(self, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
         while chunk := self.read(chunk_size):
             yield chunk
-

@@ -50,6 +50,6 @@ class RangeFile(io.RawIOBase):
             self._buffer = self._store.read_range(self._obj, start, fetch_end)
             self._buffer_start = start
             self.range_requests += 1
-        data = self._buffer[start - self._buffer_start: end - self._buffer_start]
+        data = self._buffer[start - self._buffer_start : end - self._buffer_start]
         self._position = end
         return data

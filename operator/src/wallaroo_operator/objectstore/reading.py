@@ -27,8 +27,16 @@ from wallaroo_operator.objectstore.errors import s3_uri
 from wallaroo_operator.objectstore.rangefile import RangeFile
 
 Format = Literal["json", "jsonl", "parquet", "arrow"]
-_EXTENSIONS: dict[str, Format] = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-                                  ".pq": "parquet", ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow"}
+_EXTENSIONS: dict[str, Format] = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+}
 STREAM_CHUNK_BYTES = 1024 * 1024
 DEFAULT_BATCH_ROWS = 10_000
 
@@ -49,20 +57,26 @@ def detect_format(bucket: str, key: str, configured: str = "auto") -> Format:
     for extension, fmt in _EXTENSIONS.items():
         if name.endswith(extension):
             return fmt
-    raise e.InvalidInput(f"{s3_uri(bucket, key)}: cannot tell the format from the name (expected .json, .jsonl, "
-                         ".ndjson, .parquet or .arrow, optionally .gz); set input.objectStore.format")
+    raise e.InvalidInput(
+        f"{s3_uri(bucket, key)}: cannot tell the format from the name (expected .json, .jsonl, "
+        ".ndjson, .parquet or .arrow, optionally .gz); set input.objectStore.format"
+    )
 
 
 def choose_column(columns: list[str], wanted: str | None, source: str) -> str:
     """The pipeline's input column: the one asked for, else the only one there is."""
     if wanted is not None:
         if wanted not in columns:
-            raise e.InputColumnNotFound(f"{source}: no column {wanted!r} (the pipeline's input); "
-                                        f"its columns are {', '.join(columns[:20]) or 'none'}")
+            raise e.InputColumnNotFound(
+                f"{source}: no column {wanted!r} (the pipeline's input); "
+                f"its columns are {', '.join(columns[:20]) or 'none'}"
+            )
         return wanted
     if len(columns) != 1:
-        raise e.InputColumnNotFound(f"{source}: {len(columns)} columns ({', '.join(columns[:20])}); set "
-                                    "input.objectStore.column to the pipeline's input column")
+        raise e.InputColumnNotFound(
+            f"{source}: {len(columns)} columns ({', '.join(columns[:20])}); set "
+            "input.objectStore.column to the pipeline's input column"
+        )
     return columns[0]
 
 
@@ -75,8 +89,9 @@ class RowValidator:
 
     def check(self, name: str, rows: list[Any], source: str, *, values_checked: bool = False) -> None:
         if self.name is not None and name != self.name:
-            raise e.InputColumnNotFound(f"{source}: input column {name!r} differs from {self.name!r} in "
-                                        "the objects before it")
+            raise e.InputColumnNotFound(
+                f"{source}: input column {name!r} differs from {self.name!r} in the objects before it"
+            )
         try:
             if not values_checked:
                 validate_rows(name, rows, source)
@@ -88,11 +103,13 @@ class RowValidator:
             self.name, self.width = name, len(rows[0])
 
 
-def batched(name: str, rows: list[list[Any]], source: str, first_row: int | None, size: int,
-            checked: bool = False) -> Iterator[RowBatch]:
+def batched(
+    name: str, rows: list[list[Any]], source: str, first_row: int | None, size: int, checked: bool = False
+) -> Iterator[RowBatch]:
     for start in range(0, len(rows), size):
-        yield RowBatch(name, rows[start:start + size], source,
-                       None if first_row is None else first_row + start, checked)
+        yield RowBatch(
+            name, rows[start : start + size], source, None if first_row is None else first_row + start, checked
+        )
 
 
 def check_arrow_column(column: pa.Array | pa.ChunkedArray, name: str, source: str) -> None:
@@ -100,18 +117,22 @@ def check_arrow_column(column: pa.Array | pa.ChunkedArray, name: str, source: st
     non-empty list of finite numbers per row, all of one width."""
     kind = column.type
     if not (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)) or not (
-            pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)):
+        pa.types.is_integer(kind.value_type) or pa.types.is_floating(kind.value_type)
+    ):
         raise e.InvalidInput(f"{source}: column {name!r} is {kind}, not a list of numbers per row")
     if column.null_count:
         raise e.InvalidInput(f"{source}: {column.null_count} rows of {name!r} are null")
     values = pc.list_flatten(column)
-    if values.null_count or (pa.types.is_floating(kind.value_type) and len(values)
-                             and not pc.all(pc.is_finite(values)).as_py()):
+    if values.null_count or (
+        pa.types.is_floating(kind.value_type) and len(values) and not pc.all(pc.is_finite(values)).as_py()
+    ):
         raise e.InvalidInput(f"{source}: {name!r} holds a null, NaN or Infinity")
     widths = pc.min_max(pc.list_value_length(column)).as_py()
     if len(column) and (widths["min"] != widths["max"] or not widths["min"]):
-        raise e.InvalidInput(f"{source}: rows of {name!r} have from {widths['min']} to {widths['max']} values; "
-                             "every row needs the same number, at least one")
+        raise e.InvalidInput(
+            f"{source}: rows of {name!r} have from {widths['min']} to {widths['max']} values; "
+            "every row needs the same number, at least one"
+        )
 
 
 # -- Parquet: row groups, read by range ------------------------------------------------------------------
@@ -133,8 +154,9 @@ def parquet_file(store: ObjectStore, obj: ObjectInfo, gzipped: bool = False) -> 
     except e.ObjectStoreError:
         raise
     except (pa.ArrowException, OSError, ValueError) as error:
-        raise e.InvalidInput(f"{s3_uri(store.bucket, obj.key)}: not a readable Parquet file, corrupt or "
-                             f"truncated ({_short(error)})") from None
+        raise e.InvalidInput(
+            f"{s3_uri(store.bucket, obj.key)}: not a readable Parquet file, corrupt or truncated ({_short(error)})"
+        ) from None
 
 
 def parquet_row_counts(store: ObjectStore, obj: ObjectInfo, gzipped: bool = False) -> list[int]:
@@ -143,8 +165,15 @@ def parquet_row_counts(store: ObjectStore, obj: ObjectInfo, gzipped: bool = Fals
     return [metadata.row_group(index).num_rows for index in range(metadata.num_row_groups)]
 
 
-def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int | None, column: str | None,
-                      first_row: int | None, gzipped: bool = False) -> Iterator[tuple[str, list[list[Any]], int | None]]:
+def read_parquet_rows(
+    store: ObjectStore,
+    obj: ObjectInfo,
+    start: int,
+    end: int | None,
+    column: str | None,
+    first_row: int | None,
+    gzipped: bool = False,
+) -> Iterator[tuple[str, list[list[Any]], int | None]]:
     """Rows [start, end) of the object (to its end for None): only the row groups overlapping them are
     fetched, and only the input column."""
     source = s3_uri(store.bucket, obj.key)
@@ -161,8 +190,9 @@ def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int 
             except e.ObjectStoreError:
                 raise
             except (pa.ArrowException, OSError, ValueError) as error:
-                raise e.InvalidInput(f"{source}: row group {group} cannot be read, corrupt or truncated "
-                                     f"({_short(error)})") from None
+                raise e.InvalidInput(
+                    f"{source}: row group {group} cannot be read, corrupt or truncated ({_short(error)})"
+                ) from None
             values = table.column(0).slice(low - offset, high - low)
             check_arrow_column(values, name, source)
             yield name, values.to_pylist(), None if first_row is None else first_row + (low - start)
@@ -172,8 +202,9 @@ def read_parquet_rows(store: ObjectStore, obj: ObjectInfo, start: int, end: int 
 # -- Arrow IPC files: record batch by record batch -------------------------------------------------------
 
 
-def read_arrow(store: ObjectStore, obj: ObjectInfo, column: str | None,
-               gzipped: bool = False) -> Iterator[tuple[str, list[list[Any]]]]:
+def read_arrow(
+    store: ObjectStore, obj: ObjectInfo, column: str | None, gzipped: bool = False
+) -> Iterator[tuple[str, list[list[Any]]]]:
     source = s3_uri(store.bucket, obj.key)
     try:
         reader = pa.ipc.open_file(random_access(store, obj, gzipped))
@@ -257,11 +288,14 @@ def jsonl_rows(lines: Iterable[bytes], column: str | None, source: str) -> Itera
         try:
             record = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise e.InvalidInput(f"{source}: a line is not valid JSON ({_short(error)}), line {number} of "
-                                 "this shard's slice") from None
+            raise e.InvalidInput(
+                f"{source}: a line is not valid JSON ({_short(error)}), line {number} of this shard's slice"
+            ) from None
         if not isinstance(record, dict):
-            raise e.InvalidInput(f"{source}: expected one JSON object per line such as "
-                                 '{"tensor": [...]}, line ' + str(number) + " of this shard's slice")
+            raise e.InvalidInput(
+                f"{source}: expected one JSON object per line such as "
+                '{"tensor": [...]}, line ' + str(number) + " of this shard's slice"
+            )
         name = choose_column(list(record), column, source)
         yield name, record[name]
 

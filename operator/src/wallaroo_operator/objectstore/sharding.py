@@ -65,14 +65,35 @@ class InputPlan:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form: compute the plan once and give the same one to every shard, so that objects
         added under the prefix meanwhile cannot make shards disagree about who reads what."""
-        return {"bucket": self.bucket, "byRows": self.by_rows, "objects": [
-            {"key": o.info.key, "size": o.info.size, "etag": o.info.etag, "format": o.format,
-             "splittable": o.splittable, "rows": o.rows, "gzipped": o.gzipped} for o in self.objects]}
+        return {
+            "bucket": self.bucket,
+            "byRows": self.by_rows,
+            "objects": [
+                {
+                    "key": o.info.key,
+                    "size": o.info.size,
+                    "etag": o.info.etag,
+                    "format": o.format,
+                    "splittable": o.splittable,
+                    "rows": o.rows,
+                    "gzipped": o.gzipped,
+                }
+                for o in self.objects
+            ],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputPlan:
-        objects = tuple(InputObject(ObjectInfo(o["key"], o["size"], o["etag"]), o["format"], o["splittable"],
-                                    o.get("rows"), o.get("gzipped", False)) for o in data["objects"])
+        objects = tuple(
+            InputObject(
+                ObjectInfo(o["key"], o["size"], o["etag"]),
+                o["format"],
+                o["splittable"],
+                o.get("rows"),
+                o.get("gzipped", False),
+            )
+            for o in data["objects"]
+        )
         return cls(data["bucket"], objects, data["byRows"])
 
     def _weight(self, obj: InputObject) -> int:
@@ -98,8 +119,9 @@ class InputPlan:
         return units
 
 
-def plan_input(store: ObjectStore, *, key: str | None = None, prefix: str | None = None,
-               format: str = "auto") -> InputPlan:
+def plan_input(
+    store: ObjectStore, *, key: str | None = None, prefix: str | None = None, format: str = "auto"
+) -> InputPlan:
     """List (or look up) the input objects and plan from their metadata."""
     if (key is None) == (prefix is None):
         raise ValueError("give exactly one of key and prefix")
@@ -112,18 +134,27 @@ def plan_input(store: ObjectStore, *, key: str | None = None, prefix: str | None
         infos = [info for info in listed if _is_data(info.key)]
     infos = [info for info in infos if info.size > 0]
     if not infos:
-        raise e.EmptyInput(f"{s3_uri(store.bucket, key or prefix or '')}: only empty objects, folder markers "
-                           "or names starting with _ or .")
+        raise e.EmptyInput(
+            f"{s3_uri(store.bucket, key or prefix or '')}: only empty objects, folder markers "
+            "or names starting with _ or ."
+        )
     formats = [(info, reading.detect_format(store.bucket, info.key, format)) for info in infos]
     if all(fmt == "parquet" and not _gzip_name(info.key) for info, fmt in formats):
-        objects = tuple(InputObject(info, "parquet", True, sum(reading.parquet_row_counts(store, info)))
-                        for info, _ in formats)
+        objects = tuple(
+            InputObject(info, "parquet", True, sum(reading.parquet_row_counts(store, info))) for info, _ in formats
+        )
         if not any(obj.rows for obj in objects):
             raise e.EmptyInput(f"{s3_uri(store.bucket, key or prefix or '')}: the Parquet files hold no rows")
         return InputPlan(store.bucket, objects, by_rows=True)
-    objects = tuple(InputObject(info, fmt, fmt == "jsonl" and not reading.starts_with_gzip(store, info),
-                                gzipped=fmt in ("parquet", "arrow") and reading.starts_with_gzip(store, info))
-                    for info, fmt in formats)
+    objects = tuple(
+        InputObject(
+            info,
+            fmt,
+            fmt == "jsonl" and not reading.starts_with_gzip(store, info),
+            gzipped=fmt in ("parquet", "arrow") and reading.starts_with_gzip(store, info),
+        )
+        for info, fmt in formats
+    )
     return InputPlan(store.bucket, objects, by_rows=False)
 
 
@@ -137,8 +168,15 @@ def _is_data(key: str) -> bool:
     return bool(name) and not name.startswith(("_", "."))
 
 
-def read_shard(store: ObjectStore, plan: InputPlan, index: int, count: int, *, column: str | None = None,
-               batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[RowBatch]:
+def read_shard(
+    store: ObjectStore,
+    plan: InputPlan,
+    index: int,
+    count: int,
+    *,
+    column: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> Iterator[RowBatch]:
     """The shard's rows in input order, in batches of at most `batch_rows`, validated as they come."""
     validator = reading.RowValidator()
     for unit in plan.shard(index, count):
@@ -147,8 +185,9 @@ def read_shard(store: ObjectStore, plan: InputPlan, index: int, count: int, *, c
             yield batch
 
 
-def read_all(store: ObjectStore, plan: InputPlan, *, column: str | None = None,
-             batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[RowBatch]:
+def read_all(
+    store: ObjectStore, plan: InputPlan, *, column: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[RowBatch]:
     return read_shard(store, plan, 0, 1, column=column, batch_rows=batch_rows)
 
 
@@ -157,8 +196,9 @@ def _read_unit(store: ObjectStore, unit: Unit, column: str | None, batch_rows: i
     fmt = unit.obj.format
     if fmt == "parquet":
         start, end = (unit.start, unit.end) if unit.kind == "rows" else (0, None)
-        for name, rows, first in reading.read_parquet_rows(store, info, start, end, column, unit.first_row,
-                                                           unit.obj.gzipped):
+        for name, rows, first in reading.read_parquet_rows(
+            store, info, start, end, column, unit.first_row, unit.obj.gzipped
+        ):
             yield from reading.batched(name, rows, source, first, batch_rows, checked=True)
     elif fmt == "arrow":
         for name, rows in reading.read_arrow(store, info, column, unit.obj.gzipped):
@@ -167,9 +207,13 @@ def _read_unit(store: ObjectStore, unit: Unit, column: str | None, batch_rows: i
         name, rows = reading.read_json_document(store, info, column)
         yield from reading.batched(name, rows, source, None, batch_rows)
     else:
-        lines = (reading.jsonl_range_lines(store, info, unit.start, unit.end) if unit.kind == "bytes"
-                 else reading.gunzip_lines(store, info) if reading.starts_with_gzip(store, info)
-                 else reading.jsonl_range_lines(store, info, 0, info.size))
+        lines = (
+            reading.jsonl_range_lines(store, info, unit.start, unit.end)
+            if unit.kind == "bytes"
+            else reading.gunzip_lines(store, info)
+            if reading.starts_with_gzip(store, info)
+            else reading.jsonl_range_lines(store, info, 0, info.size)
+        )
         yield from _jsonl_batches(lines, column, source, batch_rows)
 
 

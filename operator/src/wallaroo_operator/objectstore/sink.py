@@ -74,8 +74,15 @@ def columns_of(rows: Sequence[RowOutputs]) -> dict[str, int]:
 
 
 class ResultSink:
-    def __init__(self, store: ObjectStore, run: RunIdentity, *, prefix: str = "", format: ResultFormat = "jsonl.gz",
-                 rows_per_part: int = 100_000) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        run: RunIdentity,
+        *,
+        prefix: str = "",
+        format: ResultFormat = "jsonl.gz",
+        rows_per_part: int = 100_000,
+    ) -> None:
         if rows_per_part < 1:
             raise ValueError("rows_per_part must be at least 1")
         self.store, self.run, self.format, self.rows_per_part = store, run, format, rows_per_part
@@ -120,8 +127,13 @@ class ResultSink:
         key = f"{self.prefix}part-{shard:05d}-{seq:05d}.{self.format}"
         data = encode_part(rows, self.format)
         digest = hashlib.sha256(data).hexdigest()
-        metadata = {**self._owner(), f"{_META}shard": str(shard), f"{_META}rows": str(len(rows)),
-                    f"{_META}sha256": digest, f"{_META}columns": json.dumps(columns_of(rows), separators=(",", ":"))}
+        metadata = {
+            **self._owner(),
+            f"{_META}shard": str(shard),
+            f"{_META}rows": str(len(rows)),
+            f"{_META}sha256": digest,
+            f"{_META}columns": json.dumps(columns_of(rows), separators=(",", ":")),
+        }
         part = PartInfo(key, shard, len(rows), len(data), digest)
         try:
             self.store.put(key, data, metadata=metadata, content_type=_CONTENT_TYPES[self.format], if_none_match=True)
@@ -130,12 +142,20 @@ class ResultSink:
             head = self.store.head(key)  # it exists: whose is it, and what does it hold?
         self._check_owner(head, key)
         if _meta(head, "sha256") != digest:  # an earlier attempt of this same run: replace exactly that version
-            self.store.put(key, data, metadata=metadata, content_type=_CONTENT_TYPES[self.format],
-                           if_match=head["ETag"])
+            self.store.put(
+                key, data, metadata=metadata, content_type=_CONTENT_TYPES[self.format], if_match=head["ETag"]
+            )
         return part
 
-    def finish(self, *, started: str, finished: str, extra: dict[str, Any] | None = None,
-               parts: Sequence[PartInfo] | None = None, columns: dict[str, int] | None = None) -> dict[str, Any]:
+    def finish(
+        self,
+        *,
+        started: str,
+        finished: str,
+        extra: dict[str, Any] | None = None,
+        parts: Sequence[PartInfo] | None = None,
+        columns: dict[str, int] | None = None,
+    ) -> dict[str, Any]:
         """Write `_manifest.json` over `parts` (in input order; by default every part listed under the run's
         prefix) and return it. Idempotent. Given the parts, objects of this run that are not among them (left
         by an earlier attempt) are deleted, so the run's prefix holds exactly what its manifest lists."""
@@ -144,16 +164,25 @@ class ResultSink:
             return existing
         listed = self._parts() if parts is None else self._given(parts, columns or {})
         manifest = {
-            "kind": MANIFEST_KIND, "version": 1,
-            "namespace": self.run.namespace, "job": self.run.job, "jobUid": self.run.job_uid, "runId": self.run.run_id,
-            "startedAt": started, "finishedAt": finished, "format": self.format,
-            "rows": sum(part["rows"] for part in listed), "parts": listed,
-            "schema": {"columns": self._schema(listed)}, **(extra or {}),
+            "kind": MANIFEST_KIND,
+            "version": 1,
+            "namespace": self.run.namespace,
+            "job": self.run.job,
+            "jobUid": self.run.job_uid,
+            "runId": self.run.run_id,
+            "startedAt": started,
+            "finishedAt": finished,
+            "format": self.format,
+            "rows": sum(part["rows"] for part in listed),
+            "parts": listed,
+            "schema": {"columns": self._schema(listed)},
+            **(extra or {}),
         }
         body = json.dumps(manifest, indent=2).encode()
         try:
-            self.store.put(self.manifest_key, body, metadata=self._owner(), content_type="application/json",
-                           if_none_match=True)
+            self.store.put(
+                self.manifest_key, body, metadata=self._owner(), content_type="application/json", if_none_match=True
+            )
         except e.ResultsConflict:
             written = self.manifest()  # another finisher of the same run got there first
             if written is None:
@@ -170,23 +199,36 @@ class ResultSink:
         return ours
 
     def _delete_strays(self, keep: set[str]) -> None:
-        self.store.delete([info.key for info in self.store.list_objects(self.prefix)
-                           if info.key not in keep and self._is_ours(info.key)])
+        self.store.delete(
+            [
+                info.key
+                for info in self.store.list_objects(self.prefix)
+                if info.key not in keep and self._is_ours(info.key)
+            ]
+        )
 
     # -- helpers -----------------------------------------------------------------------------------------
 
     def _parts(self) -> list[dict[str, Any]]:
         parts, first_row = [], 0
         for info in self.store.list_objects(self.prefix):
-            name = info.key[len(self.prefix):]
+            name = info.key[len(self.prefix) :]
             if not name.startswith("part-") or "/" in name:
                 continue
             head = self.store.head(info.key)
             self._check_owner(head, info.key)
             rows = int(_meta(head, "rows") or 0)
-            parts.append({"key": info.key, "shard": int(_meta(head, "shard") or 0), "firstRow": first_row,
-                          "rows": rows, "bytes": info.size, "sha256": _meta(head, "sha256"),
-                          "columns": json.loads(_meta(head, "columns") or "{}")})
+            parts.append(
+                {
+                    "key": info.key,
+                    "shard": int(_meta(head, "shard") or 0),
+                    "firstRow": first_row,
+                    "rows": rows,
+                    "bytes": info.size,
+                    "sha256": _meta(head, "sha256"),
+                    "columns": json.loads(_meta(head, "columns") or "{}"),
+                }
+            )
             first_row += rows
         return parts
 
@@ -194,8 +236,17 @@ class ResultSink:
     def _given(parts: Sequence[PartInfo], columns: dict[str, int]) -> list[dict[str, Any]]:
         listed, first_row = [], 0
         for index, part in enumerate(parts):
-            listed.append({"key": part.key, "shard": part.shard, "firstRow": first_row, "rows": part.rows,
-                           "bytes": part.bytes, "sha256": part.sha256, **({"columns": columns} if index == 0 else {})})
+            listed.append(
+                {
+                    "key": part.key,
+                    "shard": part.shard,
+                    "firstRow": first_row,
+                    "rows": part.rows,
+                    "bytes": part.bytes,
+                    "sha256": part.sha256,
+                    **({"columns": columns} if index == 0 else {}),
+                }
+            )
             first_row += part.rows
         return listed
 
@@ -207,15 +258,19 @@ class ResultSink:
         return [{"name": name, "type": "list<double>", "width": width} for name, width in columns.items()]
 
     def _owner(self) -> dict[str, str]:
-        return {f"{_META}job-uid": self.run.job_uid, f"{_META}run-id": self.run.run_id,
-                f"{_META}job": f"{self.run.namespace}/{self.run.job}"}
+        return {
+            f"{_META}job-uid": self.run.job_uid,
+            f"{_META}run-id": self.run.run_id,
+            f"{_META}job": f"{self.run.namespace}/{self.run.job}",
+        }
 
     def _check_owner(self, head: dict[str, Any], key: str) -> None:
         if _meta(head, "job-uid") != self.run.job_uid or _meta(head, "run-id") != self.run.run_id:
             raise e.ResultsConflict(
                 f"{s3_uri(self.store.bucket, key)} exists and was not written by run {self.run.run_id} of "
                 f"{self.run.namespace}/{self.run.job} (uid {self.run.job_uid}); it is never overwritten: "
-                "choose another results prefix or remove it")
+                "choose another results prefix or remove it"
+            )
 
     def _is_ours(self, key: str) -> bool:
         head = self.store.head(key)

@@ -59,8 +59,15 @@ class _Bounds:
 _MINUTE = _Bounds("minute", 0, 59)
 _HOUR = _Bounds("hour", 0, 23)
 _DOM = _Bounds("day-of-month", 1, 31)
-_MONTH = _Bounds("month", 1, 12, {m: i + 1 for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))})
+_MONTH = _Bounds(
+    "month",
+    1,
+    12,
+    {
+        m: i + 1
+        for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))
+    },
+)
 # 0-6 only, as in Kubernetes: 7 is rejected there, so it is here.
 _DOW = _Bounds("day-of-week", 0, 6, {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))})
 
@@ -88,13 +95,18 @@ class CronFields:
 
     def matches(self, wall: datetime) -> bool:
         """Whether a naive wall-clock time (minute precision) is a slot."""
-        return (wall.minute in self.minutes and wall.hour in self.hours
-                and wall.month in self.months and self.day_matches(wall.date()))
+        return (
+            wall.minute in self.minutes
+            and wall.hour in self.hours
+            and wall.month in self.months
+            and self.day_matches(wall.date())
+        )
 
 
 def _fail(schedule: str, problem: str) -> InvalidSchedule:
-    return InvalidSchedule(f'invalid schedule "{schedule}": {problem}', field="schedule", value=schedule,
-                           reason="InvalidSchedule")
+    return InvalidSchedule(
+        f'invalid schedule "{schedule}": {problem}', field="schedule", value=schedule, reason="InvalidSchedule"
+    )
 
 
 def _number(token: str, bounds: _Bounds) -> int:
@@ -165,8 +177,10 @@ def parse_schedule(schedule: str) -> CronFields:
         raise _fail(schedule, "TZ= and CRON_TZ= are not supported in the schedule; set timeZone instead")
     if text.startswith("@"):
         if text not in MACROS:
-            raise _fail(schedule, f'"{text.split()[0]}" is not supported; use one of {", ".join(MACROS)} '
-                                  f"or 5 fields ({_FIELDS_HELP})")
+            raise _fail(
+                schedule,
+                f'"{text.split()[0]}" is not supported; use one of {", ".join(MACROS)} or 5 fields ({_FIELDS_HELP})',
+            )
         text = MACROS[text]
     parts = text.split()
     if len(parts) != 5:
@@ -190,15 +204,28 @@ def zone_info(time_zone: str) -> ZoneInfo:
     """The ZoneInfo for an IANA name, with Kubernetes' rules; raises InvalidSchedule."""
     examples = '(examples: "UTC", "Europe/Berlin", "America/New_York")'
     if not time_zone:
-        raise InvalidSchedule(f'invalid timeZone "": give an IANA time zone name {examples} or leave it unset for UTC',
-                              field="timeZone", value=time_zone, reason="UnknownTimeZone")
+        raise InvalidSchedule(
+            f'invalid timeZone "": give an IANA time zone name {examples} or leave it unset for UTC',
+            field="timeZone",
+            value=time_zone,
+            reason="UnknownTimeZone",
+        )
     if time_zone.lower() == "local":
-        raise InvalidSchedule(f'invalid timeZone "{time_zone}": give an explicit IANA time zone name {examples}',
-                              field="timeZone", value=time_zone, reason="UnknownTimeZone")
-    unknown = InvalidSchedule(f'unknown timeZone "{time_zone}": not an IANA time zone name {examples}',
-                              field="timeZone", value=time_zone, reason="UnknownTimeZone")
-    if not re.fullmatch(TIME_ZONE_PATTERN, time_zone) or any(p in (".", "..") or p.startswith("-")
-                                                            for p in time_zone.split("/")):
+        raise InvalidSchedule(
+            f'invalid timeZone "{time_zone}": give an explicit IANA time zone name {examples}',
+            field="timeZone",
+            value=time_zone,
+            reason="UnknownTimeZone",
+        )
+    unknown = InvalidSchedule(
+        f'unknown timeZone "{time_zone}": not an IANA time zone name {examples}',
+        field="timeZone",
+        value=time_zone,
+        reason="UnknownTimeZone",
+    )
+    if not re.fullmatch(TIME_ZONE_PATTERN, time_zone) or any(
+        p in (".", "..") or p.startswith("-") for p in time_zone.split("/")
+    ):
         raise unknown
     try:
         return ZoneInfo(time_zone)

@@ -111,8 +111,11 @@ def _skipped_event(count: int, exact: bool, first: datetime, last: datetime, dea
     amount = f"{count}" if exact else f"about {count}"
     plural = "slot" if count == 1 else "slots"
     window = f"{to_rfc3339(first)}" if first == last else f"{to_rfc3339(first)} to {to_rfc3339(last)}"
-    rule = ("only the most recent missed slot runs, and only within startingDeadlineSeconds "
-            f"({deadline}s)" if deadline is not None else "only the most recent missed slot runs")
+    rule = (
+        f"only the most recent missed slot runs, and only within startingDeadlineSeconds ({deadline}s)"
+        if deadline is not None
+        else "only the most recent missed slot runs"
+    )
     return ScheduleEvent("Warning", "MissSchedule", f"Skipped {amount} missed schedule {plural} ({window}): {rule}")
 
 
@@ -167,24 +170,51 @@ def _admit(spec: ScheduleSpec, due: datetime | None, active_run_ids: Iterable[st
 def _events(spec: ScheduleSpec, missed: _Missed, admission: _Admission) -> tuple[ScheduleEvent, ...]:
     events: list[ScheduleEvent] = []
     if missed.too_many:
-        events.append(ScheduleEvent("Warning", "TooManyMissedTimes", "too many missed start times (> 100). "
-                                    "Set or decrease .spec.startingDeadlineSeconds or check clock skew"))
+        events.append(
+            ScheduleEvent(
+                "Warning",
+                "TooManyMissedTimes",
+                "too many missed start times (> 100). "
+                "Set or decrease .spec.startingDeadlineSeconds or check clock skew",
+            )
+        )
     skipped = missed.skipped
     if skipped.count and skipped.first is not None and missed.skipped_through is not None:
-        events.append(_skipped_event(skipped.count, skipped.exact, skipped.first, missed.skipped_through,
-                                     spec.starting_deadline_seconds))
+        events.append(
+            _skipped_event(
+                skipped.count, skipped.exact, skipped.first, missed.skipped_through, spec.starting_deadline_seconds
+            )
+        )
     if admission.forbidden and missed.due is not None:
-        events.append(ScheduleEvent("Normal", "JobAlreadyActive", f"Not starting the run for {to_rfc3339(missed.due)}: "
-                                    f"{', '.join(admission.blocking)} still active and concurrencyPolicy is Forbid"))
+        events.append(
+            ScheduleEvent(
+                "Normal",
+                "JobAlreadyActive",
+                f"Not starting the run for {to_rfc3339(missed.due)}: "
+                f"{', '.join(admission.blocking)} still active and concurrencyPolicy is Forbid",
+            )
+        )
     if admission.cancel and missed.due is not None:
-        events.append(ScheduleEvent("Normal", "ReplacingRun", f"Cancelling {', '.join(admission.cancel)} to start "
-                                    f"the run for {to_rfc3339(missed.due)}: concurrencyPolicy is Replace"))
+        events.append(
+            ScheduleEvent(
+                "Normal",
+                "ReplacingRun",
+                f"Cancelling {', '.join(admission.cancel)} to start "
+                f"the run for {to_rfc3339(missed.due)}: concurrencyPolicy is Replace",
+            )
+        )
     return tuple(events)
 
 
-def plan_schedule(spec: ScheduleSpec, *, now: datetime, created_at: datetime,
-                  last_schedule_time: datetime | None = None, active_run_ids: Iterable[str] = (),
-                  last_skipped_time: datetime | None = None) -> ScheduleDecision:
+def plan_schedule(
+    spec: ScheduleSpec,
+    *,
+    now: datetime,
+    created_at: datetime,
+    last_schedule_time: datetime | None = None,
+    active_run_ids: Iterable[str] = (),
+    last_skipped_time: datetime | None = None,
+) -> ScheduleDecision:
     """Decide what to do at `now`. `active_run_ids` are the runs the concurrency policy applies to.
 
     Raises InvalidSchedule if the schedule or time zone is invalid (validate the spec first).
@@ -203,9 +233,20 @@ def plan_schedule(spec: ScheduleSpec, *, now: datetime, created_at: datetime,
     sleep = None if upcoming is None else max(0.0, (upcoming - now).total_seconds()) + WAKE_UP_PADDING_SECONDS
     recorded = missed.due if admission.start is not None or admission.already_active else last
     return ScheduleDecision(
-        now=now, due_slot=missed.due, start_slot=admission.start,
+        now=now,
+        due_slot=missed.due,
+        start_slot=admission.start,
         start_run_id=run_id_for_slot(admission.start) if admission.start is not None else None,
-        suspended=spec.suspend, forbidden=admission.forbidden, cancel_run_ids=admission.cancel,
-        skipped_count=missed.skipped.count, skipped_count_exact=missed.skipped.exact,
-        skipped_from=missed.skipped.first, skipped_through=missed.skipped_through, too_many_missed=missed.too_many,
-        last_schedule_time=recorded, next_slot=upcoming, sleep_seconds=sleep, events=_events(spec, missed, admission))
+        suspended=spec.suspend,
+        forbidden=admission.forbidden,
+        cancel_run_ids=admission.cancel,
+        skipped_count=missed.skipped.count,
+        skipped_count_exact=missed.skipped.exact,
+        skipped_from=missed.skipped.first,
+        skipped_through=missed.skipped_through,
+        too_many_missed=missed.too_many,
+        last_schedule_time=recorded,
+        next_slot=upcoming,
+        sleep_seconds=sleep,
+        events=_events(spec, missed, admission),
+    )

@@ -92,11 +92,12 @@ def _oldest_beyond(runs: Sequence[RunT], limit: int | None) -> list[RunT]:
     if limit < 0:
         raise ValueError(f"history limits must not be negative, got {limit}")
     by_age = sorted(runs, key=_age_key)
-    return by_age[:max(0, len(by_age) - limit)]
+    return by_age[: max(0, len(by_age) - limit)]
 
 
-def prune_history(runs: Sequence[RunT], successful_limit: int | None = 3,
-                  failed_limit: int | None = 1) -> tuple[tuple[RunT, ...], tuple[RunT, ...]]:
+def prune_history(
+    runs: Sequence[RunT], successful_limit: int | None = 3, failed_limit: int | None = 1
+) -> tuple[tuple[RunT, ...], tuple[RunT, ...]]:
     """Split runs into (kept, dropped), both in input order, like CronJob's history limits.
 
     Keeps the newest `successful_limit` Succeeded runs and the newest `failed_limit` Failed or
@@ -109,4 +110,3 @@ def prune_history(runs: Sequence[RunT], successful_limit: int | None = 3,
     kept = tuple(run for run in runs if id(run) not in drop)
     dropped = tuple(run for run in runs if id(run) in drop)
     return kept, dropped
-

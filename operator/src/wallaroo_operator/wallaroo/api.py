@@ -118,8 +118,13 @@ class WallarooApi:
 
     def _post(self, path: str, body: dict[str, Any], what: str) -> Any:
         answer = post_with_token(
-            self.tokens, self._session, f"{self.api_url}{path}", what=what,
-            json=body, verify=self._verify, timeout=self._timeout,
+            self.tokens,
+            self._session,
+            f"{self.api_url}{path}",
+            what=what,
+            json=body,
+            verify=self._verify,
+            timeout=self._timeout,
         )
         return self._json_or_raise(answer.response, what)
 

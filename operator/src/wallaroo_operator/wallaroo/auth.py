@@ -68,8 +68,12 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        for name, value in (("client id", self.client_id), ("client secret", self.client_secret),
-                            ("username", self.username), ("password", self.password)):
+        for name, value in (
+            ("client id", self.client_id),
+            ("client secret", self.client_secret),
+            ("username", self.username),
+            ("password", self.password),
+        ):
             if value is not None and not _is_utf8_text(value):
                 raise InvalidConnection(f"the {name} is not valid UTF-8 text")
         if self.grant not in GRANTS:
@@ -78,10 +82,7 @@ class Credentials:
             raise InvalidConnection("the password grant needs a username and a password")
 
     def __repr__(self) -> str:
-        return (
-            f"Credentials(client_id={self.client_id!r}, grant={self.grant!r}, "
-            f"username={self.username!r})"
-        )
+        return f"Credentials(client_id={self.client_id!r}, grant={self.grant!r}, username={self.username!r})"
 
     __str__ = __repr__
 
@@ -257,8 +258,7 @@ class TokenProvider:
             return
         with self._lock:
             if self._tokens is None:
-                self._tokens = TokenSet(access_token, self._clock() + expires_in, lifetime,
-                                        renew_margin=renew_margin)
+                self._tokens = TokenSet(access_token, self._clock() + expires_in, lifetime, renew_margin=renew_margin)
 
     def invalidate(self, token: str) -> bool:
         """Forget ``token`` (a server rejected it); the next call logs in again.
@@ -376,8 +376,7 @@ def token_error(
     """Turn a failed token response into an error that names its cause and what to do."""
     description = http.describe_response(response, secrets)
     body = http.parse_error_body(response.text)
-    return refusal(response.status_code, body, description, what, credentials.principal,
-                   credentials.client_id)
+    return refusal(response.status_code, body, description, what, credentials.principal, credentials.client_id)
 
 
 @dataclass(frozen=True)
@@ -415,9 +414,7 @@ def _post_bearer(
     kwargs: dict[str, Any],
 ) -> requests.Response:
     all_headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
-    return http.post(
-        session, url, what=what, secrets=tokens.secret_values(), headers=all_headers, **kwargs
-    )
+    return http.post(session, url, what=what, secrets=tokens.secret_values(), headers=all_headers, **kwargs)
 
 
 class TokenCache:

@@ -110,9 +110,7 @@ class WorkspaceNotFound(WallarooError):
     reason = "WorkspaceNotFound"
 
     def __init__(self, name: str, visible: int, principal: str) -> None:
-        super().__init__(
-            f"workspace {name!r} not found; {visible} workspaces are visible to {principal}"
-        )
+        super().__init__(f"workspace {name!r} not found; {visible} workspaces are visible to {principal}")
         self.name = name
 
 
@@ -121,9 +119,7 @@ class AmbiguousWorkspace(WallarooError):
 
     def __init__(self, name: str, ids: Sequence[int]) -> None:
         listed = ", ".join(str(i) for i in ids)
-        super().__init__(
-            f"{len(ids)} workspaces are named {name!r} (ids {listed}); rename all but one"
-        )
+        super().__init__(f"{len(ids)} workspaces are named {name!r} (ids {listed}); rename all but one")
         self.name = name
         self.ids = tuple(ids)
 
@@ -191,8 +187,7 @@ class RetryBudgetExhausted(WallarooError):
 
     def __init__(self, budget: int, last_failure: WallarooError) -> None:
         super().__init__(
-            f"gave up after using the run's retry budget of {budget} retries; "
-            f"last failure: {last_failure.message}",
+            f"gave up after using the run's retry budget of {budget} retries; last failure: {last_failure.message}",
             status=last_failure.status,
         )
         self.last_failure = last_failure
@@ -202,8 +197,6 @@ class InferenceCancelled(WallarooError):
     reason = "InferenceCancelled"
 
     def __init__(self, rows_completed: int, rows_total: int) -> None:
-        super().__init__(
-            f"inference cancelled after {rows_completed} of {rows_total} rows completed"
-        )
+        super().__init__(f"inference cancelled after {rows_completed} of {rows_total} rows completed")
         self.rows_completed = rows_completed
         self.rows_total = rows_total

@@ -58,8 +58,9 @@ class EncodedRequest:
 def encode_batch(rows: Sequence[Any], input_name: str, fmt: RequestFormat) -> EncodedRequest:
     if fmt == "arrow":
         headers = {"Content-Type": ARROW_CONTENT_TYPE, "Accept": ARROW_CONTENT_TYPE}
-        return EncodedRequest(encode_arrow_table(pa.table({input_name: pa.array(list(rows))})), headers,
-                              PANDAS_RECORDS_PARAMS)
+        return EncodedRequest(
+            encode_arrow_table(pa.table({input_name: pa.array(list(rows))})), headers, PANDAS_RECORDS_PARAMS
+        )
     if fmt == "legacy":
         payload: Any = {input_name: list(rows)}
         params: tuple[tuple[str, str], ...] = ()
@@ -98,14 +99,13 @@ def parse_legacy(results: Any, expected_rows: int) -> list[RowOutputs]:
     if not isinstance(results, list) or not results:
         raise UnexpectedResponse("legacy inference response is not a non-empty list")
     per_element = [_legacy_element_rows(element) for element in results]
-    rows: Sequence[RowOutputs] = (per_element[0] if len(per_element) == 1
-                                  else [row for element_rows in per_element for row in element_rows])
+    rows: Sequence[RowOutputs] = (
+        per_element[0] if len(per_element) == 1 else [row for element_rows in per_element for row in element_rows]
+    )
     if len(rows) != expected_rows and len(per_element[-1]) == expected_rows:
         rows = per_element[-1]
     if len(rows) != expected_rows:
-        raise UnexpectedResponse(
-            f"inference answered {len(rows)} rows for a batch of {expected_rows}"
-        )
+        raise UnexpectedResponse(f"inference answered {len(rows)} rows for a batch of {expected_rows}")
     return rows  # type: ignore[return-value]  # an OutputColumns is a sequence of rows
 
 
@@ -117,8 +117,12 @@ def _legacy_element_rows(element: Any) -> OutputColumns:
     row_counts = {rows for _, rows, _ in columns}
     if len(row_counts) != 1:
         raise UnexpectedResponse(f"legacy outputs disagree on the row count: {sorted(row_counts)}")
-    return OutputColumns([legacy_output_name(i, len(columns)) for i in range(len(columns))], [values for values, _, _ in columns],
-                         [width for _, _, width in columns], row_counts.pop())
+    return OutputColumns(
+        [legacy_output_name(i, len(columns)) for i in range(len(columns))],
+        [values for values, _, _ in columns],
+        [width for _, _, width in columns],
+        row_counts.pop(),
+    )
 
 
 def legacy_output_name(index: int, count: int) -> str:
@@ -133,11 +137,9 @@ def _legacy_output_column(index: int, output: Any) -> tuple[list[float], int, in
     """One ``{"<Type>": {"dim": [N, ...], "data": [...]}}``: its values (row-major), N and the row width."""
     if not isinstance(output, dict) or len(output) != 1:
         raise UnexpectedResponse(f"output_{index} is not a single typed tensor")
-    (type_name, tensor), = output.items()
+    ((type_name, tensor),) = output.items()
     if type_name not in NUMERIC_TYPES:
-        raise UnexpectedResponse(
-            f"output_{index} has type {type_name!r}; only numeric outputs are supported"
-        )
+        raise UnexpectedResponse(f"output_{index} has type {type_name!r}; only numeric outputs are supported")
     dim = tensor.get("dim") if isinstance(tensor, dict) else None
     data = tensor.get("data") if isinstance(tensor, dict) else None
     if not (isinstance(dim, list) and dim and isinstance(data, list)):
@@ -148,9 +150,7 @@ def _legacy_output_column(index: int, output: Any) -> tuple[list[float], int, in
     if width == 0 and rows > 0:  # rows of nothing: a row count no data backs
         raise UnexpectedResponse(f"output_{index} has dim {dim} with no values per row")
     if rows * width != len(data):
-        raise UnexpectedResponse(
-            f"output_{index} has {len(data)} values, but dim {dim} needs {rows * width}"
-        )
+        raise UnexpectedResponse(f"output_{index} has {len(data)} values, but dim {dim} needs {rows * width}")
     return _as_floats(data, f"output_{index}"), rows, width
 
 
@@ -179,8 +179,10 @@ class OutputColumns(Sequence[RowOutputs]):
         row = index + self._rows if index < 0 else index
         if not 0 <= row < self._rows:
             raise IndexError("row index out of range")
-        return {name: column[row * width:(row + 1) * width]
-                for name, column, width in zip(self._names, self._columns, self._widths, strict=True)}
+        return {
+            name: column[row * width : (row + 1) * width]
+            for name, column, width in zip(self._names, self._columns, self._widths, strict=True)
+        }
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
@@ -205,12 +207,17 @@ class OutputColumns(Sequence[RowOutputs]):
         (",", ":") gives for ``{"row": n, **row}``, numbered from `first_row`."""
         if "row" in self._names:  # an output named "row" replaces the number: let json say how
             return [_COMPACT.encode({"row": first_row + i, **row}) for i, row in enumerate(self)]
-        template = "{" + ",".join(['"row":%d', *(f"{_COMPACT.encode(n).replace('%', '%%')}:[%s]"
-                                                for n in self._names)]) + "}"
-        cells = [_row_texts(column, width, self._rows) for column, width in zip(self._columns, self._widths,
-                                                                               strict=True)]
-        return [template % (first_row + i, *row) for i, row in enumerate(zip(*cells, strict=True))] \
-            if cells else [template % (first_row + i) for i in range(self._rows)]
+        template = (
+            "{" + ",".join(['"row":%d', *(f"{_COMPACT.encode(n).replace('%', '%%')}:[%s]" for n in self._names)]) + "}"
+        )
+        cells = [
+            _row_texts(column, width, self._rows) for column, width in zip(self._columns, self._widths, strict=True)
+        ]
+        return (
+            [template % (first_row + i, *row) for i, row in enumerate(zip(*cells, strict=True))]
+            if cells
+            else [template % (first_row + i) for i in range(self._rows)]
+        )
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -225,7 +232,7 @@ def _row_texts(values: list[float], width: int, rows: int) -> list[str]:
     texts = list(map(float.__repr__, values)) if finite else [_COMPACT.encode(v) for v in values]
     if width == 1:
         return texts
-    return [",".join(texts[r * width:(r + 1) * width]) for r in range(rows)]
+    return [",".join(texts[r * width : (r + 1) * width]) for r in range(rows)]
 
 
 # ---- pandas-records -----------------------------------------------------------------------
@@ -235,9 +242,7 @@ def parse_pandas_records(records: Any, expected_rows: int) -> list[RowOutputs]:
     if not isinstance(records, list):
         raise UnexpectedResponse("pandas-records inference response is not a list")
     if len(records) != expected_rows:
-        raise UnexpectedResponse(
-            f"inference answered {len(records)} records for a batch of {expected_rows}"
-        )
+        raise UnexpectedResponse(f"inference answered {len(records)} records for a batch of {expected_rows}")
     by_column = _pandas_columns(records)
     if by_column is not None:
         return by_column  # type: ignore[return-value]  # a sequence of rows
@@ -280,9 +285,7 @@ def _record_outputs(record: Any) -> RowOutputs:
         raise UnexpectedResponse("pandas-records response holds a non-object record")
     flat = dict(_flatten(record))
     outputs = {
-        key.removeprefix("out."): _floats_of(value, key)
-        for key, value in flat.items()
-        if key.startswith("out.")
+        key.removeprefix("out."): _floats_of(value, key) for key, value in flat.items() if key.startswith("out.")
     }
     if not outputs:
         raise UnexpectedResponse(f"record without outputs (keys: {sorted(record)[:10]})")

@@ -143,15 +143,15 @@ def error_from_exception(
     detail = quote_external(str(exc), secrets)
     if isinstance(exc, requests.exceptions.SSLError):
         return TLSVerificationFailed(
-            f"{what}: TLS verification failed ({detail}); "
-            "provide the server's CA bundle or fix its certificate"
+            f"{what}: TLS verification failed ({detail}); provide the server's CA bundle or fix its certificate"
         )
     if isinstance(exc, requests.Timeout):
         return Unreachable(f"{what}: timed out ({detail})")
     if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
         return Unreachable(f"{what}: connection failed ({detail})")
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                        requests.exceptions.InvalidSchema)):
+    if isinstance(
+        exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
+    ):
         return InvalidConnection(f"{what}: invalid URL ({detail})")
     return Unreachable(f"{what}: request failed ({detail})")
 
@@ -211,13 +211,16 @@ def require_trusted_origin(url: str, trusted: Collection[str], what: str) -> Non
     try:
         origin = origin_of(url)
     except ValueError:
-        raise UntrustedInferenceHost(f"{what}: the API named an inference URL that is not a valid "
-                                     "http(s) URL; no token was sent") from None
+        raise UntrustedInferenceHost(
+            f"{what}: the API named an inference URL that is not a valid http(s) URL; no token was sent"
+        ) from None
     if "@" in urlsplit(url).netloc:
-        raise UntrustedInferenceHost(f"{what}: the API named an inference URL on {origin} with user "
-                                     "info in it; no token was sent")
+        raise UntrustedInferenceHost(
+            f"{what}: the API named an inference URL on {origin} with user info in it; no token was sent"
+        )
     if origin not in trusted:
         raise UntrustedInferenceHost(
             f"{what}: the API named an inference URL on {origin}, which is neither the API's own "
             "origin nor one of the connection's inference hosts; no token was sent (add the origin "
-            "to the connection's inference hosts if it is Wallaroo's)")
+            "to the connection's inference hosts if it is Wallaroo's)"
+        )

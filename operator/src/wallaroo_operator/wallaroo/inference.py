@@ -122,11 +122,7 @@ def summarize(outputs: Sequence[RowOutputs]) -> dict[str, OutputSummary]:
     for row in outputs:
         for name, row_values in row.items():
             values.setdefault(name, []).extend(row_values)
-    return {
-        name: OutputSummary(len(v), min(v), math.fsum(v) / len(v), max(v))
-        for name, v in values.items()
-        if v
-    }
+    return {name: OutputSummary(len(v), min(v), math.fsum(v) / len(v), max(v)) for name, v in values.items() if v}
 
 
 def inference_error(status: int, description: str, what: str) -> WallarooError:
@@ -213,9 +209,15 @@ class _Run:
         """One POST: the response (if any) and the error it amounts to (if any)."""
         try:
             answer = post_with_token(
-                self._tokens, self._session, url, what=what,
-                data=request.body, headers=request.headers, params=request.params,
-                verify=self._verify, timeout=self._timeout,
+                self._tokens,
+                self._session,
+                url,
+                what=what,
+                data=request.body,
+                headers=request.headers,
+                params=request.params,
+                verify=self._verify,
+                timeout=self._timeout,
             )
         except TRANSIENT_ERRORS as exc:  # network trouble, or Keycloak busy while renewing
             return None, exc
@@ -227,13 +229,9 @@ class _Run:
         description = http.describe_response(response, self._tokens.secret_values())
         return response, inference_error(response.status_code, description, what)
 
-    def _wait_before_retry(
-        self, failure: WallarooError, retries: int, retry_after: float | None
-    ) -> None:
+    def _wait_before_retry(self, failure: WallarooError, retries: int, retry_after: float | None) -> None:
         if retries >= self._policy.max_retries_per_request:
-            raise type(failure)(
-                f"{failure.message} (gave up after {retries} retries)", status=failure.status
-            )
+            raise type(failure)(f"{failure.message} (gave up after {retries} retries)", status=failure.status)
         if not self.budget.try_spend():
             raise RetryBudgetExhausted(self.budget.total, failure)
         delay = self._policy.delay(retries, retry_after, self._rng)

@@ -56,16 +56,17 @@ _REFUSALS_BY_KIND: dict[str, tuple[type[AuthenticationFailed], str]] = {
 }
 
 
-
-def refusal(status: int, body: ErrorBody, description: str, what: str, principal: str,
-            client_id: str) -> WallarooError:
+def refusal(status: int, body: ErrorBody, description: str, what: str, principal: str, client_id: str) -> WallarooError:
     """The error for a token endpoint's failed answer; ``description`` is already safe to quote."""
     if status >= 500 or status == 429:
         return ServerError(f"{what}: {description}", status=status)
     if status == 404:
         realm = "realm does not exist" in body.message.lower()
-        hint = "the token URL names a realm that does not exist (Wallaroo's is 'master')" if realm \
+        hint = (
+            "the token URL names a realm that does not exist (Wallaroo's is 'master')"
+            if realm
             else "check the connection's token URL"
+        )
         return InvalidConnection(f"{what}: {description}; {hint}", status=status)
     error_class, hint = _refusal_for(body.message, body.kind)
     hint = hint.format(principal=principal, client=client_id)
@@ -77,6 +78,4 @@ def _refusal_for(message: str, kind: str | None) -> tuple[type[AuthenticationFai
     for needle, error_class, hint in _REFUSALS:
         if needle in text:
             return error_class, hint
-    return _REFUSALS_BY_KIND.get(
-        kind or "", (AuthenticationFailed, "check the connection's token URL and credentials")
-    )
+    return _REFUSALS_BY_KIND.get(kind or "", (AuthenticationFailed, "check the connection's token URL and credentials"))

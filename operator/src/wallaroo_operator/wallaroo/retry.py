@@ -42,9 +42,7 @@ class RetryPolicy:
         factor = 1.0 - self.jitter * (rng or random).random()
         return ceiling * factor
 
-    def delay(
-        self, retry_number: int, retry_after: float | None, rng: random.Random | None = None
-    ) -> float:
+    def delay(self, retry_number: int, retry_after: float | None, rng: random.Random | None = None) -> float:
         """The wait before a retry, honouring the server's ``Retry-After`` when given."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)

@@ -57,8 +57,16 @@ def infer_stream(
     cancel = cancel or threading.Event()
     with ExitStack() as cleanup:
         session = cleanup.enter_context(http.new_session(parallelism))
-        run = _Run(url_resolver, tokens, session, input_name=input_name, request_format=request_format,
-                   policy=retry, verify=verify, timeout=request_timeout)
+        run = _Run(
+            url_resolver,
+            tokens,
+            session,
+            input_name=input_name,
+            request_format=request_format,
+            policy=retry,
+            verify=verify,
+            timeout=request_timeout,
+        )
         pool = cleanup.enter_context(ThreadPoolExecutor(parallelism, thread_name_prefix="wallaroo-inference"))
         try:
             yield from _ordered(run, pool, iter(batches), parallelism, cancel, stats)
@@ -73,8 +81,14 @@ def infer_stream(
         raise InferenceCancelled(stats.rows, rows_total)
 
 
-def _ordered(run: _Run, pool: ThreadPoolExecutor, pending: Iterator[Batch], parallelism: int,
-             cancel: threading.Event, stats: StreamStats) -> Iterator[tuple[Batch, list[RowOutputs]]]:
+def _ordered(
+    run: _Run,
+    pool: ThreadPoolExecutor,
+    pending: Iterator[Batch],
+    parallelism: int,
+    cancel: threading.Event,
+    stats: StreamStats,
+) -> Iterator[tuple[Batch, list[RowOutputs]]]:
     in_flight: dict[Future[list[RowOutputs]], Batch] = {}
     done_early: dict[int, tuple[Batch, list[RowOutputs]]] = {}  # finished before an earlier batch
     next_index, exhausted = None, False

@@ -30,8 +30,9 @@ def token_environment(tokens: TokenProvider) -> dict[str, str]:
         return {}
     if expires_in <= 2 * TRANSIT_SECONDS:
         return {}
-    return {TOKEN_ENV: json.dumps({"access_token": token, "expires_in": expires_in - TRANSIT_SECONDS,
-                                   "lifetime": lifetime})}
+    return {
+        TOKEN_ENV: json.dumps({"access_token": token, "expires_in": expires_in - TRANSIT_SECONDS, "lifetime": lifetime})
+    }
 
 
 def adopt_from_environment(tokens: TokenProvider, environ: Mapping[str, str]) -> bool:

@@ -33,8 +33,12 @@ log = logging.getLogger("wallaroo_operator.worker")
 
 def classify_worker_error(error: BaseException) -> RunError:
     if isinstance(error, MemoryError):
-        return RunError("WorkerOutOfMemory", "the worker ran out of memory; raise execution.resources.limits."
-                                             "memory or lower inference.batchSize or parallelism", Disposition.FAIL)
+        return RunError(
+            "WorkerOutOfMemory",
+            "the worker ran out of memory; raise execution.resources.limits."
+            "memory or lower inference.batchSize or parallelism",
+            Disposition.FAIL,
+        )
     return classify(error)
 
 
@@ -55,9 +59,13 @@ def results_sink(manifest: RunManifest) -> ResultSink | None:
     block = manifest.job_spec().results.object_store
     if block is None:
         return None
-    return ResultSink(object_stores.store_from_env(block, "results"),
-                      RunIdentity(manifest.namespace, manifest.job_name, manifest.run_id, manifest.job_uid),
-                      prefix=block.prefix, format=block.format, rows_per_part=block.rows_per_part)
+    return ResultSink(
+        object_stores.store_from_env(block, "results"),
+        RunIdentity(manifest.namespace, manifest.job_name, manifest.run_id, manifest.job_uid),
+        prefix=block.prefix,
+        format=block.format,
+        rows_per_part=block.rows_per_part,
+    )
 
 
 def main() -> int:
@@ -69,14 +77,15 @@ def main() -> int:
     key = f"shard-{shard}"
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # Job deleted: stop after the requests under way
-    io = WorkerIO(input_parts=lambda: kube_io.input_parts(manifest.namespace, manifest.input_parts),
-                  store_chunk=lambda chunk: kube_io.create_results(manifest, shard, chunk),
-                  report=lambda state: kube_io.patch_progress(manifest, key, state))
+    io = WorkerIO(
+        input_parts=lambda: kube_io.input_parts(manifest.namespace, manifest.input_parts),
+        store_chunk=lambda chunk: kube_io.create_results(manifest, shard, chunk),
+        report=lambda state: kube_io.patch_progress(manifest, key, state),
+    )
     try:
         io.object_input, io.results_sink = object_input(manifest, shard), results_sink(manifest)
         tokens, verify = connection(manifest)
-        outcome = run_shard(manifest, shard, io, limits_from_environment(), tokens=tokens, verify=verify,
-                            cancel=cancel)
+        outcome = run_shard(manifest, shard, io, limits_from_environment(), tokens=tokens, verify=verify, cancel=cancel)
     except Exception as error:
         if cancel.is_set():
             # SIGTERM: this Pod is going (deleted, evicted, drained, or its Job cancelled), which is no failure
@@ -88,16 +97,27 @@ def main() -> int:
             log.exception("run %s shard %d failed", manifest.run_id, shard)
         log.error("run %s shard %d failed: %s: %s", manifest.run_id, shard, failure.reason, failure.message)
         try:
-            io.report({"state": "Failed", "reason": failure.reason, "message": failure.message,
-                       "disposition": failure.disposition.value})
+            io.report(
+                {
+                    "state": "Failed",
+                    "reason": failure.reason,
+                    "message": failure.message,
+                    "disposition": failure.disposition.value,
+                }
+            )
         except Exception:
             log.exception("could not report the failure")
         return EXIT_CODES[failure.disposition]
     try:
         io.report(outcome)
     except KubernetesUnavailable as error:
-        log.error("run %s shard %d finished, but its outcome could not be reported: %s: %s", manifest.run_id, shard,
-                  error.reason, error)
+        log.error(
+            "run %s shard %d finished, but its outcome could not be reported: %s: %s",
+            manifest.run_id,
+            shard,
+            error.reason,
+            error,
+        )
         return EXIT_CODES[Disposition.RETRY]
     log.info("run %s shard %d: %d rows in %d batches", manifest.run_id, shard, outcome["rows"], outcome["batches"])
     return 0

@@ -77,13 +77,15 @@ def object_store_input(source: ObjectInput) -> ShardInput | None:
     return ShardInput(rows, source.first_row or 0, source.rows_total, first.input_name, len(first.rows[0]))
 
 
-def results_writer(manifest: RunManifest, shard: int, io: WorkerIO,
-                   limits: WorkerLimits) -> ResultsWriter | ObjectStoreResultsWriter:
+def results_writer(
+    manifest: RunManifest, shard: int, io: WorkerIO, limits: WorkerLimits
+) -> ResultsWriter | ObjectStoreResultsWriter:
     spec = manifest.job_spec()
     if io.results_sink is not None:
         assert spec.results.object_store is not None
-        return ObjectStoreResultsWriter(io.results_sink, shard, spec.results.object_store.rows_per_part,
-                                        limits.max_part_values)
+        return ObjectStoreResultsWriter(
+            io.results_sink, shard, spec.results.object_store.rows_per_part, limits.max_part_values
+        )
     budget = max(1, math.ceil(spec.results.max_config_maps / manifest.shards))
     return ResultsWriter(io.store_chunk, max_chunks=budget, inline_limit_bytes=spec.results.inline_limit_bytes)
 
@@ -115,12 +117,17 @@ class SeededResolver:
 
 
 def connection(manifest: RunManifest, environ: Mapping[str, str] = os.environ) -> tuple[TokenProvider, Verify]:
-    credentials = Credentials(client_id=manifest.client_id, client_secret=environ.get(SECRET_ENVS["client_secret"], ""),
-                              grant=manifest.grant, username=environ.get(SECRET_ENVS["username"]),
-                              password=environ.get(SECRET_ENVS["password"]))
+    credentials = Credentials(
+        client_id=manifest.client_id,
+        client_secret=environ.get(SECRET_ENVS["client_secret"], ""),
+        grant=manifest.grant,
+        username=environ.get(SECRET_ENVS["username"]),
+        password=environ.get(SECRET_ENVS["password"]),
+    )
     verify: Verify = False if manifest.insecure_skip_tls_verify else environ.get(CA_FILE_ENV) or True
-    tokens = token_cache.provider_for(manifest.token_url, credentials, verify,
-                                      timeout=(5.0, manifest.api_timeout_seconds))
+    tokens = token_cache.provider_for(
+        manifest.token_url, credentials, verify, timeout=(5.0, manifest.api_timeout_seconds)
+    )
     adopt_from_environment(tokens, environ)  # the operator's token, if it handed one over: no login per run
     return tokens, verify
 
@@ -133,17 +140,36 @@ def batches(rows: Iterator[list[Any]], first_row: int, batch_size: int) -> Itera
         yield Batch(index, first_row + index * batch_size, chunk)
 
 
-def run_shard(manifest: RunManifest, shard: int, io: WorkerIO, limits: WorkerLimits, *,
-              tokens: TokenProvider, verify: Verify, cancel: threading.Event | None = None) -> dict[str, Any]:
+def run_shard(
+    manifest: RunManifest,
+    shard: int,
+    io: WorkerIO,
+    limits: WorkerLimits,
+    *,
+    tokens: TokenProvider,
+    verify: Verify,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
     """Raises on failure (the caller reports it); returns this shard's part of the run record."""
     spec = manifest.job_spec()
     started = time.monotonic()
-    shard_input = (object_store_input(io.object_input) if io.object_input is not None
-                   else config_map_input(manifest, shard, io, limits))
+    shard_input = (
+        object_store_input(io.object_input)
+        if io.object_input is not None
+        else config_map_input(manifest, shard, io, limits)
+    )
     writer = results_writer(manifest, shard, io, limits)
     if shard_input is None:  # more shards than pieces of input: this one has nothing to do
-        return {"state": "Succeeded", "rowsDone": 0, "rowsTotal": 0, "rows": 0, "batches": 0, "retries": 0,
-                "durationSeconds": round(time.monotonic() - started, 3), **writer.finish()}
+        return {
+            "state": "Succeeded",
+            "rowsDone": 0,
+            "rowsTotal": 0,
+            "rows": 0,
+            "batches": 0,
+            "retries": 0,
+            "durationSeconds": round(time.monotonic() - started, 3),
+            **writer.finish(),
+        }
     total = shard_input.rows_total
     limits.check_in_flight(spec.inference.batch_size, spec.inference.parallelism, shard_input.width)
     report = ProgressReporter(io.report, io.progress_interval)
@@ -154,16 +180,33 @@ def run_shard(manifest: RunManifest, shard: int, io: WorkerIO, limits: WorkerLim
     resolver = SeededResolver(manifest.inference_url, api, manifest.workspace_id, spec.pipeline)
     stats = StreamStats()
     for batch, outputs in infer_stream(
-            resolver, batches(shard_input.rows, shard_input.first_row, spec.inference.batch_size),
-            input_name=shard_input.input_name, request_format=spec.inference.format,
-            parallelism=spec.inference.parallelism, retry=RetryPolicy(budget=spec.inference.retry_budget),
-            tokens=tokens, verify=verify, request_timeout=(5.0, spec.inference.request_timeout_seconds),
-            cancel=cancel, stats=stats, rows_total=total or 0):
+        resolver,
+        batches(shard_input.rows, shard_input.first_row, spec.inference.batch_size),
+        input_name=shard_input.input_name,
+        request_format=spec.inference.format,
+        parallelism=spec.inference.parallelism,
+        retry=RetryPolicy(budget=spec.inference.retry_budget),
+        tokens=tokens,
+        verify=verify,
+        request_timeout=(5.0, spec.inference.request_timeout_seconds),
+        cancel=cancel,
+        stats=stats,
+        rows_total=total or 0,
+    ):
         writer.add(batch.start, outputs)
         if stats.batches == 1 and total is not None:
             writer.check_estimate(total)
         report({"state": "Running", "rowsDone": stats.rows, **known})
     record = writer.finish()
-    return {"state": "Succeeded", "rowsDone": stats.rows, "rowsTotal": stats.rows, "rows": stats.rows,
-            "batches": stats.batches, "retries": stats.retries, "firstRow": shard_input.first_row,
-            "durationSeconds": round(time.monotonic() - started, 3), "inferenceUrl": resolver(), **record}
+    return {
+        "state": "Succeeded",
+        "rowsDone": stats.rows,
+        "rowsTotal": stats.rows,
+        "rows": stats.rows,
+        "batches": stats.batches,
+        "retries": stats.retries,
+        "firstRow": shard_input.first_row,
+        "durationSeconds": round(time.monotonic() - started, 3),
+        "inferenceUrl": resolver(),
+        **record,
+    }

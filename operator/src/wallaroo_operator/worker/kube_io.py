@@ -22,9 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def _read_raw(namespace: str, name: str) -> Any:
-    return backoff.call(lambda: core().read_namespaced_config_map(name, namespace, _preload_content=False,
-                                                                  _request_timeout=REQUEST_TIMEOUT),
-                        what=f"reading input ConfigMap {name}")
+    return backoff.call(
+        lambda: core().read_namespaced_config_map(
+            name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        ),
+        what=f"reading input ConfigMap {name}",
+    )
 
 
 def input_parts(namespace: str, refs: list[tuple[str, str]]) -> Iterator[InputPart]:
@@ -44,13 +47,15 @@ def input_parts(namespace: str, refs: list[tuple[str, str]]) -> Iterator[InputPa
         elif key in (config_map.get("data") or {}):
             yield InputPart(source, text=config_map["data"][key])
         else:
-            raise MissingReference("ConfigMapKeyNotFound", f"ConfigMap {namespace}/{name} has no key {key!r} in "
-                                                           "data or binaryData")
+            raise MissingReference(
+                "ConfigMapKeyNotFound", f"ConfigMap {namespace}/{name} has no key {key!r} in data or binaryData"
+            )
 
 
 def results_target(manifest: RunManifest) -> results_store.RunResultsTarget:
-    return results_store.RunResultsTarget(manifest.namespace, manifest.job_name, manifest.job_uid, manifest.run_id,
-                                          manifest.shards)
+    return results_store.RunResultsTarget(
+        manifest.namespace, manifest.job_name, manifest.job_uid, manifest.run_id, manifest.shards
+    )
 
 
 def results_name(manifest: RunManifest, shard: int, index: int) -> str:
@@ -59,8 +64,10 @@ def results_name(manifest: RunManifest, shard: int, index: int) -> str:
 
 def create_results(manifest: RunManifest, shard: int, chunk: ResultChunk) -> str:
     """Create-only (results_store.create_part), retried while the API server is away."""
-    return backoff.call(lambda: results_store.create_part(results_target(manifest), shard, chunk),
-                        what=f"creating results part {chunk.index} of shard {shard}")
+    return backoff.call(
+        lambda: results_store.create_part(results_target(manifest), shard, chunk),
+        what=f"creating results part {chunk.index} of shard {shard}",
+    )
 
 
 def patch_progress(manifest: RunManifest, key: str, value: dict[str, Any]) -> None:
@@ -69,9 +76,12 @@ def patch_progress(manifest: RunManifest, key: str, value: dict[str, Any]) -> No
     and the next report, a few seconds later, says where they are."""
 
     def patch() -> None:
-        core().patch_namespaced_config_map(manifest.progress_config_map, manifest.namespace,
-                                           {"data": {key: json.dumps(value, separators=(",", ":"))}},
-                                           _request_timeout=REQUEST_TIMEOUT)
+        core().patch_namespaced_config_map(
+            manifest.progress_config_map,
+            manifest.namespace,
+            {"data": {key: json.dumps(value, separators=(",", ":"))}},
+            _request_timeout=REQUEST_TIMEOUT,
+        )
 
     if value.get("state") != "Running":
         return backoff.call(patch, what=f"reporting the outcome of shard {key}")

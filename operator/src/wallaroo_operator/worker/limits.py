@@ -31,8 +31,10 @@ class WorkerLimits:
     def stream(self) -> StreamLimits:
         # Streaming holds no document, so the decompressed size only bounds the time a gzip bomb costs;
         # one row is held whole, so it gets a slice of the memory.
-        return StreamLimits(max_decompressed_bytes=min(MAX_DECOMPRESSED_BYTES, 2 * self.memory_bytes),
-                            max_row_bytes=max(64 * 1024, self.memory_bytes // 64))
+        return StreamLimits(
+            max_decompressed_bytes=min(MAX_DECOMPRESSED_BYTES, 2 * self.memory_bytes),
+            max_row_bytes=max(64 * 1024, self.memory_bytes // 64),
+        )
 
     def check_in_flight(self, batch_size: int, parallelism: int, width: int) -> None:
         """At most 2 x parallelism batches are held at once (sent, or waiting for an earlier one)."""
@@ -44,8 +46,8 @@ class WorkerLimits:
                 f"batchSize {batch_size} x parallelism {parallelism} rows of {width} values need about "
                 f"{needed // MiB + 1} MiB in flight, more than this worker's memory limit of "
                 f"{self.memory_bytes // MiB} MiB allows; lower inference.batchSize or inference.parallelism, "
-                "or raise execution.resources.limits.memory")
-
+                "or raise execution.resources.limits.memory",
+            )
 
     @property
     def max_part_values(self) -> int:

@@ -13,8 +13,11 @@ MANIFEST_ENV = "WALLAROO_RUN_MANIFEST"
 SHARD_ENV = "JOB_COMPLETION_INDEX"  # set by Kubernetes in the Pods of an Indexed Job
 MEMORY_LIMIT_ENV = "WALLAROO_WORKER_MEMORY_LIMIT"  # bytes; the downward API's limits.memory in a Pod
 # Credentials: from the connection's Secret (secretKeyRef in a Pod), never in the manifest.
-SECRET_ENVS = {"client_secret": "WALLAROO_CLIENT_SECRET", "username": "WALLAROO_USERNAME",
-               "password": "WALLAROO_PASSWORD"}
+SECRET_ENVS = {
+    "client_secret": "WALLAROO_CLIENT_SECRET",
+    "username": "WALLAROO_USERNAME",
+    "password": "WALLAROO_PASSWORD",
+}
 CA_FILE_ENV = "WALLAROO_CA_FILE"
 
 

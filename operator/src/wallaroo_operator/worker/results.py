@@ -96,8 +96,9 @@ class ResultsWriter:
 
     def _add_row(self, index: int, encoded: str, outputs: Sequence[RowOutputs], offset: int) -> None:
         if len(encoded) + 2 > self.chunk_bytes:
-            raise ResultsTooLarge(f"the outputs of row {index} alone take {len(encoded)} bytes, more than one "
-                                  "ConfigMap holds")
+            raise ResultsTooLarge(
+                f"the outputs of row {index} alone take {len(encoded)} bytes, more than one ConfigMap holds"
+            )
         if self._pending and self._pending_bytes + len(encoded) + 1 > self.chunk_bytes:
             self._flush()
         if not self._pending:
@@ -118,18 +119,22 @@ class ResultsWriter:
             return
         estimated = self.bytes / self.rows * rows_total
         if estimated > self.max_chunks * self.chunk_bytes * 0.98:  # chunks never fill to the last byte
-            raise self._too_large(f"about {estimated / 2**20:.1f} MiB of results (estimated from the first "
-                                  f"{self.rows} rows)")
+            raise self._too_large(
+                f"about {estimated / 2**20:.1f} MiB of results (estimated from the first {self.rows} rows)"
+            )
 
     def _too_large(self, what: str) -> ResultsTooLarge:
-        return ResultsTooLarge(f"{what} need more than results.maxConfigMaps={self.max_chunks} ConfigMaps of "
-                               f"{self.chunk_bytes // 1024} KiB; raise the limit or split the input")
+        return ResultsTooLarge(
+            f"{what} need more than results.maxConfigMaps={self.max_chunks} ConfigMaps of "
+            f"{self.chunk_bytes // 1024} KiB; raise the limit or split the input"
+        )
 
     def _flush(self, *, last: bool = False) -> None:
         if len(self.names) == self.max_chunks:
             raise self._too_large("the results")
-        chunk = ResultChunk(len(self.names), self._pending_first, len(self._pending),
-                            "[" + ",".join(self._pending) + "]", last=last)
+        chunk = ResultChunk(
+            len(self.names), self._pending_first, len(self._pending), "[" + ",".join(self._pending) + "]", last=last
+        )
         self.names.append(self.sink(chunk))
         self._pending, self._pending_bytes = [], 2
 
@@ -138,8 +143,10 @@ class ResultsWriter:
         with it); return the shard's part of the run record."""
         self._flush(last=True)
         inline = inline_outputs(self._inline, self.inline_limit_bytes) if self._inline is not None else None
-        record: dict[str, Any] = {"resultConfigMaps": self.names,
-                                  "summary": {k: v.to_json() for k, v in self.summary.items()}}
+        record: dict[str, Any] = {
+            "resultConfigMaps": self.names,
+            "summary": {k: v.to_json() for k, v in self.summary.items()},
+        }
         if inline is not None:
             record["outputs"] = inline
         return record
@@ -159,8 +166,11 @@ def merge_shard_records(records: list[dict[str, Any]], inline_limit_bytes: int) 
         "batches": sum(r.get("batches", 0) for r in records),
         "retries": sum(r.get("retries", 0) for r in records),
         "resultConfigMaps": [name for r in records for name in r.get("resultConfigMaps", [])],
-        "summary": {name: {"count": s.count, "min": s.min, "mean": s.sum / s.count, "max": s.max}
-                    for name, s in summary.items() if s.count and math.isfinite(s.min) and math.isfinite(s.max)},
+        "summary": {
+            name: {"count": s.count, "min": s.min, "mean": s.sum / s.count, "max": s.max}
+            for name, s in summary.items()
+            if s.count and math.isfinite(s.min) and math.isfinite(s.max)
+        },
     }
     if all("outputs" in r for r in records):
         outputs = [row for r in records for row in r["outputs"]]

@@ -50,5 +50,8 @@ class ObjectStoreResultsWriter:
         """Write the last part (none for a shard without rows); this shard's part of the run record."""
         if self._pending:
             self._flush()
-        return {"resultParts": [dataclasses.asdict(part) for part in self.parts], "resultColumns": self.columns,
-                "summary": {k: v.to_json() for k, v in self.summary.items()}}
+        return {
+            "resultParts": [dataclasses.asdict(part) for part in self.parts],
+            "resultColumns": self.columns,
+            "summary": {k: v.to_json() for k, v in self.summary.items()},
+        }
