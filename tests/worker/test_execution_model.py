@@ -15,14 +15,14 @@ MINIMAL = {"connectionRef": {"name": "w"}, "workspace": "ws", "pipeline": "p", "
 def test_defaults_are_one_shard_and_measured_resources():
     execution = InferenceJobSpec.model_validate(MINIMAL).execution
     assert execution.shards == 1 and execution.parallelism is None
-    assert execution.requests() == {"cpu": "100m", "memory": "128Mi"}
+    assert execution.requests() == {"cpu": "100m", "memory": "160Mi"}
     assert execution.limits() == {"memory": "256Mi"}
 
 
 def test_user_resources_override_the_defaults_key_by_key():
     execution = ExecutionSpec.model_validate({"resources": {"limits": {"memory": "1Gi", "cpu": "2"}}})
     assert execution.limits() == {"memory": "1Gi", "cpu": "2"}
-    assert execution.requests() == {"cpu": "100m", "memory": "128Mi"}
+    assert execution.requests() == {"cpu": "100m", "memory": "160Mi"}
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,7 @@ def test_one_shard_is_a_non_indexed_job_owned_by_the_inference_job():
     container = pod["containers"][0]
     assert container["image"] == "operator:1" and container["command"] == ["wallaroo-operator", "worker"]
     assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "nightly-gen-3"
-    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "160Mi"}, "limits": {"memory": "256Mi"}}
 
 
 LOCAL_NODE = {

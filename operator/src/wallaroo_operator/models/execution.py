@@ -14,10 +14,10 @@ from pydantic import Field, WithJsonSchema
 from wallaroo_operator.models.base import KubeModel
 from wallaroo_operator.models.refs import DNS_SUBDOMAIN, LocalObjectReference
 
-# Measured (benchmarks/worker_memory.py, docs/benchmarks.md): the worker's peak RSS is 59 MiB
-# for 25k to 1M tutorial rows with the default batchSize and parallelism; the limit leaves headroom for
-# larger batches. Used when spec.execution.resources leaves them out.
-DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi"}
+# Measured (docs/execution.md): a worker Pod peaks at about 122 MiB while importing (the operator's image),
+# and stays flat with the number of rows at the default batchSize and parallelism; the limit leaves headroom
+# for larger batches. Used when spec.execution.resources leaves them out.
+DEFAULT_REQUESTS = {"cpu": "100m", "memory": "160Mi"}
 DEFAULT_LIMITS = {"memory": "256Mi"}
 
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|E|Ei|P|Pi)?$"
@@ -32,7 +32,7 @@ class WorkerResources(KubeModel):
     """Requests and limits of the worker container (cpu, memory, ephemeral-storage)."""
 
     requests: dict[str, Quantity] | None = Field(
-        default=None, description="Default cpu 100m, memory 128Mi (sized by measurement: docs/benchmarks.md)."
+        default=None, description="Default cpu 100m, memory 160Mi (sized by measurement: docs/execution.md)."
     )
     limits: dict[str, Quantity] | None = Field(
         default=None,

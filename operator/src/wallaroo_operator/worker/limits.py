@@ -11,9 +11,9 @@ from wallaroo_operator.worker.manifest import MEMORY_LIMIT_ENV
 
 MiB = 2**20
 DEFAULT_MEMORY_BYTES = 256 * MiB
-# Measured (benchmarks/worker_memory.py, docs/benchmarks.md): the interpreter with its libraries and a
-# ConfigMap being read take about this much before any batch is held...
-BASELINE_BYTES = 50 * MiB
+# Measured (docs/execution.md): in a worker Pod the interpreter with its libraries (the Kubernetes client,
+# pyarrow) peaks at about 122 MiB while importing, counted by the container's cgroup, before any batch is held...
+BASELINE_BYTES = 128 * MiB
 # ...and each value of a row held in flight adds about this much: the row as Python objects, the request
 # body, the response and the parsed outputs (fitted to the peaks measured up to batchSize 5000 x 8).
 BYTES_PER_VALUE_IN_FLIGHT = 75
