@@ -80,9 +80,10 @@ s3-up: $(STAMP) ## start a real S3 server (versitygw, built and cached on first 
 s3-down: $(STAMP) ## stop the S3 server and remove its buckets
 	@$(PY) -m localcluster.s3 down
 
-crds: $(STAMP) ## regenerate crds/ (and the chart's copy) from the pydantic models
+crds: $(STAMP) ## regenerate crds/ (and the chart's copy, and docs/reference.md's field tables) from the pydantic models
 	@$(PY) -m wallaroo_operator crds crds
 	@$(PY) hack/chart/generate.py
+	@$(PY) hack/docs/generate_reference.py
 
 chart: $(STAMP) ## regenerate the chart's CRDs, RBAC and Deployment settings from the models and manifests/
 	@$(PY) hack/chart/generate.py
