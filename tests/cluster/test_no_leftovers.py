@@ -37,7 +37,9 @@ def test_interrupted_run_leaves_nothing_running(how):
         pids = json.loads(child.stdout.readline())
         assert set(pids) == {"etcd", "kube-apiserver", "kube-controller-manager"}
         child.send_signal(how)
-        child.wait(timeout=60)
+        child.wait(
+            timeout=180
+        )  # a deadline: three processes, each up to 10 s of SIGTERM and 5 of SIGKILL, on a loaded machine
         wait_for(
             lambda: not any(is_running(pid) for pid in pids.values()),
             timeout=30,

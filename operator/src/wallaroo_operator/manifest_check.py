@@ -10,6 +10,7 @@ pattern). Needs the `cli` extra (jsonschema, cel-python); the operator image doe
 from __future__ import annotations
 
 import copy
+import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ from celpy.adapter import json_to_cel
 from wallaroo_operator import constants as c
 from wallaroo_operator.models.crd import inference_job_crd, wallaroo_connection_crd
 from wallaroo_operator.schedule.cron import InvalidSchedule, validate_schedule
+
+# celpy's debug log prints every evaluation's activation, the manifest's values included (an apiUrl with a
+# password among them): kept at INFO even when the root logger is at DEBUG.
+logging.getLogger("celpy").setLevel(logging.INFO)
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
