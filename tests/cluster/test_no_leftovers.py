@@ -16,9 +16,12 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.cluster
 
 # A stand-in for a test run: starts a cluster the way the fixture does, reports the PIDs, then waits.
+# SIGINT is handled as in a terminal even when this suite was started where it is ignored (a shell's
+# background job inherits SIG_IGN, and a child inherits it in turn).
 CHILD = textwrap.dedent("""
-    import json, sys, tempfile
+    import json, signal, sys, tempfile
     from pathlib import Path
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from localcluster import LocalCluster, build_binaries
     with tempfile.TemporaryDirectory() as state:
         cluster = LocalCluster(Path(state) / "c", build_binaries()).start()
