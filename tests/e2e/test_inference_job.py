@@ -19,6 +19,7 @@ from tests.support.operator import (
     get_job,
     phase_is,
     read_results,
+    result_config_maps,
     wait_for_job,
 )
 from tests.support.waiting import wait_for
@@ -61,7 +62,8 @@ def test_tutorial_single_row_runs_once_and_writes_results_back(
     assert "/v1/api/pipelines/infer/urldemopipeline-" in status["inferenceUrl"]
     last = status["lastRun"]
     assert (last["rows"], last["batches"], last["state"], last["trigger"]) == (1, 1, "Succeeded", "Spec")
-    assert last["outputs"] and len(last["outputs"]) == 1  # small: written into the status itself
+    assert last["outputs"] and len(last["outputs"]) == 1  # small: written into the status itself...
+    assert last["resultConfigMaps"] == [] and not result_config_maps(kube, namespace, "one-row")  # ...and only there
     assert_results_match(simulator, "urldemopipeline", rows, read_results(kube, namespace, job))
     assert (
         REGISTRY.get_sample_value("wallaroo_operator_runs_total", {"namespace": namespace, "outcome": "Succeeded"}) == 1
@@ -74,6 +76,21 @@ def test_tutorial_single_row_runs_once_and_writes_results_back(
         timeout=30,
         what="the run's events",
     )
+
+
+def test_small_outputs_are_also_stored_in_a_config_map_when_asked(
+    kube: Kube, namespace, simulator, connection, operator
+):
+    rows = aloha_rows(2)
+    create_input(kube, namespace, "input", {"text_input": rows})
+    create_job(kube, namespace, "kept", results={"configMaps": "Always"})
+
+    job = wait_for_job(kube, namespace, "kept", phase_is("Succeeded"), what="the run to succeed")
+
+    last = job["status"]["lastRun"]
+    assert len(last["outputs"]) == 2
+    assert last["resultConfigMaps"] == [cm.metadata.name for cm in result_config_maps(kube, namespace, "kept")]
+    assert_results_match(simulator, "urldemopipeline", rows, read_results(kube, namespace, job))
 
 
 @pytest.mark.parametrize("request_format", ["legacy", "pandas-records"])

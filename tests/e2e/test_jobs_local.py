@@ -79,7 +79,7 @@ def test_a_results_config_map_that_is_not_this_runs_is_never_replaced(
         namespace, {"metadata": {"name": "taken-gen-1-0"}, "data": {"results.json": "mine"}}
     )
     create_input(kube, namespace, "input", {"text_input": aloha_rows(3)})
-    create_job(kube, namespace, "taken", backoffLimit=0)
+    create_job(kube, namespace, "taken", backoffLimit=0, results={"configMaps": "Always"})
     failed = wait_for_job(kube, namespace, "taken", phase_is("Failed"))
     assert condition(failed, "Ready")["reason"] == "ResultsConflict"
     assert "taken-gen-1-0" in condition(failed, "Ready")["message"]

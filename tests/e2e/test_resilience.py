@@ -99,7 +99,7 @@ def test_tls_needs_the_ca_bundle(kube: Kube, namespace, operator):
 
 def test_deleting_the_job_deletes_its_results(kube: Kube, namespace, simulator, connection, operator):
     create_input(kube, namespace, "input", {"text_input": aloha_rows(3)})
-    create_job(kube, namespace, "short-lived")
+    create_job(kube, namespace, "short-lived", results={"configMaps": "Always"})  # small outputs, stored too
     wait_for_job(kube, namespace, "short-lived", phase_is("Succeeded"))
     assert result_config_maps(kube, namespace, "short-lived")
 

@@ -124,7 +124,9 @@ def test_the_run_says_results_conflict_and_the_users_config_map_survives(
 ):
     create_input(kube, namespace, "input", {"text_input": aloha_rows(2)})
     squatter = users_config_map(kube, namespace, "squat-gen-1-0")
-    create_job(kube, namespace, "squat", failedRunsHistoryLimit=0)  # the failed run is dropped at once
+    create_job(
+        kube, namespace, "squat", failedRunsHistoryLimit=0, results={"configMaps": "Always"}
+    )  # the failed run is dropped at once
 
     job = wait_for_job(kube, namespace, "squat", phase_is("Failed"), what="squat to fail")
     ready = condition(job, "Ready")

@@ -152,9 +152,13 @@ def ready_reason(reason: str):
 
 
 def read_results(kube: Kube, namespace: str, job: dict) -> list[dict]:
-    """Every row of the last run's results, in order, from its ConfigMaps."""
+    """Every row of the last run's results, in order, from its ConfigMaps; or from status.lastRun.outputs
+    when they were kept inline only (results.configMaps: IfNotInline)."""
+    last = job["status"]["lastRun"]
+    if not last["resultConfigMaps"]:
+        return [{"row": index, **outputs} for index, outputs in enumerate(last["outputs"])]
     rows = []
-    for name in job["status"]["lastRun"]["resultConfigMaps"]:
+    for name in last["resultConfigMaps"]:
         rows.extend(json.loads(kube.core.read_namespaced_config_map(name, namespace).data["results.json"]))
     return rows
 

@@ -274,7 +274,7 @@ FULL_JOB = {
         "requestTimeoutSeconds": 30.0,
         "retryBudget": 7,
     },
-    "results": {"inlineLimitBytes": 0, "maxConfigMaps": 50},
+    "results": {"inlineLimitBytes": 0, "configMaps": "Always", "maxConfigMaps": 50},
     "execution": {"shards": 2, "parallelism": 1, "backoffLimitPerIndex": 2},
     "backoffLimit": 5,
     "activeDeadlineSeconds": 600,

@@ -186,3 +186,38 @@ def test_one_row_outputs_type() -> None:
 
     assert results.RowOutputs is wallaroo.RowOutputs
     assert RunRecord.model_fields["outputs"].annotation == list[wallaroo.RowOutputs] | None
+
+
+# ---- results.configMaps: IfNotInline ------------------------------------------------------------
+
+
+def inline_only_writer(stored: list[ResultChunk], inline_limit_bytes: int = 4096) -> ResultsWriter:
+    return ResultsWriter(
+        lambda chunk: stored.append(chunk) or f"part-{chunk.index}",
+        max_chunks=5,
+        inline_limit_bytes=inline_limit_bytes,
+        inline_only_if_fits=True,
+    )
+
+
+def test_outputs_that_fit_inline_store_no_chunk_when_inline_only() -> None:
+    stored: list[ResultChunk] = []
+    writer = inline_only_writer(stored)
+    writer.add(0, outputs_of(3))
+    record = writer.finish()
+    assert stored == [] and record["resultConfigMaps"] == []
+    assert record["outputs"] == outputs_of(3)
+
+
+@pytest.mark.parametrize(
+    ("outputs", "limit"),
+    [(outputs_of(200), 4096), ([{"out": [float("nan")]}], 4096), (outputs_of(1), 0)],
+    ids=["too-large-for-status", "nan-not-valid-in-status", "inlining-disabled"],
+)
+def test_outputs_that_cannot_go_inline_are_stored_even_when_inline_only(outputs: list, limit: int) -> None:
+    stored: list[ResultChunk] = []
+    writer = inline_only_writer(stored, limit)
+    writer.add(0, outputs)
+    record = writer.finish()
+    assert sum(chunk.row_count for chunk in stored) == len(outputs)
+    assert record["resultConfigMaps"] == [f"part-{c.index}" for c in stored] and stored[-1].last

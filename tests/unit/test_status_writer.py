@@ -131,3 +131,45 @@ def test_a_stopping_operator_ends_the_retries(server: FakeServer) -> None:
     with pytest.raises(StatusNotWritten):
         asyncio.run(scenario())
     assert server.patches == []
+
+
+def test_a_failed_write_hands_its_finished_runs_to_the_hook_once(server: FakeServer) -> None:
+    server.failures = 3
+    seen: list[list[str]] = []
+
+    async def hook(records: list[dict[str, Any]]) -> None:
+        seen.append([r["id"] for r in records])
+        for record in records:
+            record["resultConfigMaps"] = ["stored"]  # what the hook adds goes with the write
+
+    async def scenario() -> None:
+        w = StatusWriter(
+            Body({}), logging.getLogger("test"), compose_with_history, asyncio.Event(), 0.01, on_failed_write=hook
+        )
+        await w.write({}, finished={"id": "gen-1", "state": "Succeeded"})
+
+    asyncio.run(scenario())
+    assert seen == [["gen-1"]]
+    assert server.patches == [{"history": [{"id": "gen-1", "state": "Succeeded", "resultConfigMaps": ["stored"]}]}]
+
+
+def test_a_write_that_lands_at_once_does_not_call_the_hook(server: FakeServer) -> None:
+    seen: list[Any] = []
+
+    async def hook(records: list[dict[str, Any]]) -> None:
+        seen.append(records)
+
+    async def scenario() -> None:
+        w = StatusWriter(
+            Body({}), logging.getLogger("test"), compose_with_history, asyncio.Event(), 0.01, on_failed_write=hook
+        )
+        await w.write({}, finished={"id": "gen-1", "state": "Succeeded"})
+
+    asyncio.run(scenario())
+    assert seen == [] and len(server.patches) == 1
+
+
+def compose_with_history(
+    server: dict[str, Any], pending: dict[str, Any], finished: list[dict[str, Any]], ready: Any
+) -> tuple[dict[str, Any], list[str]]:
+    return {**server, **pending, **({"history": [dict(r) for r in finished]} if finished else {})}, []

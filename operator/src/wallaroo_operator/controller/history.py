@@ -24,14 +24,20 @@ def history_with(
     base: list[dict[str, Any]], record: dict[str, Any], *, successful_limit: int, failed_limit: int
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """`base` with `record` added, newest start first (runs that overlap may finish in another order),
-    pruned to the limits; and the ids of the runs dropped."""
+    pruned to the limits; and the ids of the runs dropped that may have left results behind."""
     history = [history_entry(record)] + [h for h in base if h.get("id") != record["id"]]
     history.sort(key=lambda h: (h.get("startTime") is None, h.get("startTime") or ""), reverse=True)  # stable
     kept, dropped = prune_history(
         [RunRecord.model_validate(h) for h in history], successful_limit=successful_limit, failed_limit=failed_limit
     )
     kept_ids = {k.id for k in kept}
-    return [h for h in history if h["id"] in kept_ids], [d.id for d in dropped]
+    return [h for h in history if h["id"] in kept_ids], [d.id for d in dropped if may_have_results(d)]
+
+
+def may_have_results(record: RunRecord) -> bool:
+    """False for a run recorded with no results ConfigMaps and no object-store results (its outputs were
+    inline only): pruning it needs no listing of ConfigMaps."""
+    return record.result_config_maps != [] or record.results_uri is not None
 
 
 async def delete_pruned_results(body: kopf.Body, run_ids: list[str]) -> None:

@@ -28,6 +28,7 @@ from wallaroo_operator.controller.active import ActiveRun, new_record
 from wallaroo_operator.controller.clock import OperatorClock
 from wallaroo_operator.controller.errors import RunError, classify
 from wallaroo_operator.controller.history import delete_pruned_results
+from wallaroo_operator.controller.inline_results import store_inline_results
 from wallaroo_operator.controller.job_status import JobView, Ready, desired_status
 from wallaroo_operator.controller.run import RunContext
 from wallaroo_operator.controller.status_writer import StatusNotWritten, StatusWriter
@@ -56,7 +57,14 @@ class JobController:
         self.wake = asyncio.Event()
         self.last_wait_reason: str | None = None
         self._stopping = asyncio.Event()
-        self._writer = StatusWriter(body, logger, self._compose, self._stopping, settings.status_retry_cap_seconds)
+        self._writer = StatusWriter(
+            body,
+            logger,
+            self._compose,
+            self._stopping,
+            settings.status_retry_cap_seconds,
+            on_failed_write=lambda records: store_inline_results(dict(body.metadata), records),
+        )
         self.latest_run_id: str | None = (self.status.get("lastRun") or {}).get("id")
         self._announced = (self.status.get("workspaceId"), self.status.get("inferenceUrl"))
         self._schedule_events = events.OncePerMessage(body)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -44,8 +44,11 @@ class StatusWriter:
         compose: Compose,
         stopping: asyncio.Event,
         retry_cap_seconds: float,
+        on_failed_write: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None,
     ) -> None:
         self._body, self._logger, self._compose = body, logger, compose
+        # Called with the finished runs pending when a write first fails: they may wait a while in memory.
+        self._on_failed_write = on_failed_write
         self._stopping, self._retry_cap = stopping, retry_cap_seconds
         # What the API server has (as of `_resource_version`), and what the controller wants on top of it
         # and has not written yet: field changes and finished runs, kept until a write lands.
@@ -95,6 +98,8 @@ class StatusWriter:
                 if is_conflict(error) and await self._reread():
                     continue  # someone else wrote: recompute on top of what they wrote
                 failures += 1
+                if failures == 1 and self._pending_finished and self._on_failed_write:
+                    await self._on_failed_write(list(self._pending_finished.values()))
                 await self._before_retrying(error, failures)
                 continue
             self._server = dict(written.get("status") or {})

@@ -2,9 +2,9 @@
 
 For development (`make run`) and clusters where Jobs are not wanted. Workers are forked from a preloaded
 worker server (multiprocessing's forkserver) and run worker/cli.py's main, the code of `wallaroo-operator
-worker`. The child talks to the API server with the operator's own credentials (its KUBECONFIG or
-in-cluster token) and gets the Wallaroo credentials in its environment; the operator only waits for it and
-reads its reports.
+worker`. The child reads its input with the operator's own Kubernetes credentials (its KUBECONFIG or
+in-cluster token), gets the Wallaroo credentials in its environment, and reports its progress and outcome
+over a pipe: the operator only waits for it and reads its reports.
 """
 
 from __future__ import annotations
@@ -20,17 +20,16 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import IO, TYPE_CHECKING, Any
 
 from wallaroo_operator.controller.errors import Disposition
 from wallaroo_operator.executors.base import (
     RunPlan,
     WorkerFailure,
-    create_progress_config_map,
-    delete_progress_config_map,
     outcomes_in_order,
     progress_of,
-    read_shard_states,
     reported_failure,
 )
 from wallaroo_operator.kube import object_stores
@@ -57,32 +56,31 @@ class LocalExecutor:
     adopts_runs = False  # a child process dies with the operator: a restart runs the run again
 
     def execute(self, plan: RunPlan, context: RunContext) -> list[dict[str, Any]]:
+        """Workers report over a pipe, not a progress ConfigMap: no API writes for what dies with us anyway."""
         manifest = plan.manifest
         worker = f"local:{manifest.job_name}/{manifest.run_id}"
-        progress_name = manifest.progress_config_map
-        create_progress_config_map(plan, progress_name)
+        states: dict[int, dict[str, Any]] = {}
         started = time.monotonic()
-        try:
-            for shard in range(manifest.shards):  # one at a time: the operator's host is one machine
-                self._run_shard(plan, shard, context, started, worker)
-            states = read_shard_states(manifest.namespace, progress_name)
-            outcomes = outcomes_in_order(states, manifest.shards)
-            if outcomes is None:
-                raise reported_failure(states) or WorkerFailure("WorkerFailed", "a worker ended without a report")
-            return outcomes
-        finally:
-            delete_progress_config_map(manifest)
+        for shard in range(manifest.shards):  # one at a time: the operator's host is one machine
+            self._run_shard(plan, shard, context, ShardReports(states, started, worker))
+        outcomes = outcomes_in_order(states, manifest.shards)
+        if outcomes is None:
+            raise reported_failure(states) or WorkerFailure("WorkerFailed", "a worker ended without a report")
+        return outcomes
 
-    def _run_shard(self, plan: RunPlan, shard: int, context: RunContext, started: float, worker: str) -> None:
+    def _run_shard(self, plan: RunPlan, shard: int, context: RunContext, reports: ShardReports) -> None:
         manifest = plan.manifest
-        with tempfile.NamedTemporaryFile(mode="w+b", prefix="wallaroo-worker-") as log:
+        log_name = f"{manifest.namespace}.{manifest.job_name}.{manifest.run_id}.{shard}"
+        receiver, sender = multiprocessing.Pipe(duplex=False)
+        with tempfile.NamedTemporaryFile(mode="w+b", prefix="wallaroo-worker-") as log, receiver:
             child = _forkserver().Process(
                 target=run_worker,
-                args=(worker_environment(plan, shard), log.name),
-                name=f"worker {worker} shard {shard}",
+                args=(worker_environment(plan, shard), log.name, sender),
+                name=f"worker {reports.worker} shard {shard}",
                 daemon=False,
             )
             child.start()
+            sender.close()  # the child holds its own copy: end of file here once it exits
             assert child.pid is not None
             limit = plan.memory_limit_bytes + ADDRESS_SPACE_ALLOWANCE
             with contextlib.suppress(ProcessLookupError, PermissionError):  # already gone: its exit code says why
@@ -91,22 +89,46 @@ class LocalExecutor:
             while child.is_alive():
                 if context.cancel.is_set():
                     stop(child, graceful=not context.operator_stopping)
-                    keep_log(log.name, f"{manifest.namespace}.{manifest.job_name}.{manifest.run_id}.{shard}")
+                    keep_log(log.name, log_name)
                     raise InferenceCancelled(
                         context.progress.get("rowsDone", 0), context.progress.get("rowsTotal") or 0
                     )
+                if not reports.receive(receiver, shard, POLL_SECONDS):
+                    child.join(POLL_SECONDS)  # its end of the pipe is closed: it is exiting
                 if time.monotonic() - last_report >= PROGRESS_SECONDS:
                     last_report = time.monotonic()
-                    states = read_shard_states(manifest.namespace, manifest.progress_config_map)
-                    context.progress.update(progress_of(states, manifest.shards, started, worker))
-                child.join(POLL_SECONDS)
-            keep_log(log.name, f"{manifest.namespace}.{manifest.job_name}.{manifest.run_id}.{shard}")
+                    context.progress.update(reports.progress(manifest.shards))
+            child.join()
+            reports.receive(receiver, shard, 0)  # what it said last, before it exited
+            keep_log(log.name, log_name)
             if child.exitcode != 0:
-                states = read_shard_states(manifest.namespace, manifest.progress_config_map)
-                reported = reported_failure(states)
+                reported = reported_failure(reports.states)
                 if reported is not None:
                     raise reported
                 raise crash(child.exitcode or 0, tail(log))
+
+
+@dataclass
+class ShardReports:
+    """The workers' reports, latest per shard, as they arrive over their pipes."""
+
+    states: dict[int, dict[str, Any]]
+    started: float
+    worker: str
+
+    def receive(self, receiver: Connection, shard: int, timeout: float) -> bool:
+        """Whatever arrived, waiting up to `timeout` for the first report. False once the worker's end is
+        closed (it exited): nothing more will come."""
+        try:
+            while receiver.poll(timeout):
+                self.states[shard] = receiver.recv()
+                timeout = 0
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def progress(self, shards: int) -> dict[str, Any]:
+        return progress_of(self.states, shards, self.started, self.worker)
 
 
 def keep_log(path: str, name: str) -> None:
@@ -129,8 +151,9 @@ def _forkserver() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def run_worker(environment: dict[str, str], log_path: str) -> None:
-    """In the child: the run's environment, the log file, then `wallaroo-operator worker`."""
+def run_worker(environment: dict[str, str], log_path: str, reports: Connection) -> None:
+    """In the child: the run's environment, the log file, then `wallaroo-operator worker`, reporting
+    over `reports`."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the server
     os.environ.clear()
     os.environ.update(environment)
@@ -139,7 +162,7 @@ def run_worker(environment: dict[str, str], log_path: str) -> None:
     os.dup2(log, 2)
     from wallaroo_operator.worker.cli import main
 
-    sys.exit(main())
+    sys.exit(main(report=reports.send))
 
 
 def worker_environment(plan: RunPlan, shard: int) -> dict[str, str]:

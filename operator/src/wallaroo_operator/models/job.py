@@ -94,6 +94,12 @@ class ResultsSpec(KubeModel):
         le=65536,
         description="Outputs up to this size (JSON) are also written into status.lastRun.outputs.",
     )
+    config_maps: Literal["IfNotInline", "Always"] = Field(
+        default="IfNotInline",
+        description="IfNotInline: a run whose outputs fit status.lastRun.outputs (and has one shard) gets no "
+        "results ConfigMap, two API writes fewer per run; earlier runs in the history keep their summary only. "
+        "Always: every run's outputs are also stored in results ConfigMaps, kept while the run is in the history.",
+    )
     max_config_maps: int = Field(
         default=20,
         ge=1,

@@ -2,7 +2,8 @@
 
 Exit codes: 0 done; 3 a failure that retrying cannot fix (bad input, results too large, a conflict);
 4 something referenced is missing; 1 anything else (worth a retry). The outcome, with its reason, is
-also reported in the run's progress ConfigMap, which is where the operator reads it.
+also reported where the operator reads it: the run's progress ConfigMap (a Job's Pod), or a pipe to the
+operator (a local worker, which the operator passes `report`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from wallaroo_operator.controller.errors import Disposition, RunError, classify
 from wallaroo_operator.kube import object_stores
@@ -68,7 +71,8 @@ def results_sink(manifest: RunManifest) -> ResultSink | None:
     )
 
 
-def main() -> int:
+def main(report: Callable[[dict[str, Any]], None] | None = None) -> int:
+    """`report`: where progress and the outcome go; the run's progress ConfigMap when not given."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if MANIFEST_ENV not in os.environ:
         log.error("no run manifest in $%s: the operator starts workers, one per shard of a run", MANIFEST_ENV)
@@ -80,7 +84,8 @@ def main() -> int:
     io = WorkerIO(
         input_parts=lambda: kube_io.input_parts(manifest.namespace, manifest.input_parts),
         store_chunk=lambda chunk: kube_io.create_results(manifest, shard, chunk),
-        report=lambda state: kube_io.patch_progress(manifest, key, state),
+        report=report or (lambda state: kube_io.patch_progress(manifest, key, state)),
+        inline_only_if_fits=manifest.shards == 1 and manifest.job_spec().results.config_maps == "IfNotInline",
     )
     try:
         io.object_input, io.results_sink = object_input(manifest, shard), results_sink(manifest)

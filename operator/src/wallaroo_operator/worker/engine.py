@@ -48,6 +48,8 @@ class WorkerIO:
     progress_interval: float | None = None  # seconds between progress reports; None: PROGRESS_INTERVAL_SECONDS
     object_input: ObjectInput | None = None  # input.objectStore instead of the input ConfigMaps
     results_sink: ResultSink | None = None  # results.objectStore instead of results ConfigMaps
+    # No results ConfigMap when the outputs fit the status (results.configMaps: IfNotInline, one shard)
+    inline_only_if_fits: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,12 @@ def results_writer(
             io.results_sink, shard, spec.results.object_store.rows_per_part, limits.max_part_values
         )
     budget = max(1, math.ceil(spec.results.max_config_maps / manifest.shards))
-    return ResultsWriter(io.store_chunk, max_chunks=budget, inline_limit_bytes=spec.results.inline_limit_bytes)
+    return ResultsWriter(
+        io.store_chunk,
+        max_chunks=budget,
+        inline_limit_bytes=spec.results.inline_limit_bytes,
+        inline_only_if_fits=io.inline_only_if_fits,
+    )
 
 
 class ProgressReporter:

@@ -65,6 +65,7 @@ class ResultsWriter:
     max_chunks: int
     inline_limit_bytes: int
     chunk_bytes: int = CHUNK_BYTES
+    inline_only_if_fits: bool = False  # store nothing when every output fits inline (and none was stored)
     names: list[str] = field(default_factory=list)
     summary: dict[str, RunningSummary] = field(default_factory=dict)
     rows: int = 0
@@ -140,9 +141,10 @@ class ResultsWriter:
 
     def finish(self) -> dict[str, Any]:
         """Store the last chunk, marked as the last (even when empty: the shard's results are complete only
-        with it); return the shard's part of the run record."""
-        self._flush(last=True)
+        with it), unless the outputs go inline only; return the shard's part of the run record."""
         inline = inline_outputs(self._inline, self.inline_limit_bytes) if self._inline is not None else None
+        if not (self.inline_only_if_fits and inline is not None and not self.names):
+            self._flush(last=True)
         record: dict[str, Any] = {
             "resultConfigMaps": self.names,
             "summary": {k: v.to_json() for k, v in self.summary.items()},
