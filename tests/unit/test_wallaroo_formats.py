@@ -232,3 +232,52 @@ def test_arrow_answers_flattened_or_nested_give_rows(table: pa.Table) -> None:
 def test_arrow_answers_that_cannot_be_read(body: bytes, rows: int, message: str) -> None:
     with pytest.raises(UnexpectedResponse, match=message):
         parse_outputs(body, "arrow", rows)
+
+
+# orjson writes request bodies and reads answers; the bytes sent and the values read must be json's.
+BODY_CASES = [
+    [[1, 2, 3], [4, 5, 6]],
+    [[0.1, 1e16, 1e-05, -0.0, 123456.789]],
+    [[2**70, 1]],  # beyond 64 bits: json writes it
+    [[1.5, 2.5]] * 3,
+]
+
+
+@pytest.mark.parametrize("rows", BODY_CASES)
+@pytest.mark.parametrize("fmt", ["legacy", "pandas-records"])
+def test_request_bodies_are_the_same_as_jsons(rows, fmt):
+    from wallaroo_operator.wallaroo.formats import encode_batch
+
+    body = encode_batch(rows, "text_input", fmt).body
+    payload = {"text_input": rows} if fmt == "legacy" else [{"text_input": r} for r in rows]
+    assert json.loads(body) == json.loads(json.dumps(payload, separators=(",", ":"), allow_nan=False))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_request_body_with_nan_is_refused_as_json_refuses_it(value):
+    from wallaroo_operator.wallaroo.formats import encode_batch
+
+    with pytest.raises(ValueError):
+        encode_batch([[value, 1.0]], "text_input", "legacy")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": [1.5, 2]}', '{"a": NaN}', '{"a": 123456789012345678901234567890}', "[" * 2000 + "]" * 2000, '"\\ud800"'],
+)
+def test_answers_read_as_json_reads_them(text):
+    import math
+
+    from wallaroo_operator.wallaroo.http import decode_json
+
+    try:
+        expected = json.loads(text)
+    except RecursionError:
+        with pytest.raises(ValueError):
+            decode_json(text)
+        return
+    got = decode_json(text)
+    if isinstance(expected, dict) and isinstance(expected.get("a"), float) and math.isnan(expected["a"]):
+        assert math.isnan(got["a"])
+    else:
+        assert got == expected and type(got) is type(expected)

@@ -109,3 +109,57 @@ def test_truncated_and_corrupt_gzip():
     for raw, text in ((payload[:-6], "truncated"), (payload[:10] + b"garbage" + payload[17:], "corrupt")):
         with pytest.raises(InputError, match=text):
             stream(InputPart("z/k", binary_b64=base64.b64encode(raw).decode())).scan()
+
+
+# A small part is read whole by orjson when it is a plain {"<name>": [rows]} document; anything else goes to
+# the streaming reader. Either way the rows and the errors must be the streaming reader's own.
+FAST_PATH_CASES = [
+    '{"text_input": [[1, 2], [3, 4]]}',
+    ' \n{ "text_input" :\t[[1.5, -2], [3e2, 4]] }\r\n',
+    '{"te\\"xt": [[1, 2]]}',  # an escaped quote in the name
+    '{"\\u0074ext": [[1, 2]]}',  # a name written with an escape
+    '{"text_input": [[1, 2]], "text_input": [[3, 4]]}',  # a second key: json would keep only the last
+    '{"text_input": [[1, 2]], "other": [[3, 4]]}',
+    '{"text_input": [[NaN, 2]]}',
+    '{"text_input": [[Infinity, 2]]}',
+    '{"text_input": [[1e400, 2]]}',
+    '{"text_input": [[123456789012345678901234567890, 2]]}',  # beyond 64 bits: orjson refuses, json reads
+    '{"text_input": [[9223372036854775808, -9223372036854775809]]}',
+    '{"text_input": [[0.12345678901234567890123, 2]]}',
+    '{"text_input": [[1, 2]]} x',
+    '{"text_input": [[1, 2]]}\x0c',  # not JSON whitespace
+    '\ufeff{"text_input": [[1, 2]]}',
+    '{"text_input": [[1, 2], [3]]}',
+    '{"text_input": [[true, 2]]}',
+    '{"text_input": [1, 2]}',
+    '{"text_input": []}',
+    '{"text_input": [[1, 2]]',
+    '{"text_input": [["a\x01b", 2]]}',  # a control character in a string
+]
+
+
+def scanned(document: str) -> tuple:
+    parts = [InputPart("cm/data.json", text=document)]
+    try:
+        streamed = stream(*parts)
+        shape = streamed.scan()
+        return ("rows", shape.input_name, shape.rows, list(streamed.rows(0, shape.rows)))
+    except InputError as error:
+        return ("error", error.reason, str(error))
+
+
+@pytest.mark.parametrize("document", FAST_PATH_CASES)
+def test_whole_small_parts_read_like_the_streaming_reader(document, monkeypatch):
+    from wallaroo_operator.data import streaming
+
+    fast = scanned(document)
+    monkeypatch.setattr(streaming, "_small_document", lambda pieces, limit: (None, pieces))
+    assert fast == scanned(document)
+
+
+def test_plain_documents_take_the_fast_path():
+    from wallaroo_operator.data.streaming import _plain_tutorial_document
+
+    assert _plain_tutorial_document(b' {"x" : [[1, 2.5]]}\n') == ("x", [[1, 2.5]])
+    assert _plain_tutorial_document(b'{"x": [[1]], "x": [[2]]}') is None
+    assert _plain_tutorial_document(b'[{"x": [1]}]') is None
