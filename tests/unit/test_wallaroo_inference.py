@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from wallaroo_operator.wallaroo import (
@@ -18,7 +16,7 @@ from wallaroo_operator.wallaroo import (
     summarize,
     token_url_for,
 )
-from wallaroo_operator.wallaroo.inference import Batch, assemble, split_batches
+from wallaroo_operator.wallaroo.inference import Batch, split_batches
 
 
 @pytest.mark.parametrize(
@@ -47,20 +45,6 @@ def test_split_batches_rejects_empty_batches() -> None:
 
 def test_batch_label_names_its_rows() -> None:
     assert Batch(2, 200, list(range(100))).label == "batch 2 (rows 200-299)"
-
-
-def test_assemble_restores_input_order_whatever_the_completion_order() -> None:
-    rows = list(range(23))
-    batches = split_batches(rows, 5)
-    finished = {b.index: [{"output_0": [float(r)]} for r in b.rows] for b in batches}
-    shuffled = dict(random.Random(3).sample(sorted(finished.items()), len(finished)))
-    assert [o["output_0"][0] for o in assemble(batches, shuffled)] == [float(r) for r in rows]
-
-
-def test_assemble_checks_each_batch_size() -> None:
-    batches = split_batches([1, 2], 2)
-    with pytest.raises(UnexpectedResponse):
-        assemble(batches, {0: [{"output_0": [1.0]}]})
 
 
 def test_summarize_over_all_values() -> None:

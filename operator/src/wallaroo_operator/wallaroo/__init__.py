@@ -55,10 +55,10 @@ from .inference import (
     InferenceOutcome,
     OutputSummary,
     UrlResolver,
-    run_inference,
     summarize,
 )
 from .retry import RetryPolicy, parse_retry_after
+from .stream import run_inference
 
 __all__ = [
     "API_TIMEOUT",

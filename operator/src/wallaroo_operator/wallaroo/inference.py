@@ -13,10 +13,7 @@ import logging
 import math
 import random
 import threading
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,7 +23,6 @@ from . import http
 from .auth import TokenProvider, post_with_token
 from .errors import (
     AuthenticationFailed,
-    InferenceCancelled,
     InvalidInput,
     PipelineNotDeployed,
     RequestRejected,
@@ -103,17 +99,6 @@ def split_batches(rows: Sequence[Any], batch_size: int) -> list[Batch]:
         Batch(index, start, rows[start : start + batch_size])
         for index, start in enumerate(range(0, len(rows), batch_size))
     ]
-
-
-def assemble(batches: Sequence[Batch], outputs_by_batch: dict[int, list[RowOutputs]]) -> list[RowOutputs]:
-    """Concatenate the batches' outputs in input order, whatever order they finished in."""
-    rows: list[RowOutputs] = []
-    for batch in batches:
-        outputs = outputs_by_batch[batch.index]
-        if len(outputs) != len(batch.rows):
-            raise UnexpectedResponse(f"{batch.label}: got {len(outputs)} outputs")
-        rows.extend(outputs)
-    return rows
 
 
 def summarize(outputs: Sequence[RowOutputs]) -> dict[str, OutputSummary]:
@@ -268,128 +253,3 @@ class _Run:
 
 def _retry_after(response: requests.Response | None) -> float | None:
     return parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
-
-
-class _Scheduler:
-    """Keeps at most ``parallelism`` batches in flight and collects their outputs."""
-
-    def __init__(
-        self,
-        run: _Run,
-        batches: Sequence[Batch],
-        parallelism: int,
-        cancel: threading.Event | None,
-        on_batch_done: Callable[[BatchProgress], None] | None,
-    ) -> None:
-        self._run = run
-        self._batches = batches
-        self._parallelism = parallelism
-        self._cancel = cancel or threading.Event()
-        self._on_batch_done = on_batch_done
-        self._rows_total = sum(len(b.rows) for b in batches)
-        self.outputs: dict[int, list[RowOutputs]] = {}
-        self.rows_done = 0
-
-    def run(self) -> dict[int, list[RowOutputs]]:
-        with ThreadPoolExecutor(self._parallelism, thread_name_prefix="wallaroo-inference") as pool:
-            try:
-                self._drive(pool)
-            except BaseException as exc:
-                self._run.abort.set()  # in-flight batches stop at their next wait
-                if isinstance(exc, WallarooError) and self._cancel.is_set():
-                    raise self._cancelled() from None
-                raise
-        if len(self.outputs) < len(self._batches):  # only cancellation stops early
-            raise self._cancelled()
-        return self.outputs
-
-    def _drive(self, pool: ThreadPoolExecutor) -> None:
-        pending = iter(self._batches)
-        in_flight: dict[Future[list[RowOutputs]], Batch] = {}
-        while True:
-            while len(in_flight) < self._parallelism and not self._cancel.is_set():
-                batch = next(pending, None)
-                if batch is None:
-                    break
-                in_flight[pool.submit(self._run.run_batch, batch)] = batch
-            if not in_flight:
-                return
-            done, _ = wait(in_flight, timeout=CANCEL_POLL_SECONDS, return_when=FIRST_COMPLETED)
-            if self._cancel.is_set():
-                self._run.abort.set()  # interrupt backoff waits; requests under way finish
-            for future in done:
-                self._collect(in_flight.pop(future), future)
-
-    def _collect(self, batch: Batch, future: Future[list[RowOutputs]]) -> None:
-        try:
-            self.outputs[batch.index] = future.result()
-        except _Aborted:
-            return
-        self.rows_done += len(batch.rows)
-        if self._on_batch_done is not None:
-            self._on_batch_done(
-                BatchProgress(
-                    batch_index=batch.index,
-                    rows_done=self.rows_done,
-                    rows_total=self._rows_total,
-                    batches_done=len(self.outputs),
-                    batches_total=len(self._batches),
-                )
-            )
-
-    def _cancelled(self) -> InferenceCancelled:
-        return InferenceCancelled(self.rows_done, self._rows_total)
-
-
-def run_inference(
-    url_resolver: UrlResolver,
-    rows: Sequence[Any],
-    *,
-    input_name: str,
-    request_format: RequestFormat = "legacy",
-    batch_size: int = 100,
-    parallelism: int = 4,
-    retry: RetryPolicy = DEFAULT_RETRY,
-    tokens: TokenProvider,
-    session: requests.Session | None = None,
-    verify: http.Verify = True,
-    request_timeout: http.Timeout = http.INFERENCE_TIMEOUT,
-    cancel: threading.Event | None = None,
-    on_batch_done: Callable[[BatchProgress], None] | None = None,
-) -> InferenceOutcome:
-    """Infer all ``rows`` and return their outputs in input order.
-
-    Raises :class:`InferenceCancelled` once ``cancel`` is set (after the batches in
-    flight finish) and the first batch's :class:`WallarooError` when one fails for good.
-    """
-    if parallelism < 1:
-        raise ValueError("parallelism must be at least 1")
-    started = time.monotonic()
-    batches = split_batches(rows, batch_size)
-    if cancel is not None and cancel.is_set():
-        raise InferenceCancelled(0, len(rows))
-    if not batches:
-        return InferenceOutcome([], 0, 0, 0, 0, 0, time.monotonic() - started)
-    with ExitStack() as cleanup:
-        if session is None:  # a session of our own, closed with the run
-            session = cleanup.enter_context(http.new_session(parallelism))
-        run = _Run(
-            url_resolver,
-            tokens,
-            session,
-            input_name=input_name,
-            request_format=request_format,
-            policy=retry,
-            verify=verify,
-            timeout=request_timeout,
-        )
-        outputs = _Scheduler(run, batches, parallelism, cancel, on_batch_done).run()
-    return InferenceOutcome(
-        outputs=assemble(batches, outputs),
-        rows=len(rows),
-        batches=len(batches),
-        retries=run.budget.used,
-        relogins=run.relogins,
-        url_resolutions=run.url_resolutions,
-        elapsed_seconds=time.monotonic() - started,
-    )
