@@ -161,6 +161,28 @@ def test_a_failed_resolution_is_not_cached(monkeypatch: pytest.MonkeyPatch) -> N
             cache.get("ns", "w")
 
 
+def test_a_workspace_id_is_looked_up_once_per_resolution_of_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wallaroo_operator.wallaroo import Credentials
+
+    lookups: list[str] = []
+
+    class Api:
+        def workspace_id(self, name: str) -> int:
+            lookups.append(name)
+            return 16
+
+    monkeypatch.setattr(connection.ResolvedConnection, "api", lambda self: Api())
+
+    def resolved() -> connection.ResolvedConnection:
+        return connection.ResolvedConnection("https://api", "https://kc", Credentials("c", "s", "client_credentials"), True, 5.0)
+
+    first = resolved()
+    assert [first.workspace_id("ws") for _ in range(3)] == [16, 16, 16]
+    assert first.workspace_id("other") == 16
+    assert resolved().workspace_id("ws") == 16  # resolved again (TTL over, a failed run, a changed connection)
+    assert lookups == ["ws", "other", "ws"]
+
+
 def test_one_row_outputs_type() -> None:
     """Every module that handles per-row outputs names the same type (wallaroo/formats.py)."""
     import re

@@ -163,3 +163,18 @@ def test_plain_documents_take_the_fast_path():
     assert _plain_tutorial_document(b' {"x" : [[1, 2.5]]}\n') == ("x", [[1, 2.5]])
     assert _plain_tutorial_document(b'{"x": [[1]], "x": [[2]]}') is None
     assert _plain_tutorial_document(b'[{"x": [1]}]') is None
+
+
+@pytest.mark.parametrize(("keep_bytes", "fetches"), [(0, 2), (10**6, 1)])
+def test_a_small_input_is_fetched_once_for_both_passes(keep_bytes, fetches):
+    parts = [plain({"text_input": aloha_rows(10, seed=s)}, f"p{s}/data.json") for s in (1, 2)]
+    fetched: list[int] = []
+
+    def read():
+        fetched.append(1)
+        return iter(parts)
+
+    streamed = InputStream(read, LIMITS, keep_bytes=keep_bytes)
+    assert streamed.scan().rows == 20
+    assert list(streamed.rows(0, 20)) == decode_input(parts).rows
+    assert len(fetched) == fetches

@@ -8,7 +8,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ class ResolvedConnection:
     verify: Verify
     timeout: float
     inference_hosts: tuple[str, ...] = ()  # origins besides the API's that may receive the token
+    # Workspace name -> id, looked up once per resolution of the connection: the entry lives as long as the
+    # connection cache keeps this object (its TTL; dropped when a run fails or the connection changes).
+    _workspace_ids: dict[str, int] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def tokens(self) -> TokenProvider:
@@ -49,6 +52,12 @@ class ResolvedConnection:
         return WallarooApi(
             self.api_url, self.tokens, _shared_session(), verify=self.verify, timeout=(5.0, self.timeout)
         )
+
+    def workspace_id(self, name: str) -> int:
+        """The tutorial's name-to-id lookup, once per connection resolution rather than once per run."""
+        if name not in self._workspace_ids:
+            self._workspace_ids[name] = self.api().workspace_id(name)
+        return self._workspace_ids[name]
 
     def url_resolver(self, workspace_id: int, pipeline: str) -> ExternalUrlResolver:
         """The pipeline's external URL, handed out only on the API's origin or a listed inference host."""

@@ -93,7 +93,7 @@ def plan_run(context: RunContext, *, read_input: bool = True) -> RunPlan:
     if spec.input.object_store and read_input:
         object_input = plan_object_input(namespace, job["metadata"]["name"], spec)
     parts = input_refs(namespace, spec.input) if spec.input.object_store is None else []
-    workspace_id = connection.api().workspace_id(spec.workspace)
+    workspace_id = connection.workspace_id(spec.workspace)
     # Resolved here, once per (API, workspace, pipeline) across runs; a worker re-resolves only after a 404.
     url = URL_CACHE.resolver(connection, workspace_id, spec.pipeline)()
     connection_spec = WallarooConnectionSpec.model_validate(connection_object.get("spec") or {})

@@ -394,17 +394,39 @@ class InputStream:
     """The job's input across its parts, in order, read one part at a time.
 
     `scan()` reads everything once (validating every row and counting them) before any row is sent;
-    `rows(start, stop)` then reads again and yields the rows of one slice, stopping after it.
+    `rows(start, stop)` then reads again and yields the rows of one slice, stopping after it. Parts of
+    at most `keep_bytes` in all, as stored, are kept from the first reading for the second (a small input
+    is fetched once); larger inputs are fetched again, one part at a time.
     """
 
-    def __init__(self, parts: Callable[[], Iterable[InputPart]], limits: StreamLimits):
+    def __init__(self, parts: Callable[[], Iterable[InputPart]], limits: StreamLimits, keep_bytes: int = 0):
         self._parts = parts
         self._limits = limits
         self._shape: InputShape | None = None
+        self._keep_bytes = keep_bytes
+        self._kept: list[InputPart] | None = None
+
+    def _read_parts(self) -> Iterator[InputPart]:
+        if self._kept is not None:
+            yield from self._kept
+            return
+        kept: list[InputPart] = []
+        size, keeping = 0, True
+        for part in self._parts():
+            if keeping:
+                size += len(part.text or "") + len(part.binary_b64 or "")
+                keeping = size <= self._keep_bytes
+                if keeping:
+                    kept.append(part)
+                else:
+                    kept.clear()
+            yield part
+        if keeping:
+            self._kept = kept
 
     def _all_rows(self, validate: bool = True) -> Iterator[tuple[str, list[Any]]]:
         name, width, sources = None, None, []
-        for part in self._parts():
+        for part in self._read_parts():
             sources.append(part.source)
             first = True
             rows = validated_rows(part, self._limits) if validate else part_rows(part, self._limits, strict=False)

@@ -63,7 +63,8 @@ class ShardInput:
 
 def config_map_input(manifest: RunManifest, shard: int, io: WorkerIO, limits: WorkerLimits) -> ShardInput:
     """Every row checked (one pass) before the first is sent; then this shard's slice, read again."""
-    stream = InputStream(io.input_parts, limits.stream)
+    # Inputs up to one row's allowance (a 64th of the worker's memory) are fetched once, not twice.
+    stream = InputStream(io.input_parts, limits.stream, keep_bytes=limits.stream.max_row_bytes)
     shape = stream.scan()
     start, stop = shard_slice(shape.rows, shard, manifest.shards)
     return ShardInput(stream.rows(start, stop), start, stop - start, shape.input_name, shape.width)
