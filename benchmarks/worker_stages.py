@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -76,9 +77,15 @@ def measure(rows_count: int, fmt: str, batch_size: int, repeat: int, sim: common
     def stream() -> InputStream:
         return InputStream(lambda: iter(parts), limits)
 
+    def decode_answers() -> list[Any]:
+        return [
+            parse_outputs(decode_json(answer) if fmt != "arrow" else answer, fmt, len(rows))  # type: ignore[arg-type]
+            for answer, rows in zip(answers, batches, strict=True)
+        ]
+
     scanned = stream()
     scanned.scan()
-    decoded = [parse_outputs(decode_json(a) if fmt != "arrow" else a, fmt, len(b)) for a, b in zip(answers, batches)]  # type: ignore[arg-type]
+    decoded = decode_answers()
 
     def results() -> None:
         writer = ResultsWriter(lambda chunk: "x", max_chunks=10**6, inline_limit_bytes=4096)
@@ -98,13 +105,7 @@ def measure(rows_count: int, fmt: str, batch_size: int, repeat: int, sim: common
         "validate": best_cpu(lambda: stream().scan(), repeat),
         "read_to_send": best_cpu(lambda: sum(1 for _ in scanned.rows(0, len(data))), repeat),
         "encode": best_cpu(lambda: [encode_batch(rows, "text_input", fmt) for rows in batches], repeat),  # type: ignore[arg-type]
-        "decode_answers": best_cpu(
-            lambda: [
-                parse_outputs(decode_json(a) if fmt != "arrow" else a, fmt, len(b))  # type: ignore[arg-type]
-                for a, b in zip(answers, batches)
-            ],
-            repeat,
-        ),
+        "decode_answers": best_cpu(decode_answers, repeat),
         "results": best_cpu(results, repeat),
     }
     return {
@@ -127,7 +128,7 @@ def main() -> None:
     with common.simulator() as sim:
         sim.set_latency(0.0)
         result.update(measure(args.rows, args.format, args.batch_size, args.repeat, sim))
-    result["load_average_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     common.emit(result)
 
 

@@ -174,7 +174,9 @@ def test_a_workspace_id_is_looked_up_once_per_resolution_of_its_connection(monke
     monkeypatch.setattr(connection.ResolvedConnection, "api", lambda self: Api())
 
     def resolved() -> connection.ResolvedConnection:
-        return connection.ResolvedConnection("https://api", "https://kc", Credentials("c", "s", "client_credentials"), True, 5.0)
+        return connection.ResolvedConnection(
+            "https://api", "https://kc", Credentials("c", "s", "client_credentials"), True, 5.0
+        )
 
     first = resolved()
     assert [first.workspace_id("ws") for _ in range(3)] == [16, 16, 16]

@@ -4,9 +4,25 @@ floats, where json keeps them exact, so text with such a number is left to json.
 from __future__ import annotations
 
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONGEST_SAFE = 18  # digits: every integer of 18 digits fits in 64 bits
+_LONG_RUN = b"0" * 19  # digits: every integer of 18 digits fits in 64 bits
+_FLOAT_AFTER = frozenset(b".eE")  # a run of digits followed by these is a float's mantissa
 
 
-def has_long_number(text: bytes) -> bool:
-    """A run of more than 18 digits somewhere (C-level passes: translate, then a substring search)."""
-    return b"0" * (_LONGEST_SAFE + 1) in text.translate(_DIGITS_AS_ZERO)
+def has_long_integer(text: bytes) -> bool:
+    """An integer literal of more than 18 digits somewhere (or such digits in a string). A long run of
+    digits after "." is a fraction, and one followed by ".", "e" or "E" a mantissa: floats either way.
+    C-level passes (translate, substring searches), and a few steps per long run of digits."""
+    digits = text.translate(_DIGITS_AS_ZERO)
+    start = digits.find(_LONG_RUN)  # the leftmost match starts a run
+    while start != -1:
+        end = start + len(_LONG_RUN)
+        while digits[end : end + 64].startswith(b"0" * 64):
+            end += 64
+        window = digits[end : end + 64]
+        end += len(window) - len(window.lstrip(b"0"))
+        fraction = start > 0 and digits[start - 1] == ord(".")
+        mantissa = end < len(digits) and digits[end] in _FLOAT_AFTER
+        if not (fraction or mantissa):
+            return True
+        start = digits.find(_LONG_RUN, end)
+    return False

@@ -24,7 +24,7 @@ import orjson
 
 from wallaroo_operator.data import inputs
 from wallaroo_operator.data.inputs import GZIP_MAGIC, InputError, InputPart, validate_rows
-from wallaroo_operator.fast_json import has_long_number
+from wallaroo_operator.fast_json import has_long_integer
 
 PIECE_BYTES = 64 * 1024  # decompressed bytes taken at a time
 VALIDATE_WINDOW = 500  # rows validated at once (validate_rows wants a list)
@@ -247,7 +247,7 @@ def _plain_tutorial_document(document: bytes) -> tuple[str, list[Any]] | None:
     here: the windows of validated_rows check them as they check the streamed ones."""
     head = _TUTORIAL_HEAD.match(document)
     body = document.rstrip(_JSON_WHITESPACE)
-    if head is None or not body.endswith(b"}") or has_long_number(document):
+    if head is None or not body.endswith(b"}") or has_long_integer(document):
         return None
     rows_text = body[head.end() : -1].rstrip(_JSON_WHITESPACE)
     try:

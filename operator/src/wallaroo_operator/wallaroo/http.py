@@ -16,7 +16,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
-from wallaroo_operator.fast_json import has_long_number
+from wallaroo_operator.fast_json import has_long_integer
 
 from .errors import (
     InvalidConnection,
@@ -65,7 +65,7 @@ def decode_json(text: str | bytes) -> Any:
     """``json.loads`` that fails with ValueError only (deep nesting raises RecursionError). orjson reads
     answers several times faster; what it refuses or reads otherwise (NaN, nesting past 1024, integers
     beyond 64 bits, which it reads as floats) is read by json, so the result is json's either way."""
-    if not has_long_number(text.encode() if isinstance(text, str) else text):
+    if not has_long_integer(text.encode() if isinstance(text, str) else text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
