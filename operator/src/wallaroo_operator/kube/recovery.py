@@ -14,12 +14,15 @@ from dataclasses import dataclass
 import kubernetes
 
 from wallaroo_operator import constants as c
+from wallaroo_operator.kube.client import REQUEST_TIMEOUT, core, is_not_found
 from wallaroo_operator.kube.results_store import (
     PARTS_ANNOTATION,
     ROW_COUNT_ANNOTATION,
     SHARD_LABEL,
     SHARDS_ANNOTATION,
+    RunResultsTarget,
     list_run_parts,
+    part_name,
 )
 from wallaroo_operator.rfc3339 import now_rfc3339
 
@@ -32,8 +35,27 @@ class RunResults:
 
 
 def find_complete_results(namespace: str, job_name: str, job_uid: str, run_id: str) -> RunResults | None:
-    """The run's results, when every part of them exists; None when there are none or only some."""
+    """The run's results, when every part of them exists; None when there are none or only some. Asked at
+    the start of every run, so first by name: complete results include a first part (`<job>-<run>-0`, or
+    `-s0-0` when sharded), and a GET of a name that does not exist costs the API server far less than
+    listing the namespace's ConfigMaps by label."""
+    firsts = (part_name(RunResultsTarget(namespace, job_name, job_uid, run_id, shards), 0, 0) for shards in (1, 2))
+    if not any(_exists(namespace, name) for name in firsts):
+        return None
     return complete_results(list_run_parts(namespace, job_name, run_id, job_uid))
+
+
+def _exists(namespace: str, name: str) -> bool:
+    try:
+        response = core().read_namespaced_config_map(
+            name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        )
+    except kubernetes.client.ApiException as error:
+        if is_not_found(error):
+            return False
+        raise
+    response.release_conn()
+    return True
 
 
 def complete_results(parts: list[kubernetes.client.V1ConfigMap]) -> RunResults | None:
