@@ -11,11 +11,17 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-import botocore.exceptions
-from botocore.config import Config
+from wallaroo_operator.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+else:  # imported by the first client made: most operators never use an object store
+    boto3 = LazyModule("boto3")
+    botocore = LazyModule("botocore")
 
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_operator.objectstore.errors import s3_uri
@@ -78,7 +84,7 @@ class ObjectInfo:
 
 def make_client(settings: S3Settings) -> Any:
     """A boto3 S3 client. SigV4 always (some servers, versitygw among them, accept nothing else)."""
-    config = Config(
+    config = botocore.config.Config(
         signature_version="s3v4",
         s3={"addressing_style": "path" if settings.path_style else "auto"},
         retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},  # first try included

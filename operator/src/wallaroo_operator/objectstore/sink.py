@@ -18,10 +18,15 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+from wallaroo_operator.lazy import LazyModule
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:  # imported by the first Parquet part written
+    pa, pq = LazyModule("pyarrow"), LazyModule("pyarrow.parquet")
 
 from wallaroo_operator.objectstore import errors as e
 from wallaroo_operator.objectstore.client import ObjectStore

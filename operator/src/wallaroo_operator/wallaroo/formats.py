@@ -16,13 +16,18 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import orjson
-import pyarrow as pa
-import pyarrow.ipc
+
+from wallaroo_operator.lazy import LazyModule
 
 from .errors import UnexpectedResponse
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+else:
+    pa = LazyModule("pyarrow")  # the Arrow format only
 
 RequestFormat = Literal["legacy", "pandas-records", "arrow"]
 REQUEST_FORMATS: tuple[RequestFormat, ...] = ("legacy", "pandas-records", "arrow")
