@@ -15,7 +15,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wallaroo_operator.worker.manifest import RunManifest
 
 REPO = Path(__file__).resolve().parents[1]
 TUTORIAL = Path(os.environ.get("WALLAROO_TUTORIAL_DATA", "/work/shared/data/wallaroo-tutorial"))
@@ -53,6 +56,37 @@ def input_parts(payloads: list[bytes]) -> list[Any]:
     from wallaroo_operator.data.inputs import InputPart
 
     return [InputPart(f"input-{i}/data.json", binary_b64=base64.b64encode(p).decode()) for i, p in enumerate(payloads)]
+
+
+def bench_manifest(sim: Any, workspace_id: int, inference_url: str, inference: dict[str, Any]) -> RunManifest:
+    """The RunManifest of one benchmark run of the tutorial's pipeline, with `inference` as the job's settings.
+
+    `sim` names the simulator (api_url, token_url, client): the Simulator, or a child process's arguments.
+    Results may take the CRD's most ConfigMaps (500)."""
+    from wallaroo_operator.worker.manifest import RunManifest
+
+    return RunManifest(
+        namespace="bench",
+        job_name="bench",
+        job_uid="uid",
+        run_id="gen-1",
+        input_parts=[],
+        spec={
+            "connectionRef": {"name": "w"},
+            "workspace": "urldemoworkspace",
+            "pipeline": "urldemopipeline",
+            "input": {"configMaps": [{"name": "x"}]},
+            "inference": inference,
+            "results": {"maxConfigMaps": 500},
+        },
+        workspace_id=workspace_id,
+        inference_url=inference_url,
+        api_url=sim.api_url,
+        token_url=sim.token_url,
+        client_id=sim.client,
+        grant="password",
+        progress_config_map="p",
+    )
 
 
 @dataclass

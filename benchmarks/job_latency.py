@@ -25,6 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))  # deploy.kubectl_for
+sys.path.insert(0, str(REPO))  # tests.support.manifests
 
 NAMESPACE = "latency"
 ROW = [[0] * 40 + [28, 16, 32, 23, 29, 32, 30, 19, 26, 17]]  # data-1.json's shape: one row of 50 token ids
@@ -129,6 +130,7 @@ def main() -> None:
     from deploy import kubectl_for
     from localcluster import LocalCluster, build_binaries, images, node
     from localcluster.build import build_node_binaries
+    from tests.support.manifests import connection_manifest, rows_config_map
     from wallaroo_simulator import run_simulator
 
     if reason := node.why_not_here() or (node.live_owner() and "another local node runs on this machine"):
@@ -170,23 +172,8 @@ def main() -> None:
                                         "password": sim.password,
                                     },
                                 },
-                                {
-                                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
-                                    "kind": "WallarooConnection",
-                                    "metadata": {"name": "wallaroo"},
-                                    "spec": {
-                                        "apiUrl": sim.api_url,
-                                        "tokenUrl": sim.token_url,
-                                        "clientId": sim.client,
-                                        "credentialsSecretRef": {"name": "wallaroo-credentials"},
-                                    },
-                                },
-                                {
-                                    "apiVersion": "v1",
-                                    "kind": "ConfigMap",
-                                    "metadata": {"name": "input"},
-                                    "data": {"data.json": json.dumps({"text_input": ROW})},
-                                },
+                                connection_manifest(sim),
+                                rows_config_map("input", ROW),
                             ],
                         }
                     ),

@@ -62,31 +62,9 @@ def run_worker(session: Session, parts: list[Any], fmt: str, batch_size: int, pa
     from wallaroo_operator.worker import engine
     from wallaroo_operator.worker.engine import WorkerIO, run_shard
     from wallaroo_operator.worker.limits import WorkerLimits
-    from wallaroo_operator.worker.manifest import RunManifest
 
-    sim = session.sim
-    manifest = RunManifest(
-        namespace="bench",
-        job_name="bench",
-        job_uid="uid",
-        run_id="gen-1",
-        input_parts=[],
-        spec={
-            "connectionRef": {"name": "w"},
-            "workspace": "urldemoworkspace",
-            "pipeline": "urldemopipeline",
-            "input": {"configMaps": [{"name": "x"}]},
-            "inference": {"batchSize": batch_size, "parallelism": parallelism, "format": fmt},
-            "results": {"maxConfigMaps": 500},
-        },
-        workspace_id=session.workspace_id,
-        inference_url=session.url,
-        api_url=sim.api_url,
-        token_url=sim.token_url,
-        client_id=sim.client,
-        grant="password",
-        progress_config_map="p",
-    )
+    inference = {"batchSize": batch_size, "parallelism": parallelism, "format": fmt}
+    manifest = common.bench_manifest(session.sim, session.workspace_id, session.url, inference)
     stored = []
     io = WorkerIO(
         input_parts=lambda: iter(parts),

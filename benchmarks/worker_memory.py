@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common
+
 REPO = Path(__file__).resolve().parents[1]
 ROWS_PER_PART = 5_000
 
@@ -33,7 +36,6 @@ def child(args: argparse.Namespace) -> None:
     from wallaroo_operator.wallaroo import Credentials, WallarooApi, token_cache
     from wallaroo_operator.worker.engine import WorkerIO, run_shard
     from wallaroo_operator.worker.limits import WorkerLimits
-    from wallaroo_operator.worker.manifest import RunManifest
 
     def parts():  # one ConfigMap's payload at a time, as the worker reads them
         for path in sorted(Path(args.parts_dir).glob("part-*.gz"), key=lambda p: int(p.stem.split("-")[1])):
@@ -55,28 +57,8 @@ def child(args: argparse.Namespace) -> None:
     )
     api = WallarooApi(args.api_url, tokens)
     workspace_id = api.workspace_id("urldemoworkspace")
-    manifest = RunManifest(
-        namespace="bench",
-        job_name="bench",
-        job_uid="uid",
-        run_id="gen-1",
-        input_parts=[],
-        spec={
-            "connectionRef": {"name": "w"},
-            "workspace": "urldemoworkspace",
-            "pipeline": "urldemopipeline",
-            "input": {"configMaps": [{"name": "x"}]},
-            "inference": {"batchSize": args.batch_size, "parallelism": args.parallelism},
-            "results": {"maxConfigMaps": 500},
-        },
-        workspace_id=workspace_id,
-        inference_url=api.external_url(workspace_id, "urldemopipeline"),
-        api_url=args.api_url,
-        token_url=args.token_url,
-        client_id=args.client,
-        grant="password",
-        progress_config_map="p",
-    )
+    inference = {"batchSize": args.batch_size, "parallelism": args.parallelism}
+    manifest = common.bench_manifest(args, workspace_id, api.external_url(workspace_id, "urldemopipeline"), inference)
     started = time.monotonic()
     if args.whole_document:
         outcome = whole_document(list(parts()), manifest, tokens)

@@ -3,9 +3,7 @@ with only a Role in the namespace it watches, runs a job and checks its connecti
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import kubernetes
@@ -13,18 +11,8 @@ import pytest
 import yaml
 
 from tests.support.kube import REPO_ROOT, USE_EXISTING_CLUSTER, Kube
-from tests.support.operator import (
-    aloha_rows,
-    condition,
-    create_input,
-    create_job,
-    phase_is,
-    result_config_maps,
-    wait_for_job,
-)
-from tests.support.rbac import service_account_kubeconfig
-from tests.support.waiting import wait_for
-from wallaroo_operator import constants as c
+from tests.support.operator import aloha_rows, create_input
+from tests.support.rbac import operator_process, run_succeeds_under_rbac, service_account_kubeconfig
 
 pytestmark = [
     pytest.mark.cluster,
@@ -109,46 +97,8 @@ def test_the_operator_runs_a_job_with_only_the_namespaced_roles(
         kubeconfig = service_account_kubeconfig(kube, tmp_path / "operator.kubeconfig", namespace, "scoped-operator")
         log_path = tmp_path / "operator.log"
         create_input(kube, namespace, "input", {"text_input": aloha_rows(3)})
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig), "WALLAROO_OPERATOR_METRICS_PORT": ""}
-        with log_path.open("w") as log:
-            operator = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "wallaroo_operator",
-                    "run",
-                    f"--namespace={namespace}",
-                    "--liveness=http://127.0.0.1:0/healthz",
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            create_job(kube, namespace, "scoped", successfulRunsHistoryLimit=0)
-            job = wait_for_job(kube, namespace, "scoped", phase_is("Succeeded", "Failed"), timeout=120)
-            assert job["status"]["phase"] == "Succeeded", job["status"]
-            wait_for(
-                lambda: (
-                    condition(
-                        kube.custom.get_namespaced_custom_object(
-                            c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo"
-                        ),
-                        "Ready",
-                    ).get("status")
-                    == "True"
-                ),
-                timeout=60,
-                what="the connection's status, written under the Role",
-            )
-            wait_for(
-                lambda: not result_config_maps(kube, namespace, "scoped"),
-                timeout=60,
-                what="the results beyond the history limit deleted",
-            )
-        finally:
-            operator.terminate()
-            operator.wait(timeout=60)
+        with operator_process(kubeconfig, log_path, f"--namespace={namespace}"):
+            run_succeeds_under_rbac(kube, namespace, "scoped", "the Role", results_deleted=True)
     finally:
         for kind, name in cluster_scoped:
             delete = rbac.delete_cluster_role if kind == "ClusterRole" else rbac.delete_cluster_role_binding

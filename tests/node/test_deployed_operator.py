@@ -14,7 +14,6 @@ from tests.support.kube import Kube
 from tests.support.node import NodeSession
 from tests.support.operator import (
     aloha_rows,
-    condition,
     create_connection,
     create_credentials,
     create_input,
@@ -25,8 +24,8 @@ from tests.support.operator import (
     read_results,
     wait_for_job,
 )
+from tests.support.rbac import run_succeeds_under_rbac
 from tests.support.waiting import wait_for
-from wallaroo_operator import constants as c
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node]
 SELECTOR = "app.kubernetes.io/name=wallaroo-inference-operator"
@@ -110,23 +109,7 @@ def test_with_its_in_cluster_service_account_token_rbac_allows_all_it_does(
     create_credentials(kube, namespace, pod_simulator)
     create_connection(kube, namespace, pod_simulator)
     create_input(kube, namespace, "input", {"text_input": aloha_rows(5)})
-    create_job(kube, namespace, "least-privilege", successfulRunsHistoryLimit=0)  # also deletes results
-
-    job = wait_for_job(kube, namespace, "least-privilege", phase_is("Succeeded", "Failed"), timeout=120)
-    assert job["status"]["phase"] == "Succeeded", job["status"]
-    wait_for(
-        lambda: (
-            condition(
-                kube.custom.get_namespaced_custom_object(
-                    c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, "wallaroo"
-                ),
-                "Ready",
-            ).get("status")
-            == "True"
-        ),
-        timeout=60,
-        what="the connection's status, written under the same RBAC",
-    )
+    run_succeeds_under_rbac(kube, namespace, "least-privilege", "the same RBAC", results_deleted=False)
     pod = running_pod(deployed_operator)
     assert pod["spec"]["serviceAccountName"] == "wallaroo-operator"
     logs = operator_logs(deployed_operator)

@@ -13,6 +13,7 @@ from kubernetes.client import ApiException
 
 from tests.support.data import aloha_rows, ccfraud_rows  # noqa: F401 - re-exported for the e2e tests
 from tests.support.kube import Kube
+from tests.support.manifests import connection_manifest, job_manifest
 from tests.support.waiting import wait_for
 from wallaroo_operator import constants as c
 from wallaroo_operator.data.inputs import gzip_json
@@ -57,18 +58,7 @@ def create_credentials(
 def create_connection(
     kube: Kube, namespace: str, sim, name: str = "wallaroo", secret: str = "wallaroo-credentials", **spec: Any
 ) -> dict:
-    body = {
-        "apiVersion": c.API_VERSION,
-        "kind": c.CONNECTION_KIND,
-        "metadata": {"name": name},
-        "spec": {
-            "apiUrl": sim.api_url,
-            "tokenUrl": sim.token_url,
-            "clientId": sim.client,
-            "credentialsSecretRef": {"name": secret},
-            **spec,
-        },
-    }
+    body = connection_manifest(sim, name, secret, **spec)
     return kube.custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.CONNECTION_PLURAL, body)
 
 
@@ -88,23 +78,6 @@ def create_input(
     else:
         body = {"metadata": metadata, "data": {key: json.dumps(document, separators=(",", ":"))}}
     kube.core.create_namespaced_config_map(namespace, body)
-
-
-def job_manifest(
-    name: str,
-    *,
-    workspace: str = "urldemoworkspace",
-    pipeline: str = "urldemopipeline",
-    inputs: list[str] | None = None,
-    **spec: Any,
-) -> dict:
-    base = {
-        "connectionRef": {"name": "wallaroo"},
-        "workspace": workspace,
-        "pipeline": pipeline,
-        "input": {"configMaps": [{"name": n} for n in (inputs or ["input"])]},
-    }
-    return {"apiVersion": c.API_VERSION, "kind": c.JOB_KIND, "metadata": {"name": name}, "spec": {**base, **spec}}
 
 
 def create_job(kube: Kube, namespace: str, name: str, **kwargs: Any) -> dict:

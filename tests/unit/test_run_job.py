@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.support.data import aloha_rows
+from tests.support.manifests import connection_manifest, job_manifest, rows_config_map
 from wallaroo_operator.cli import main
 from wallaroo_operator.cli.run_job import CREDENTIALS, FAILED, INVALID_INPUT, OK, USAGE
 from wallaroo_simulator import expected_outputs, run_simulator
@@ -33,37 +34,11 @@ def sim():
 
 
 def documents(sim, *, job_spec: dict[str, Any] | None = None, rows: list[list[int]] = ROWS) -> list[dict[str, Any]]:
-    spec = {
-        "connectionRef": {"name": "wallaroo"},
-        "workspace": "urldemoworkspace",
-        "pipeline": "urldemopipeline",
-        "input": {"configMaps": [{"name": "aloha-input"}]},
-        "inference": {"batchSize": 64},
-    }
+    spec = {"inference": {"batchSize": 64}, **(job_spec or {})}
     return [
-        {
-            "apiVersion": "wallaroo.inferops.dev/v1alpha1",
-            "kind": "InferenceJob",
-            "metadata": {"name": "aloha"},
-            "spec": {**spec, **(job_spec or {})},
-        },
-        {
-            "apiVersion": "wallaroo.inferops.dev/v1alpha1",
-            "kind": "WallarooConnection",
-            "metadata": {"name": "wallaroo"},
-            "spec": {
-                "apiUrl": sim.api_url,
-                "tokenUrl": sim.token_url,
-                "clientId": sim.client,
-                "credentialsSecretRef": {"name": "wallaroo-credentials"},
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "aloha-input"},
-            "data": {"data.json": json.dumps({"text_input": rows})},
-        },
+        job_manifest("aloha", inputs=["aloha-input"], **spec),
+        connection_manifest(sim),
+        rows_config_map("aloha-input", rows),
     ]
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from localcluster.s3 import S3Endpoint, S3Server, build_versitygw
 from tests.support.data import aloha_rows
+from tests.support.manifests import connection_manifest, job_manifest
 from tests.support.s3 import store_for, unique_bucket
 from wallaroo_operator.cli import main
 from wallaroo_operator.cli.run_job import CREDENTIALS, OK
@@ -58,36 +59,13 @@ def bucket(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def manifests(path: Path, sim: Any, s3: S3Endpoint, bucket: str) -> str:
     store = {"endpoint": s3.endpoint_url, "region": s3.region, "bucket": bucket, "pathStyle": True}
-    path.write_text(
-        yaml.safe_dump_all(
-            [
-                {
-                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
-                    "kind": "InferenceJob",
-                    "metadata": {"name": "aloha"},
-                    "spec": {
-                        "connectionRef": {"name": "wallaroo"},
-                        "workspace": "urldemoworkspace",
-                        "pipeline": "urldemopipeline",
-                        "inference": {"batchSize": 64},
-                        "input": {"objectStore": {**store, "prefix": "in/"}},
-                        "results": {"objectStore": {**store, "prefix": "results"}},
-                    },
-                },
-                {
-                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
-                    "kind": "WallarooConnection",
-                    "metadata": {"name": "wallaroo"},
-                    "spec": {
-                        "apiUrl": sim.api_url,
-                        "tokenUrl": sim.token_url,
-                        "clientId": sim.client,
-                        "credentialsSecretRef": {"name": "wallaroo-credentials"},
-                    },
-                },
-            ]
-        )
+    job = job_manifest(
+        "aloha",
+        inference={"batchSize": 64},
+        input={"objectStore": {**store, "prefix": "in/"}},
+        results={"objectStore": {**store, "prefix": "results"}},
     )
+    path.write_text(yaml.safe_dump_all([job, connection_manifest(sim)]))
     return str(path)
 
 

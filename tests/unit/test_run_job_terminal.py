@@ -7,7 +7,6 @@ Also the progress display alone, with a fake clock: rows, percentage, rate and t
 from __future__ import annotations
 
 import io
-import json
 import re
 import shlex
 import subprocess
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from tests.support.data import aloha_rows
+from tests.support.manifests import connection_manifest, job_manifest, rows_config_map
 from tests.support.terminal import finished, screen, tmux_session, type_line
 from tests.support.waiting import wait_for
 from wallaroo_operator.cli.progress import Progress, duration
@@ -45,35 +45,9 @@ def job_files(sim, tmp_path: Path) -> tuple[Path, Path]:
     manifests.write_text(
         yaml.safe_dump_all(
             [
-                {
-                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
-                    "kind": "InferenceJob",
-                    "metadata": {"name": "aloha"},
-                    "spec": {
-                        "connectionRef": {"name": "wallaroo"},
-                        "workspace": "urldemoworkspace",
-                        "pipeline": "urldemopipeline",
-                        "input": {"configMaps": [{"name": "aloha-input"}]},
-                        "inference": {"batchSize": 50, "parallelism": 2},
-                    },
-                },
-                {
-                    "apiVersion": "wallaroo.inferops.dev/v1alpha1",
-                    "kind": "WallarooConnection",
-                    "metadata": {"name": "wallaroo"},
-                    "spec": {
-                        "apiUrl": sim.api_url,
-                        "tokenUrl": sim.token_url,
-                        "clientId": sim.client,
-                        "credentialsSecretRef": {"name": "wallaroo-credentials"},
-                    },
-                },
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": "aloha-input"},
-                    "data": {"data.json": json.dumps({"text_input": aloha_rows(ROWS)})},
-                },
+                job_manifest("aloha", inputs=["aloha-input"], inference={"batchSize": 50, "parallelism": 2}),
+                connection_manifest(sim),
+                rows_config_map("aloha-input", aloha_rows(ROWS)),
             ]
         )
     )

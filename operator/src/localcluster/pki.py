@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from wallaroo_simulator.tls import ca_builder, certificate_builder, write_private_key
+
 VALIDITY = datetime.timedelta(days=7)
 
 
@@ -19,28 +21,8 @@ def _key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _write_key(path: Path, key) -> None:
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    path.chmod(0o600)
-
-
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-    )
 
 
 def _name(common_name: str, organization: str | None = None) -> x509.Name:
@@ -54,30 +36,17 @@ def write_cluster_pki(directory: Path) -> dict[str, Path]:
     """Write every file the control plane needs into `directory`; return their paths by role."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_name = _key(), _name("localcluster-ca")
-    ca_cert = (
-        _builder(ca_name, ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_cert = ca_builder(ca_key, ca_name, VALIDITY, path_length=None).sign(ca_key, hashes.SHA256())
 
-    def issue(common_name: str, usage, organization: str | None = None, sans=None):
+    def issue(
+        common_name: str,
+        usage: x509.ObjectIdentifier,
+        organization: str | None = None,
+        sans: list[x509.GeneralName] | None = None,
+    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         key = _key()
         builder = (
-            _builder(_name(common_name, organization), ca_name, key.public_key())
+            certificate_builder(_name(common_name, organization), ca_name, key.public_key(), VALIDITY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
@@ -85,7 +54,7 @@ def write_cluster_pki(directory: Path) -> dict[str, Path]:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         return key, builder.sign(ca_key, hashes.SHA256())
 
-    serving_sans = [
+    serving_sans: list[x509.GeneralName] = [
         x509.DNSName("localhost"),
         x509.DNSName("kubernetes"),
         x509.DNSName("kubernetes.default"),
@@ -115,14 +84,14 @@ def write_cluster_pki(directory: Path) -> dict[str, Path]:
         )
     }
     _write_cert(paths["ca.crt"], ca_cert)
-    _write_key(paths["ca.key"], ca_key)
+    write_private_key(paths["ca.key"], ca_key)
     _write_cert(paths["apiserver.crt"], serving_cert)
-    _write_key(paths["apiserver.key"], serving_key)
+    write_private_key(paths["apiserver.key"], serving_key)
     _write_cert(paths["admin.crt"], admin_cert)
-    _write_key(paths["admin.key"], admin_key)
+    write_private_key(paths["admin.key"], admin_key)
     _write_cert(paths["kubelet-client.crt"], kubelet_client_cert)
-    _write_key(paths["kubelet-client.key"], kubelet_client_key)
-    _write_key(paths["sa.key"], service_account_key)
+    write_private_key(paths["kubelet-client.key"], kubelet_client_key)
+    write_private_key(paths["sa.key"], service_account_key)
     paths["sa.pub"].write_bytes(
         service_account_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -1,5 +1,9 @@
 """A throwaway CA and a server certificate signed by it, so clients can be tested with a custom CA
-bundle (and fail verification without it)."""
+bundle (and fail verification without it).
+
+The certificate pieces (`certificate_builder`, `ca_builder`, `write_private_key`) also serve
+`localcluster.pki`: both packages are dev tooling left out of the production image, and the simulator
+must not depend on the test infrastructure, so the shared code lives here."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes, PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ALWAYS_COVERED = ("localhost", "127.0.0.1", "::1")
@@ -42,23 +47,40 @@ def write_tls_files(directory: Path, hostnames: Iterable[str] = ()) -> TlsFiles:
     files = TlsFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
     files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     files.cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(
-        files.key_file,
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
+    write_private_key(files.key_file, server_key)
     return files
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private_key(path: Path, key: PrivateKeyTypes) -> None:
+    """Write ``key`` as unencrypted PKCS#8 PEM, readable by its owner alone from the first byte."""
+    pem, pkcs8 = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    data = key.private_bytes(pem, pkcs8, serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already exists
     with os.fdopen(fd, "wb") as file:
         file.write(data)
 
 
-def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Wallaroo simulator test CA")])
+def certificate_builder(
+    subject: x509.Name, issuer: x509.Name, public_key: CertificatePublicKeyTypes, validity: datetime.timedelta
+) -> x509.CertificateBuilder:
+    """A certificate valid from five minutes ago (clock skew) for ``validity``, with a random serial."""
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+    )
+
+
+def ca_builder(
+    key: ec.EllipticCurvePrivateKey, name: x509.Name, validity: datetime.timedelta, path_length: int | None
+) -> x509.CertificateBuilder:
+    """A self-signed CA certificate that may sign certificates and CRLs, still to be signed with ``key``."""
     usage = x509.KeyUsage(
         digital_signature=True,
         key_cert_sign=True,
@@ -71,9 +93,16 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
         decipher_only=False,
     )
     return (
-        _builder(name, name, key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        certificate_builder(name, name, key.public_key(), validity)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(usage, critical=True)
+    )
+
+
+def _ca_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Wallaroo simulator test CA")])
+    return (
+        ca_builder(key, name, _VALIDITY, path_length=0)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -95,7 +124,7 @@ def _server_certificate(
         decipher_only=False,
     )
     return (
-        _builder(subject, ca_cert.subject, key.public_key())
+        certificate_builder(subject, ca_cert.subject, key.public_key(), _VALIDITY)
         .add_extension(x509.SubjectAlternativeName(_alt_names(hostnames)), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(usage, critical=True)
@@ -103,19 +132,6 @@ def _server_certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
-    )
-
-
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
     )
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wallaroo_operator.cli.manifest_command import add_manifest_command
 from wallaroo_operator.rfc3339 import compact_utc
 
 if TYPE_CHECKING:
@@ -72,20 +73,12 @@ PROGRESS_SECONDS = 0.25
 
 
 def add_parser(commands: Any) -> None:
-    command = commands.add_parser(
+    command = add_manifest_command(
+        commands,
         "run-job",
         help="run one InferenceJob manifest locally against Wallaroo, without a cluster",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    command.add_argument(
-        "-f",
-        "--filename",
-        action="extend",
-        nargs="+",
-        required=True,
-        metavar="FILE",
-        help="manifests: the InferenceJob, its WallarooConnection and input ConfigMaps "
+        files_help="manifests: the InferenceJob, its WallarooConnection and input ConfigMaps "
         "(repeatable; - reads standard input)",
     )
     command.add_argument("--job", metavar="NAME", help="which InferenceJob, when the files hold several")

@@ -20,24 +20,18 @@ from typing import Any, TextIO
 
 import yaml
 
+from wallaroo_operator.cli.manifest_command import add_manifest_command
+
 OK, INVALID, USAGE = 0, 1, 2
 
 
 def add_parser(commands: Any) -> None:
-    command = commands.add_parser(
+    add_manifest_command(
+        commands,
         "validate",
         help="check InferenceJob and WallarooConnection manifests offline",
         description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    command.add_argument(
-        "-f",
-        "--filename",
-        action="extend",
-        nargs="+",
-        required=True,
-        metavar="FILE",
-        help="manifest files, or - for standard input (repeatable: -f a.yaml -f b.yaml)",
+        files_help="manifest files, or - for standard input (repeatable: -f a.yaml -f b.yaml)",
     )
 
 
