@@ -12,7 +12,5 @@ def add_manifest_command(commands: Any, name: str, *, help: str, description: st
     command = commands.add_parser(
         name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    command.add_argument(
-        "-f", "--filename", action="extend", nargs="+", required=True, metavar="FILE", help=files_help
-    )
+    command.add_argument("-f", "--filename", action="extend", nargs="+", required=True, metavar="FILE", help=files_help)
     return command
