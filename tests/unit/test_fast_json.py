@@ -21,6 +21,8 @@ from wallaroo_operator.fast_json import has_long_integer
         (b"[1234567890123456789.5]", False),  # a long mantissa: a float either way
         (b"[1234567890123456789e3]", False),
         (b"[1.5, 99999999999999999999]", True),
+        (b"[0.0000123456789012345678901, 0.0009481966443537493]", False),  # fractions longer than the mask
+        (b"[0.0009481966443537493, 12345678901234567890]", True),
         (b'{"id": "12345678901234567890"}', True),  # digits in a string: json reads it, to be safe
     ],
 )

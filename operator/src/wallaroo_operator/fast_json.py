@@ -13,6 +13,10 @@ def has_long_integer(text: bytes) -> bool:
     digits after "." is a fraction, and one followed by ".", "e" or "E" a mantissa: floats either way.
     C-level passes (translate, substring searches), and a few steps per long run of digits."""
     digits = text.translate(_DIGITS_AS_ZERO)
+    # Answers hold many long fractions ("0.000948196644353749"): their first four digits masked, one C-level
+    # search tells that no run could be an integer, without a step per fraction.
+    if _LONG_RUN not in digits.replace(b".0000", b".____"):
+        return False
     start = digits.find(_LONG_RUN)  # the leftmost match starts a run
     while start != -1:
         end = start + len(_LONG_RUN)
