@@ -331,7 +331,11 @@ def test_job_spec_defaults() -> None:
         spec.inference.request_timeout_seconds,
         spec.inference.retry_budget,
     ) == ("legacy", 1000, 4, 15, 20)
-    assert (spec.results.inline_limit_bytes, spec.results.config_maps, spec.results.max_config_maps) == (4096, "IfNotInline", 20)
+    assert (spec.results.inline_limit_bytes, spec.results.config_maps, spec.results.max_config_maps) == (
+        4096,
+        "IfNotInline",
+        20,
+    )
 
 
 def test_unset_optional_fields_are_left_out_of_the_wire_form() -> None:

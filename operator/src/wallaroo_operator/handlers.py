@@ -44,6 +44,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # progress; this bounds how many runs execute at the same time. The rows are in the workers, not here.
     memo.run_executor = ThreadPoolExecutor(max_workers=config.max_concurrent_runs, thread_name_prefix="run")
     logging.getLogger(__name__).info("runs execute with the %s executor", executors.current().name)
+    executors.current().warm_up()
     memo.clock = OperatorClock(config.test_clock_speedup)
     CONNECTIONS.ttl_seconds = config.connection_cache_seconds
     if config.metrics_port:

@@ -53,6 +53,10 @@ class Executor(Protocol):
         InferenceCancelled once context.cancel is set."""
         ...
 
+    def warm_up(self) -> None:
+        """At the operator's start: what the first run would otherwise wait for."""
+        ...
+
 
 PROGRESS_LABEL = f"{c.GROUP}/progress"
 

@@ -73,6 +73,9 @@ class JobExecutor:
         # Read now, not from the process-wide settings(): tests start operators with other settings.
         self.access = ClusterAccess.from_settings(Settings.from_environment())
 
+    def warm_up(self) -> None:
+        """Nothing: a run's Pod starts from the image."""
+
     def execute(self, plan: RunPlan, context: RunContext) -> list[dict[str, Any]]:
         manifest = plan.manifest
         name = worker_name(manifest.job_name, manifest.run_id)

@@ -13,6 +13,7 @@ import collections
 import contextlib
 import ctypes
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import resource
 import shutil
@@ -54,6 +55,12 @@ WORKER_LOG_DIR_ENV = "WALLAROO_WORKER_LOG_DIR"
 class LocalExecutor:
     name = "local"
     adopts_runs = False  # a child process dies with the operator: a restart runs the run again
+
+    def warm_up(self) -> None:
+        """Start the fork server now: its imports (about 5 s) happen while the operator starts, not in the
+        first run's time (measured: the first run took 5.4 s, the next 0.2 s)."""
+        _forkserver()
+        multiprocessing.forkserver.ensure_running()
 
     def execute(self, plan: RunPlan, context: RunContext) -> list[dict[str, Any]]:
         """Workers report over a pipe, not a progress ConfigMap: no API writes for what dies with us anyway."""
