@@ -57,8 +57,8 @@ class LocalExecutor:
     adopts_runs = False  # a child process dies with the operator: a restart runs the run again
 
     def warm_up(self) -> None:
-        """Start the fork server now: its imports (about 5 s) happen while the operator starts, not in the
-        first run's time (measured: the first run took 5.4 s, the next 0.2 s)."""
+        """Start the fork server now: its imports (the worker, the Kubernetes client's models) happen while
+        the operator starts, not in the first run's time."""
         _forkserver()
         multiprocessing.forkserver.ensure_running()
 
