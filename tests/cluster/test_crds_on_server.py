@@ -98,10 +98,11 @@ def test_defaults_are_applied_by_the_server(kube: Kube, namespace):
     assert job["spec"]["inference"] == {
         "format": "legacy",
         "batchSize": 1000,
-        "parallelism": 2,
+        "parallelism": 4,
         "requestTimeoutSeconds": 15,
         "retryBudget": 20,
     }
+    assert job["spec"]["results"] == {"inlineLimitBytes": 4096, "configMaps": "IfNotInline", "maxConfigMaps": 20}
     assert job["spec"]["concurrencyPolicy"] == "Allow" and job["spec"]["successfulRunsHistoryLimit"] == 3
 
 
