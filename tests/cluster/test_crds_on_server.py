@@ -98,7 +98,7 @@ def test_defaults_are_applied_by_the_server(kube: Kube, namespace):
     assert job["spec"]["inference"] == {
         "format": "legacy",
         "batchSize": 1000,
-        "parallelism": 4,
+        "parallelism": 2,
         "requestTimeoutSeconds": 15,
         "retryBudget": 20,
     }

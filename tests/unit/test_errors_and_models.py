@@ -330,7 +330,7 @@ def test_job_spec_defaults() -> None:
         spec.inference.parallelism,
         spec.inference.request_timeout_seconds,
         spec.inference.retry_budget,
-    ) == ("legacy", 1000, 4, 15, 20)
+    ) == ("legacy", 1000, 2, 15, 20)
     assert (spec.results.inline_limit_bytes, spec.results.config_maps, spec.results.max_config_maps) == (
         4096,
         "IfNotInline",

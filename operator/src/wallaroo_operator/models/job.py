@@ -76,7 +76,7 @@ class InferenceSpec(KubeModel):
         "IPC file (application/vnd.apache.arrow.file).",
     )
     batch_size: int = Field(default=1000, ge=1, le=100000, description="Rows per inference request.")
-    parallelism: int = Field(default=4, ge=1, le=64, description="At most this many requests in flight.")
+    parallelism: int = Field(default=2, ge=1, le=64, description="At most this many requests in flight.")
     request_timeout_seconds: float = Field(default=15, gt=0, le=3600, description="Timeout of one request.")
     retry_budget: int = Field(
         default=20,
