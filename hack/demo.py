@@ -183,9 +183,14 @@ def show_status(job: dict) -> None:
 
 
 def show_results(k, job: dict) -> None:
-    names = job["status"]["lastRun"]["resultConfigMaps"]
-    rows = json.loads(k("get", "configmap", names[0], "-n", NAMESPACE, "-o", "jsonpath={.data.results\\.json}"))
-    say(f"results: {job['status']['lastRun']['rows']} rows in ConfigMap(s) {', '.join(names)}; the first 3:")
+    last = job["status"]["lastRun"]
+    names = last.get("resultConfigMaps") or []
+    if names:
+        rows = json.loads(k("get", "configmap", names[0], "-n", NAMESPACE, "-o", "jsonpath={.data.results\\.json}"))
+        say(f"results: {last['rows']} rows in ConfigMap(s) {', '.join(names)}; the first 3:")
+    else:  # small enough for the status alone (results.configMaps: IfNotInline, the default)
+        rows = [{"row": index, **outputs} for index, outputs in enumerate(last.get("outputs") or [])]
+        say(f"results: {last['rows']} rows, in status.lastRun.outputs (small outputs need no ConfigMap); the first 3:")
     for row in rows[:3]:
         shown = dict(list(row.items())[:4])
         print("  " + json.dumps(shown)[:-1] + (", ...}" if len(row) > 4 else "}"))
