@@ -229,8 +229,11 @@ def test_operator_restart_during_a_scheduled_run_neither_loses_nor_repeats_the_s
         job = wait_for_job(kube, namespace, "hourly", lambda j: any(h["id"] == slot_id for h in history(j)), timeout=60)
     ids = [h["id"] for h in history(job)]
     assert len(ids) == len(set(ids))  # no slot ran twice
-    restarted = next(h for h in history(job) if h["id"] == slot_id)
-    assert restarted["state"] == "Succeeded" and restarted["restarted"] is True and restarted["attempt"] == 2
+    record = next(h for h in history(job) if h["id"] == slot_id)
+    assert record["state"] == "Succeeded"
+    # Run again by the new operator, or, when the stopping operator's worker finished first (a slow stop on a
+    # loaded machine), recorded from the results it wrote: either way once, and not lost.
+    assert (record.get("restarted") is True and record["attempt"] == 2) or record.get("recovered") is True, record
 
 
 def test_invalid_schedule_and_time_zone_get_a_condition(
